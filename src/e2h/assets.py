@@ -218,7 +218,9 @@ def _extract_file(archive: Path, member: str, out: Path) -> None:
             try:
                 src = zf.open(member)
             except KeyError:
-                raise E2HError(f"{archive.name} has no member {member!r}: the pinned version changed?") from None
+                raise E2HError(
+                    f"{archive.name} has no member {member!r}: the pinned version changed?"
+                ) from None
             with src, open(out, "wb") as dst:
                 shutil.copyfileobj(src, dst, 1 << 20)
         return
@@ -302,6 +304,4 @@ def _check_hash(path: Path, expected: str, label: str, remedy: str, delete: bool
     if actual != expected:
         if delete:
             path.unlink(missing_ok=True)
-        raise E2HError(
-            f"{label} at {path} has sha256 {actual[:12]}…, expected {expected[:12]}…: {remedy}."
-        )
+        raise E2HError(f"{label} at {path} has sha256 {actual[:12]}…, expected {expected[:12]}…: {remedy}.")

@@ -48,8 +48,12 @@ class Predictions:
         pred = np.array([int(np.argmax(p)) for p in probs], dtype=int)
         gold = np.array([float(p[y]) for p, y in zip(probs, labels, strict=True)])
         return cls(
-            ids=list(items["id"]), probs=[np.asarray(p, dtype=float) for p in probs],
-            pred=pred, correct=pred == labels, gold_prob=gold, **extra,
+            ids=list(items["id"]),
+            probs=[np.asarray(p, dtype=float) for p in probs],
+            pred=pred,
+            correct=pred == labels,
+            gold_prob=gold,
+            **extra,
         )
 
     def to_frame(self) -> pd.DataFrame:

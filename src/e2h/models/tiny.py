@@ -26,7 +26,9 @@ def byte_tokenizer() -> PreTrainedTokenizerFast:
     )
 
 
-def tiny_llama(seed: int = 0, hidden_size: int = 32, num_layers: int = 2, vocab_size: int = 259) -> PreTrainedModel:
+def tiny_llama(
+    seed: int = 0, hidden_size: int = 32, num_layers: int = 2, vocab_size: int = 259
+) -> PreTrainedModel:
     """A Llama with random weights (``torch.manual_seed(seed)``), float32, eval mode."""
     config = LlamaConfig(
         vocab_size=vocab_size,

@@ -1,0 +1,6 @@
+"""Evaluate one learner on one dataset and print accuracy (placeholder)."""
+
+
+def eval_command() -> None:
+    """Evaluate one learner on one dataset."""
+    raise NotImplementedError
