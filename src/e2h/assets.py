@@ -218,9 +218,7 @@ def _extract_file(archive: Path, member: str, out: Path) -> None:
             try:
                 src = zf.open(member)
             except KeyError:
-                raise E2HError(
-                    f"{archive.name} has no member {member!r}: the pinned version changed?"
-                ) from None
+                raise E2HError(f"{archive.name} has no member {member!r}: the pinned version changed?") from None
             with src, open(out, "wb") as dst:
                 shutil.copyfileobj(src, dst, 1 << 20)
         return

@@ -28,7 +28,7 @@ def _options(quiet: bool = typer.Option(False, "--quiet", "-q", help="No progres
 
 
 def _register() -> None:
-    from e2h.cli import data, eval, run  # noqa: A004 - module names mirror the commands
+    from e2h.cli import data, eval, run
 
     app.add_typer(data.app, name="data", help="Inspect, correlate and export datasets.")
     app.command(name="eval", help=eval.__doc__)(eval.eval_command)

@@ -50,9 +50,7 @@ def validate_items(items: pd.DataFrame, source: str = "item table") -> pd.DataFr
     """Check the item-table contract; raise one :class:`E2HError` naming the first bad row."""
     missing = [c for c in CORE_COLUMNS if c not in items.columns]
     if missing:
-        raise E2HError(
-            f"{source} lacks column(s) {', '.join(missing)}: every item table needs {CORE_COLUMNS}."
-        )
+        raise E2HError(f"{source} lacks column(s) {', '.join(missing)}: every item table needs {CORE_COLUMNS}.")
     duplicated = items["id"][items["id"].duplicated()]
     if len(duplicated):
         raise E2HError(f"{source} has duplicate id {duplicated.iloc[0]!r}: ids must be unique.")

@@ -21,14 +21,10 @@ def byte_tokenizer() -> PreTrainedTokenizerFast:
     backend = Tokenizer(models.BPE(vocab=vocab, merges=[]))
     backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
     backend.decoder = decoders.ByteLevel()
-    return PreTrainedTokenizerFast(
-        tokenizer_object=backend, pad_token="<pad>", bos_token="<s>", eos_token="</s>"
-    )
+    return PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", bos_token="<s>", eos_token="</s>")
 
 
-def tiny_llama(
-    seed: int = 0, hidden_size: int = 32, num_layers: int = 2, vocab_size: int = 259
-) -> PreTrainedModel:
+def tiny_llama(seed: int = 0, hidden_size: int = 32, num_layers: int = 2, vocab_size: int = 259) -> PreTrainedModel:
     """A Llama with random weights (``torch.manual_seed(seed)``), float32, eval mode."""
     config = LlamaConfig(
         vocab_size=vocab_size,
