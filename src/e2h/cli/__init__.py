@@ -28,12 +28,12 @@ def _options(quiet: bool = typer.Option(False, "--quiet", "-q", help="No progres
 
 
 def _register() -> None:
-    from e2h.cli import data, eval, run
+    from e2h.cli import data, eval, report, run
 
     app.add_typer(data.app, name="data", help="Inspect, correlate and export datasets.")
     app.command(name="eval", help=eval.__doc__)(eval.eval_command)
     app.command(name="run", help=run.run_command.__doc__)(run.run_command)
-    app.command(name="report", help=run.report_command.__doc__)(run.report_command)
+    app.command(name="report", help=report.report_command.__doc__)(report.report_command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,11 +1,6 @@
-"""`e2h run` and `e2h report` (placeholder)."""
+"""`e2h run` (placeholder)."""
 
 
 def run_command() -> None:
     """Run an experiment config."""
-    raise NotImplementedError
-
-
-def report_command() -> None:
-    """Write the report of a run."""
     raise NotImplementedError
