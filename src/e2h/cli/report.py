@@ -1,6 +1,27 @@
-"""`e2h report` (placeholder)."""
+"""`e2h report RUN_DIR`: write the report of a run and print its summary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
 
 
-def report_command() -> None:
-    """Write the report of a run."""
-    raise NotImplementedError
+def report_command(
+    run_dir: Path = typer.Argument(..., help="The run folder, e.g. runs/demo (holds manifest.json and cells/)."),
+    n_boot: int = typer.Option(10_000, "--n-boot", min=100, help="Bootstrap draws per estimate."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap streams."),
+) -> None:
+    """Write the report of a run (report.md, report.html, plots, tables) into RUN_DIR/report."""
+    import pandas as pd  # heavy imports wait until the command runs, so `e2h --help` stays fast
+
+    from e2h.analysis.report import summary_table, write_report
+
+    paths = write_report(run_dir, n_boot=n_boot, seed=seed)
+    sgr = pd.read_parquet(paths.folder / "sgr.parquet")
+    acc = pd.read_parquet(paths.folder / "accuracy.parquet")
+    console = Console()
+    console.print(summary_table(sgr=sgr, acc=acc))
+    typer.echo(f"report: {paths.html}\n        {paths.markdown}")
+    typer.echo(f"tables: {', '.join(str(p) for p in paths.tables if p.suffix == '.csv')}")

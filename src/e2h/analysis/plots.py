@@ -1,0 +1,179 @@
+"""Report figures (matplotlib, no pyplot state): accuracy bars, SGR with CIs, train × test level heatmaps.
+
+Each ``plot_*`` function takes a tidy table from :mod:`e2h.analysis.tables`, writes one PNG per
+(model, dataset, ...) group into ``out_dir`` at 150 dpi, and returns the written :class:`Plot` records.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from e2h.analysis.tables import ACC_KEYS
+from e2h.io import atomic_path
+
+DPI = 150
+SUPERVISION_COLORS = {"Unsupervised": "#999999", "Easy": "#009E73", "Medium": "#E69F00", "Hard": "#0072B2"}
+OTHER_COLOR = "#CC79A7"
+LEVEL_ORDER = ["none", "easy", "medium", "hard", "easy_and_hard", "all"]
+VARIANT_KEYS = ["k", "n_train", "label_noise", "train_dataset"]
+
+
+@dataclass(frozen=True)
+class Plot:
+    """One written figure: its file, a title, and a one-line caption for the report."""
+
+    path: Path
+    title: str
+    caption: str
+
+
+def _slug(*parts: object) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", "_".join(str(p) for p in parts)).strip("-")
+
+
+def _save(fig: Figure, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=DPI, format="png")  # layout="constrained" leaves room for every label
+
+
+def _variant(row: pd.Series, table: pd.DataFrame) -> str:
+    """A learner label with the settings that vary in ``table`` (e.g. ``icl k=4 n=16``)."""
+    label = str(row["learner"])
+    short = {"k": "k", "n_train": "n", "label_noise": "noise", "train_dataset": "from"}
+    for key in VARIANT_KEYS:
+        if key in table and table[key].nunique(dropna=False) > 1 and not (key == "k" and row[key] == 0):
+            label += f" {short[key]}={row[key]}"
+    return label
+
+
+def _supervision(train_on: str, learner: str) -> str:
+    return "Unsupervised" if learner == "zero-shot" else str(train_on).replace("_", "+").capitalize()
+
+
+def plot_accuracy(acc: pd.DataFrame, out_dir: Path) -> list[Plot]:
+    """Unsupervised / Easy / Hard accuracy per measure (x), one panel per learner, CI bars, chance dashed."""
+    whole = acc[acc["item_level"] == acc["test_on"]]
+    plots = []
+    for (model, dataset, test_on), table in whole.groupby(["model", "dataset", "test_on"], sort=True):
+        supervised = table[table["learner"] != "zero-shot"]
+        unsup = table[table["learner"] == "zero-shot"]
+        if supervised.empty:
+            supervised = unsup
+        variants = supervised.assign(panel=supervised.apply(_variant, axis=1, table=supervised))
+        panels = list(dict.fromkeys(variants["panel"]))
+        measures = sorted(table["measure"].dropna().unique())
+        fig = Figure(figsize=(max(4.5, 1.6 * len(measures) + 2) * len(panels), 3.8), layout="constrained")
+        axes = fig.subplots(1, len(panels), squeeze=False, sharey=True)[0]
+        for ax, panel in zip(axes, panels, strict=True):
+            rows = pd.concat([unsup, variants[variants["panel"] == panel]]).drop_duplicates(ACC_KEYS)
+            rows = rows.assign(
+                supervision=[_supervision(t, lrn) for t, lrn in zip(rows.train_on, rows.learner, strict=True)]
+            )
+            levels = [s for s in SUPERVISION_COLORS if s in set(rows["supervision"])]
+            levels += sorted(set(rows["supervision"]) - set(levels))
+            width = 0.8 / len(levels)
+            for j, level in enumerate(levels):
+                sub = rows[rows["supervision"] == level].set_index("measure").reindex(measures)
+                x = np.arange(len(measures)) + (j - (len(levels) - 1) / 2) * width
+                err = np.vstack([sub["acc"] - sub["ci_lo"], sub["ci_hi"] - sub["acc"]])
+                color = SUPERVISION_COLORS.get(level, OTHER_COLOR)
+                ax.bar(x, sub["acc"], width, yerr=err, capsize=3, color=color, label=level)
+            chance = rows["chance"].mean()
+            ax.axhline(chance, color="black", linestyle="--", linewidth=1, label=f"chance ({chance:.2f})")
+            ax.set_xticks(np.arange(len(measures)), measures, rotation=15)
+            ax.set_ylim(0, 1)
+            ax.set_title(panel)
+            ax.grid(axis="y", alpha=0.3)
+        axes[0].set_ylabel(f"accuracy on {test_on} test items")
+        fig.legend(*axes[-1].get_legend_handles_labels(), loc="outside right upper", fontsize=8, frameon=False)
+        fig.suptitle(f"{model} · {dataset}: accuracy by training data (95% CI)")
+        path = out_dir / f"accuracy_{_slug(model, dataset, test_on)}.png"
+        _save(fig, path)
+        caption = f"Accuracy on {test_on} test items by supervision, per learner; dashed line: chance."
+        plots.append(Plot(path, f"Accuracy — {model}, {dataset}, test on {test_on}", caption))
+    return plots
+
+
+def plot_sgr(sgr: pd.DataFrame, out_dir: Path) -> list[Plot]:
+    """SGR per learner (x: measure · learner) with 95% CIs; undefined SGR drawn as a labelled marker."""
+    plots = []
+    for (model, dataset, test_on), table in sgr.groupby(["model", "dataset", "test_on"], sort=True):
+        table = table.reset_index(drop=True)
+        labels = [f"{r.measure}\n{_variant(r, table)}" for _, r in table.iterrows()]
+        x = np.arange(len(table))
+        fig = Figure(figsize=(max(5.0, 1.8 * len(table) + 2), 4.0), layout="constrained")
+        ax = fig.subplots()
+        ok = table["defined"].astype(bool).to_numpy()
+        if ok.any():
+            d = table[ok]
+            err = np.vstack([d["sgr"] - d["sgr_lo"], d["sgr_hi"] - d["sgr"]])
+            ax.bar(x[ok], d["sgr"], 0.6, yerr=err, capsize=4, color="#56B4E9", label="SGR (95% CI)")
+            for xi, value, top in zip(x[ok], d["sgr"], d["sgr_hi"], strict=True):
+                ax.annotate(
+                    f"{value:.2f}", (xi, top), textcoords="offset points", xytext=(0, 3), ha="center", fontsize=8
+                )
+        if (~ok).any():
+            ax.scatter(x[~ok], np.zeros((~ok).sum()), marker="X", s=80, color="#D55E00", label="undefined", zorder=3)
+            for xi in x[~ok]:
+                ax.annotate("undefined", (xi, 0), textcoords="offset points", xytext=(0, 10), ha="center", fontsize=8)
+        ax.axhline(1.0, color="black", linestyle="--", linewidth=1, label="SGR = 1 (easy = hard)")
+        ax.axhline(0.0, color="black", linewidth=0.8)
+        ax.margins(y=0.1)
+        ax.set_xticks(x, labels, fontsize=8)
+        ax.set_xlim(-0.6, len(table) - 0.4)
+        ax.set_ylabel("SGR = (Easy − Unsup.) / (Hard − Unsup.)", fontsize=9)
+        fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=3, fontsize=8, frameon=False)
+        ax.grid(axis="y", alpha=0.3)
+        where = "hard test items" if test_on == "hard" else f"hard items of cells tested on {test_on}"
+        fig.suptitle(f"{model} · {dataset}: supervision gap recovered on {where}")
+        path = out_dir / f"sgr_{_slug(model, dataset, test_on)}.png"
+        _save(fig, path)
+        caption = "SGR with 95% paired-bootstrap CI; a cross marks SGR undefined (hard does not beat zero-shot)."
+        plots.append(Plot(path, f"SGR — {model}, {dataset}, test on {test_on}", caption))
+    return plots
+
+
+def plot_level_heatmap(acc: pd.DataFrame, out_dir: Path) -> list[Plot]:
+    """Accuracy by train level (rows) × test item level (columns), from cells tested on ``all``; [] if none."""
+    levels = acc[(acc["test_on"] == "all") & acc["item_level"].isin(["easy", "medium", "hard"])]
+    plots = []
+    for (model, dataset, measure), table in levels.groupby(["model", "dataset", "measure"], sort=True):
+        unsup = table[table["learner"] == "zero-shot"].assign(train_on="none")
+        supervised = table[table["learner"] != "zero-shot"]
+        if supervised.empty:
+            supervised = unsup
+        supervised = supervised.assign(panel=supervised.apply(_variant, axis=1, table=supervised))
+        panels = list(dict.fromkeys(supervised["panel"]))
+        cols = [c for c in ["easy", "medium", "hard"] if c in set(table["item_level"])]
+        train_levels = set(unsup["train_on"]) | set(supervised["train_on"])
+        order = [r for r in LEVEL_ORDER if r in train_levels] + sorted(train_levels - set(LEVEL_ORDER))
+        fig = Figure(figsize=(3.6 * len(panels) + 1.5, 3.4), layout="constrained")
+        axes = fig.subplots(1, len(panels), squeeze=False, sharey=True)[0]
+        for ax, panel in zip(axes, panels, strict=True):
+            rows = pd.concat([unsup, supervised[supervised["panel"] == panel]]).drop_duplicates(ACC_KEYS)
+            grid = rows.pivot_table(index="train_on", columns="item_level", values="acc", aggfunc="mean")
+            grid = grid.reindex(index=order, columns=cols)
+            image = ax.imshow(grid.to_numpy(), vmin=0, vmax=1, cmap="viridis", aspect="auto")
+            for (i, j), value in np.ndenumerate(grid.to_numpy()):
+                if np.isfinite(value):
+                    ax.text(j, i, f"{value:.2f}", ha="center", va="center", color="white" if value < 0.6 else "black")
+            ax.set_xticks(range(len(cols)), cols)
+            ax.set_yticks(range(len(order)), ["unsupervised" if r == "none" else r for r in order])
+            ax.tick_params(axis="y", labelleft=ax is axes[0])
+            ax.set_xlabel("test item level")
+            ax.set_title(panel)
+        axes[0].set_ylabel("train level")
+        fig.colorbar(image, ax=list(axes), shrink=0.8, label="accuracy")
+        chance = table["chance"].mean()
+        fig.suptitle(f"{model} · {dataset} · {measure}: train level × test level (chance {chance:.2f})")
+        path = out_dir / f"levels_{_slug(model, dataset, measure)}.png"
+        _save(fig, path)
+        caption = f"Accuracy of each training level on each test level (cells tested on all); chance {chance:.2f}."
+        plots.append(Plot(path, f"Train × test level — {model}, {dataset}, {measure}", caption))
+    return plots

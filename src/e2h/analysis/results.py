@@ -1,0 +1,78 @@
+"""Read a run's results store: ``runs/<name>/manifest.json`` and ``runs/<name>/cells/*.parquet``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from e2h.errors import E2HError
+
+# The columns analysis relies on (docs/design.md, "Results store").
+REQUIRED_COLUMNS = (
+    "run",
+    "cell_id",
+    "model",
+    "dataset",
+    "measure",
+    "learner",
+    "train_on",
+    "test_on",
+    "n_train",
+    "seed",
+    "label_noise",
+    "item_id",
+    "item_level",
+    "n_choices",
+    "correct",
+)
+
+
+def _run_dir(run_dir: str | Path) -> Path:
+    path = Path(run_dir)
+    if not path.is_dir():
+        raise E2HError(f"run folder {path} does not exist; run an experiment first with `e2h run CONFIG`")
+    return path
+
+
+def load_manifest(run_dir: str | Path) -> dict[str, Any]:
+    """The run's ``manifest.json`` as a dict."""
+    path = _run_dir(run_dir) / "manifest.json"
+    if not path.is_file():
+        raise E2HError(
+            f"{path.parent} has no manifest.json, so it is not a finished run; create it with `e2h run CONFIG`"
+        )
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise E2HError(f"{path} is not valid JSON ({exc.msg}, line {exc.lineno}); rerun `e2h run CONFIG`") from exc
+
+
+def load_results(run_dir: str | Path) -> pd.DataFrame:
+    """Every cell of a run concatenated: one row per (cell, test item), columns as in the results store."""
+    path = _run_dir(run_dir)
+    load_manifest(path)
+    files = sorted((path / "cells").glob("*.parquet"))
+    if not files:
+        raise E2HError(f"{path} has no results in cells/*.parquet; run the experiment with `e2h run CONFIG`")
+    frames = []
+    for file in files:
+        try:
+            frame = pd.read_parquet(file)
+        except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+            raise E2HError(
+                f"{file} is not a readable Parquet file ({exc}); delete it and rerun `e2h run CONFIG`"
+            ) from exc
+        missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+        if missing:
+            raise E2HError(f"{file} lacks columns {missing}; it comes from an older e2h — rerun `e2h run CONFIG`")
+        frames.append(frame)
+    results = pd.concat(frames, ignore_index=True)
+    if "train_dataset" not in results.columns:
+        results["train_dataset"] = results["dataset"]
+    if "k" not in results.columns:
+        results["k"] = 0
+    results["correct"] = results["correct"].astype(bool)
+    return results

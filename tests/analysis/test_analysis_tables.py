@@ -1,0 +1,125 @@
+"""accuracy_table and sgr_table on synthetic stores with known correctness."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from e2h.analysis.fake import write_fake_run
+from e2h.analysis.results import load_results
+from e2h.analysis.tables import ACC_KEYS, accuracy_table, chance_rate, sgr_table, write_table
+from e2h.errors import E2HError
+
+N_BOOT = 300
+
+
+@pytest.fixture(scope="module")
+def results(fake_run: Path) -> pd.DataFrame:
+    return load_results(fake_run)
+
+
+@pytest.fixture(scope="module")
+def acc(results: pd.DataFrame) -> pd.DataFrame:
+    return accuracy_table(results, n_boot=N_BOOT)
+
+
+def test_accuracy_rows_equal_the_raw_means(results: pd.DataFrame, acc: pd.DataFrame):
+    hard = results[results["test_on"] == "hard"]
+    direct = hard.groupby(["measure", "learner", "train_on"])["correct"].mean()
+    rows = acc[acc["test_on"] == "hard"].set_index(["measure", "learner", "train_on"])
+    pd.testing.assert_series_equal(rows["acc"].sort_index(), direct.sort_index(), check_names=False)
+    assert (rows["ci_lo"] <= rows["acc"]).all() and (rows["acc"] <= rows["ci_hi"]).all()
+    assert (rows["n_seeds"] == 3).all() and (rows["chance"] == 0.25).all()
+    n_items = hard.groupby(["measure", "learner", "train_on"])["item_id"].nunique()
+    assert (rows["n_items"].sort_index() == n_items.sort_index()).all()
+
+
+def test_cells_tested_on_all_get_one_row_per_item_level(results: pd.DataFrame, acc: pd.DataFrame):
+    all_rows = acc[(acc["test_on"] == "all") & (acc["learner"] == "icl") & (acc["train_on"] == "easy")]
+    assert sorted(all_rows["item_level"]) == sorted(["all", "easy", "hard", "medium"] * 2)  # two measures
+    sub = results[(results["test_on"] == "all") & (results["learner"] == "icl") & (results["train_on"] == "easy")]
+    by_level = sub.groupby(["measure", "item_level"])["correct"].mean()
+    got = all_rows[all_rows["item_level"] != "all"].set_index(["measure", "item_level"])["acc"]
+    pd.testing.assert_series_equal(got.sort_index(), by_level.sort_index(), check_names=False)
+    # one row per key: no two rows share every key column
+    assert not acc.duplicated(ACC_KEYS).any()
+
+
+def test_tables_are_reproducible(results: pd.DataFrame, acc: pd.DataFrame):
+    pd.testing.assert_frame_equal(acc, accuracy_table(results, n_boot=N_BOOT))
+    other = accuracy_table(results, n_boot=N_BOOT, seed=1)
+    assert not np.allclose(acc["ci_lo"], other["ci_lo"])
+
+
+def test_chance_is_zero_for_generative_items():
+    assert chance_rate(pd.Series([4, 2, 1])).tolist() == [0.25, 0.5, 0.0]
+
+
+def test_sgr_exact_run(exact_run: Path):
+    table = sgr_table(load_results(exact_run), n_boot=N_BOOT).set_index("learner")
+    icl, probe = table.loc["icl"], table.loc["linear-probe"]
+    assert (icl.unsup_acc, icl.easy_acc, icl.hard_acc) == (0.0, 1.0, 1.0)
+    assert icl.defined and icl.sgr == 1.0 and (icl.sgr_lo, icl.sgr_hi) == (1.0, 1.0)
+    assert icl.p_value == pytest.approx(1 / (N_BOOT + 1))
+    assert probe.defined and probe.sgr == 0.0 and probe.p_value == 1.0
+    assert (table["unsup_alignment"] == "paired by (item, seed)").all()
+
+
+def test_sgr_table_rows_and_accuracies(results: pd.DataFrame):
+    table = sgr_table(results, n_boot=N_BOOT)
+    # 2 measures × 2 supervised learners × test_on {hard, all}
+    assert len(table) == 8
+    assert set(table["learner"]) == {"icl", "linear-probe"}
+    row = table[(table.learner == "icl") & (table.measure == "human_grade") & (table.test_on == "hard")].iloc[0]
+    hard = results[(results.measure == "human_grade") & (results.test_on == "hard")]
+    for column, learner, train_on in [
+        ("easy_acc", "icl", "easy"),
+        ("hard_acc", "icl", "hard"),
+        ("unsup_acc", "zero-shot", "none"),
+    ]:
+        expected = hard[(hard.learner == learner) & (hard.train_on == train_on)]["correct"].mean()
+        assert row[column] == pytest.approx(expected)
+    if row.defined:
+        assert row.sgr == pytest.approx((row.easy_acc - row.unsup_acc) / (row.hard_acc - row.unsup_acc))
+    else:
+        assert row.gap_lo <= 0 and "does not beat" in row.reason
+
+
+def test_zero_shot_matched_by_item_when_seeds_are_missing(tmp_path: Path):
+    # Every seed tests all 20 hard items; zero-shot kept for seed 0 only → matched by item.
+    run = write_fake_run(tmp_path / "r", n_items=20, n_test=20, test_on_all=False)
+    results = load_results(run)
+    partial = results[(results.learner != "zero-shot") | (results.seed == 0)]
+    table = sgr_table(partial, n_boot=N_BOOT)
+    assert (table["unsup_alignment"] == "by item").all()
+    full = sgr_table(results, n_boot=N_BOOT)
+    np.testing.assert_allclose(table["unsup_acc"], full["unsup_acc"])  # zero-shot depends on the item only
+
+
+def test_missing_zero_shot_gives_an_explained_row(fake_run: Path):
+    results = load_results(fake_run)
+    table = sgr_table(results[results.learner != "zero-shot"], n_boot=N_BOOT)
+    assert not table["defined"].any()
+    assert table["reason"].str.contains("no zero-shot predictions").all()
+
+
+def test_misaligned_easy_and_hard_cells_raise(results: pd.DataFrame):
+    drop = results[(results.learner == "icl") & (results.train_on == "hard") & (results.test_on == "hard")].index[:3]
+    with pytest.raises(E2HError, match="identical test items"):
+        sgr_table(results.drop(index=drop), n_boot=N_BOOT)
+
+
+def test_duplicate_cells_under_one_key_raise(results: pd.DataFrame):
+    cell = results[results.cell_id == results.cell_id.iloc[0]].assign(cell_id="twin")
+    with pytest.raises(E2HError, match="differ in options the store does not record"):
+        accuracy_table(pd.concat([results, cell]), n_boot=N_BOOT)
+
+
+def test_write_table_round_trips(acc: pd.DataFrame, tmp_path: Path):
+    csv, parquet = write_table(acc, tmp_path / "out", "accuracy")
+    pd.testing.assert_frame_equal(pd.read_parquet(parquet), acc)
+    assert len(pd.read_csv(csv)) == len(acc)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["accuracy.csv", "accuracy.parquet"]

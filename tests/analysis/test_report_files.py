@@ -1,0 +1,105 @@
+"""write_report: files, embedded figures, provenance, chance rates; plots at 150 dpi; summary_table."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from PIL import Image
+from rich.console import Console
+
+from e2h.analysis.fake import write_fake_run
+from e2h.analysis.report import ReportPaths, summary_table, write_report
+from e2h.analysis.results import load_results
+
+N_BOOT = 300
+
+
+@pytest.fixture(scope="module")
+def report(fake_run: Path, tmp_path_factory: pytest.TempPathFactory) -> ReportPaths:
+    run = tmp_path_factory.mktemp("report") / "fake"
+    shutil.copytree(fake_run, run)
+    return write_report(run, n_boot=N_BOOT)
+
+
+def test_report_files_exist(report: ReportPaths):
+    names = {p.name for p in report.folder.iterdir()}
+    assert {"report.md", "report.html", "accuracy.csv", "accuracy.parquet", "sgr.csv", "sgr.parquet"} <= names
+    kinds = sorted(p.name.split("_")[0] for p in report.plots)
+    assert kinds == ["accuracy", "accuracy", "levels", "levels", "sgr", "sgr"]  # test_on hard/all; two measures
+    assert all(p.is_file() and p.parent == report.folder for p in report.plots)
+    assert not [p for p in report.folder.iterdir() if p.name.startswith(".")]  # no temporary files left
+
+
+def test_html_embeds_every_plot_and_needs_nothing_else(report: ReportPaths):
+    page = report.html.read_text(encoding="utf-8")
+    images = re.findall(r"<img src='data:image/png;base64,([^']+)' alt='[^']*' data-file='([^']+)'>", page)
+    assert sorted(name for _, name in images) == sorted(p.name for p in report.plots)
+    for data, name in images:
+        assert base64.b64decode(data) == (report.folder / name).read_bytes()
+    assert not re.search(r"""(src|href)=['"](?!data:)""", page)  # no external resources
+
+
+def test_report_shows_provenance_tables_and_chance(report: ReportPaths):
+    md = report.markdown.read_text(encoding="utf-8")
+    page = report.html.read_text(encoding="utf-8")
+    for text in ("git commit", "0000000", "quantisation used", "tiny-random: none", "packages", "finished"):
+        assert text in md and text in page
+    sgr = pd.read_parquet(report.folder / "sgr.parquet")
+    acc = pd.read_parquet(report.folder / "accuracy.parquet")
+    assert md.count("| tiny-random | arc |") == len(sgr) + len(acc)
+    header = next(line for line in md.splitlines() if line.startswith("| model") and "accuracy [95% CI]" in line)
+    columns = [c.strip() for c in header.strip("|").split("|")]
+    assert columns[columns.index("accuracy [95% CI]") + 1] == "chance"
+    for p in report.plots:
+        assert f"]({p.name})" in md
+
+
+def test_plots_are_150_dpi_pngs(report: ReportPaths):
+    for path in report.plots:
+        with Image.open(path) as image:
+            assert image.format == "PNG"
+            assert image.info["dpi"] == pytest.approx((150, 150), abs=0.1)
+            assert image.width > 600
+
+
+def test_without_level_cells_the_heatmap_is_skipped_with_a_note(tmp_path: Path):
+    run = write_fake_run(tmp_path / "hard-only", test_on_all=False)
+    (run / "report").mkdir()
+    stale = run / "report" / "levels_old.png"
+    stale.write_bytes(b"old figure")
+    paths = write_report(run, n_boot=N_BOOT)
+    assert not [p for p in paths.plots if p.name.startswith("levels")]
+    assert not stale.exists()
+    assert "No train-level × test-level heatmap" in paths.markdown.read_text(encoding="utf-8")
+
+
+def test_summary_table_lists_each_sgr_row(fake_run: Path, report: ReportPaths):
+    sgr = pd.read_parquet(report.folder / "sgr.parquet")
+    table = summary_table(sgr=sgr)
+    assert table.row_count == len(sgr)
+    console = Console(width=200, record=True)
+    console.print(table)
+    text = console.export_text()
+    for row in sgr.itertuples():
+        assert (f"{row.sgr:.2f} [{row.sgr_lo:.2f}, {row.sgr_hi:.2f}]" if row.defined else "undefined") in text
+    fallback = summary_table(load_results(fake_run).query("learner == 'zero-shot'"), n_boot=N_BOOT)
+    assert fallback.title.startswith("Accuracy")
+
+
+def test_cells_that_did_not_finish_are_listed(tmp_path: Path):
+    run = write_fake_run(tmp_path / "partial", test_on_all=False)
+    manifest = json.loads((run / "manifest.json").read_text())
+    manifest["cells"].append(
+        {"cell_id": "abc123", "learner": "lora", "status": "failed", "error": "OOM: out of memory"}
+    )
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    md = write_report(run, n_boot=N_BOOT).markdown.read_text(encoding="utf-8")
+    assert "## Cells that did not finish (1)" in md
+    assert "| abc123 | lora |" in md and "OOM: out of memory" in md
+    assert f"cells in the manifest | {len(manifest['cells'])} (done: {len(manifest['cells']) - 1}, failed: 1)" in md
