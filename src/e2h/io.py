@@ -37,7 +37,6 @@ def _umask() -> int:
 
 
 @contextlib.contextmanager
-@contextlib.contextmanager
 def atomic_open(target: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
     """Open a temporary file for writing; it replaces ``target`` only if the block succeeds."""
     with atomic_path(target) as tmp, open(tmp, mode) as handle:
