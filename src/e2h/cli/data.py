@@ -1,5 +1,180 @@
-"""`e2h data …` (placeholder until the data commands land)."""
+"""`e2h data …`: list, inspect, correlate and export datasets.
+
+NAME is a built-in dataset (``e2h data list``) or a path to a CSV / JSONL / Parquet item table.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+from rich import box
+from rich.console import Console
+from rich.table import Table
 
-app = typer.Typer(no_args_is_help=True)
+from e2h.errors import E2HError
+
+if TYPE_CHECKING:
+    from e2h.hardness.summary import MeasureSummary
+
+app = typer.Typer(no_args_is_help=True, help="Inspect, correlate and export datasets.")
+
+NAME_HELP = "Built-in dataset (see `e2h data list`) or a path to a CSV / JSONL / Parquet item table."
+
+
+def _console() -> Console:
+    return Console(highlight=False, soft_wrap=False)
+
+
+def _print_wide(table: Table) -> None:
+    """Print ``table`` without dropping columns: widen the console past the terminal if it must."""
+    console = _console()
+    needed = console.measure(table, options=console.options.update_width(1000)).maximum
+    if needed > console.width:
+        console = Console(highlight=False, soft_wrap=False, width=needed)
+    console.print(table)
+
+
+def _fmt(value: float) -> str:
+    return "—" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:g}"
+
+
+@app.command("list")
+def list_command() -> None:
+    """Built-in datasets: items, measures, and whether their assets are cached."""
+    from e2h.data import DATASETS, dataset_info
+    from e2h.data.measures import LENGTH_MEASURES
+
+    table = Table(title="built-in datasets", caption=f"every dataset also has {', '.join(LENGTH_MEASURES)}")
+    for column in ("name", "items", "measures", "cached", "description"):
+        table.add_column(column, justify="right" if column == "items" else "left")
+    for name in DATASETS.names():
+        info = dataset_info(name)
+        missing = [carrier for carrier, cached in info.get("assets", {}).items() if not cached]
+        table.add_row(
+            name,
+            str(info["n_items"]),
+            ", ".join(m for m in info["measures"] if m not in LENGTH_MEASURES),
+            "yes" if not missing else f"no ({', '.join(missing)})",
+            info.get("description", ""),
+        )
+    _console().print(table)
+
+
+@app.command("show")
+def show_command(
+    name: str = typer.Argument(..., help=NAME_HELP, metavar="NAME"),
+    measure: list[str] | None = typer.Option(
+        None, "--measure", "-m", metavar="MEASURE", help="Only this measure (repeatable)."
+    ),
+    cutoff: list[str] | None = typer.Option(
+        None, "--cutoff", metavar="MEASURE=LO,HI", help="Override a measure's cutoffs (repeatable)."
+    ),
+) -> None:
+    """Per measure: cutoffs and their source, items per level, and the distribution of values."""
+    from e2h.data import load_dataset
+    from e2h.hardness.cutoffs import parse_cutoff_option
+    from e2h.hardness.levels import measure_values, table_measures
+    from e2h.hardness.summary import PAPER_N_TRAIN, summarize_measure
+
+    overrides = dict(parse_cutoff_option(text) for text in cutoff or [])
+    items = load_dataset(name)
+    measures = list(measure) if measure else table_measures(items)
+    for m in [*measures, *overrides]:
+        measure_values(items, m)  # an unknown measure fails here, before any output
+    console = _console()
+    console.print(f"[bold]{name}[/bold]: {len(items)} items, {len(measures)} measure(s)", soft_wrap=True)
+    for m in measures:
+        summary = summarize_measure(items, m, overrides)
+        cut = summary.cutoffs
+        console.print(f"\n[bold]{m}[/bold]: cutoffs lo={cut.lo:g}, hi={cut.hi:g} ({cut.source})", soft_wrap=True)
+        side_by_side = Table.grid(padding=(0, 2))
+        side_by_side.add_row(_levels_table(summary), _distribution_table(summary))
+        console.print(side_by_side)
+        small = summary.small_levels()
+        if small:
+            counts = ", ".join(f"{level} {summary.counts[level]}" for level in small)
+            console.print(
+                f"[yellow]warning:[/yellow] {m}: fewer than the paper's n_train = {PAPER_N_TRAIN} items in {counts}; "
+                f"use a smaller n_train there or other cutoffs (--cutoff {m}=LO,HI).",
+                soft_wrap=True,
+            )
+
+
+def _levels_table(summary: MeasureSummary) -> Table:
+    lo, hi = summary.cutoffs.lo, summary.cutoffs.hi
+    table = Table()
+    table.add_column("level")
+    table.add_column("rule")
+    table.add_column("items", justify="right")
+    rules = {"easy": f"x <= {lo:g}", "medium": f"{lo:g} < x < {hi:g}", "hard": f"x >= {hi:g}", "missing": "NaN"}
+    for level, rule in rules.items():
+        table.add_row(level, rule, str(summary.counts[level]))
+    return table
+
+
+def _distribution_table(summary: MeasureSummary) -> Table:
+    if summary.distribution is not None:
+        table = Table()
+        table.add_column("value", justify="right")
+        table.add_column("items", justify="right")
+        for value, count in summary.distribution.items():
+            table.add_row(_fmt(value), str(count))
+        return table
+    table = Table()
+    table.add_column("quantile")
+    table.add_column("value", justify="right")
+    for q, value in summary.quantiles.items():
+        table.add_row({0.0: "min", 1.0: "max"}.get(q, f"{q:.0%}"), _fmt(value))
+    return table
+
+
+@app.command("correlate")
+def correlate_command(name: str = typer.Argument(..., help=NAME_HELP, metavar="NAME")) -> None:
+    """Spearman rank correlations between the dataset's measures (pairwise complete items)."""
+    from e2h.data import load_dataset
+    from e2h.hardness.levels import measure_values, table_measures
+    from e2h.hardness.summary import spearman_matrix
+
+    items = load_dataset(name)
+    measures = table_measures(items)
+    counts = {m: int(measure_values(items, m).notna().sum()) for m in measures}
+    present = [m for m in measures if counts[m] >= 3]
+    if not present:
+        raise E2HError(f"{name} has no hardness measure with 3+ values: add numeric columns such as num_steps.")
+    matrix = spearman_matrix(items, present)
+    notes = ["items with a value: " + ", ".join(f"{i}: {counts[m]}" for i, m in enumerate(present, start=1))]
+    if len(present) < len(measures):
+        notes.append(f"too few values: {', '.join(m for m in measures if m not in present)}")
+    table = Table(
+        title=f"{name}: Spearman correlation between measures (pairwise complete items)",
+        caption="; ".join(notes),
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    table.add_column("measure", no_wrap=True)
+    for number in range(1, len(present) + 1):  # numbered headers keep wide matrices readable
+        table.add_column(str(number), justify="right", no_wrap=True, min_width=5)
+    for number, (m, row) in enumerate(matrix.iterrows(), start=1):
+        table.add_row(f"{number} {m}", *("—" if math.isnan(v) else f"{v:.2f}" for v in row))
+    _print_wide(table)
+
+
+@app.command("export")
+def export_command(
+    name: str = typer.Argument(..., help=NAME_HELP, metavar="NAME"),
+    to: str = typer.Option(
+        ..., "--to", metavar="FILE", help="Output file: .parquet, .jsonl or .csv (choices as a JSON list)."
+    ),
+) -> None:
+    """Write the item table (with every measure) to a file, atomically."""
+    from e2h.data import load_dataset, save_items
+    from e2h.data.user import READERS
+
+    if Path(to).suffix.lower() not in READERS:  # before loading: a built-in table takes seconds
+        raise E2HError(f"cannot write {to}: unknown extension {Path(to).suffix!r}: use .csv, .jsonl or .parquet.")
+    items = load_dataset(name)
+    path = save_items(items, to)
+    _console().print(f"wrote {len(items)} items to {path}", soft_wrap=True)
