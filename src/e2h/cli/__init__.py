@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
     _register()
     try:
-        app(args=argv, standalone_mode=False)
+        result = app(args=argv, standalone_mode=False)
     except E2HError as exc:
         print(f"e2h: error: {exc}", file=sys.stderr)
         sys.exit(2)
@@ -57,3 +57,5 @@ def main(argv: list[str] | None = None) -> None:
             raise
         show()
         sys.exit(2)
+    if isinstance(result, int) and result:
+        sys.exit(result)

@@ -1,6 +1,79 @@
-"""`e2h run` (placeholder)."""
+"""`e2h run CONFIG`: run an experiment config (resumable), then write its report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
 
 
-def run_command() -> None:
-    """Run an experiment config."""
-    raise NotImplementedError
+def run_command(
+    config: Path = typer.Argument(..., help="A YAML config, or a preset name (demo → configs/demo.yaml)."),
+    force: bool = typer.Option(False, "--force", help="Recompute finished cells instead of reusing them."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the cells and split sizes; load no model."),
+) -> None:
+    """Run an experiment config: every cell not finished yet, then the report (RUN/report) and its summary.
+
+    Results go to OUTPUT_DIR/NAME (manifest.json, cells/*.parquet); a rerun resumes where the last one stopped.
+    Exit code 1 when a cell failed (errors are in the manifest), 2 for an invalid config or impossible split.
+    """
+    from e2h.experiments import load_config, plan, run_experiment
+    from e2h.experiments.store import RunStore
+    from e2h.progress import set_quiet
+
+    if quiet:
+        set_quiet(True)
+    cfg = load_config(config)
+    console = Console()
+    if dry_run:
+        _, cells, splits = plan(cfg)
+        _print_plan(console, cells, splits, RunStore.for_config(cfg), force)
+        return
+    result = run_experiment(cfg, force=force)
+    done = sum(RunStore(result.run_dir).is_done(c.cell_id) for c in result.cells)
+    console.print(
+        f"{cfg.name}: {len(result.executed)} cell(s) computed, {done}/{len(result.cells)} finished", soft_wrap=True
+    )
+    if done:
+        from e2h.analysis.report import summary_table, write_report
+
+        paths = write_report(result.run_dir)
+        sgr, acc = (_read(paths.folder / f"{name}.parquet") for name in ("sgr", "accuracy"))
+        console.print(summary_table(sgr=sgr, acc=acc))
+        console.print(f"report: {paths.html}\n        {paths.markdown}", soft_wrap=True)
+    if result.failures:
+        for cell, error in result.failures:
+            console.print(
+                f"[red]failed[/red] {cell.cell_id} {cell.describe()}: {error}", highlight=False, soft_wrap=True
+            )
+        console.print(
+            f"{len(result.failures)} cell(s) failed; tracebacks in {result.run_dir / 'manifest.json'}", soft_wrap=True
+        )
+        raise SystemExit(1)  # not typer.Exit: with standalone_mode=False its code would be returned, not used
+
+
+def _read(path: Path):
+    import pandas as pd
+
+    return pd.read_parquet(path)
+
+
+def _print_plan(console: Console, cells: list, splits: list, store, force: bool) -> None:
+    from rich.table import Table
+
+    table = Table(title="splits (first seed)")
+    for column in ("dataset", "measure", "train_on", "n_train", "train", "test", "test levels"):
+        table.add_column(column)
+    for cell, info in splits:
+        levels = ", ".join(f"{k} {v}" for k, v in info.get("test_counts", {}).items() if v)
+        data = cell.dataset if not cell.transfer else f"{cell.train_dataset}→{cell.dataset}"
+        row = (data, cell.measure, cell.train_on, cell.n_train, info.get("n_train"), info.get("n_test"), levels)
+        table.add_row(*map(str, row))
+    console.print(table)
+    for cell in cells:
+        status = "done" if store.is_done(cell.cell_id) and not force else "todo"
+        console.print(f"{cell.cell_id}  {status}  {cell.describe()}", highlight=False, soft_wrap=True)
+    pending = sum(not store.is_done(c.cell_id) or force for c in cells)
+    console.print(f"{len(cells)} cells, {pending} to compute → {store.dir}", soft_wrap=True)

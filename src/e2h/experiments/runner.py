@@ -1,0 +1,273 @@
+"""The local runner: a config's cells, computed once each, model by model, into the results store.
+
+Read it top to bottom: :func:`run_experiment` is the recipe (load data → expand → check every split → open the
+store → for each model: load it once, run its cells → close). Everything that can be wrong with the data (a missing
+measure, an impossible split) is reported as one :class:`~e2h.errors.ConfigError` before any model loads.
+A failing cell is recorded with its error in the manifest and the run goes on; Ctrl-C stops after recording the
+cell in progress as interrupted (finished cells are kept, a rerun resumes).
+
+A cell is computed by :func:`run_cell`: split (seeded; identical test items for every train_on, learner and
+n_train of a dataset/measure/seed) → label noise on the training items → ``make_learner`` → ``fit`` → ``predict``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from e2h.errors import ConfigError, E2HError
+from e2h.experiments.config import DatasetSpec, ExperimentConfig, suggest
+from e2h.experiments.grid import Cell, expand
+from e2h.experiments.store import RunStore, cell_frame
+from e2h.io import content_hash
+from e2h.progress import bar
+from e2h.seeding import make_rng
+
+if TYPE_CHECKING:
+    from e2h.hardness import Split
+    from e2h.models import LanguageModel
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunData:
+    """The datasets of a run, loaded once, and the measures each dataset entry actually uses."""
+
+    items: dict[str, pd.DataFrame]  # dataset name as written in the config → item table
+    measures: dict[int, list[str]]  # index in config.datasets → measures in use (after the fallback)
+    versions: dict[str, str]  # dataset name → fingerprint of its item table
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RunResult:
+    """What one invocation did: every cell of the grid, those computed now, and those that failed."""
+
+    run_dir: Path
+    cells: list[Cell]
+    executed: list[str] = field(default_factory=list)  # cell ids computed by this invocation
+    failures: list[tuple[Cell, str]] = field(default_factory=list)  # (cell, one-line error)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+def fingerprint(items: pd.DataFrame) -> str:
+    """A content hash of an item table (so an edited dataset file gives new cells)."""
+    return content_hash(items.to_json(orient="split", index=False, default_handler=str))
+
+
+def _has_values(items: pd.DataFrame, measure: str) -> bool:
+    return measure in items.columns and bool(pd.to_numeric(items[measure], errors="coerce").notna().any())
+
+
+def load_run_data(config: ExperimentConfig) -> RunData:
+    """Load every dataset once and choose each entry's measures; every data problem in one ConfigError."""
+    from e2h.data import load_dataset
+
+    names = dict.fromkeys(n for spec in config.datasets for n in (spec.name, spec.train_dataset) if n)
+    items = {name: load_dataset(config.dataset_path(name)) for name in names}
+    measures: dict[int, list[str]] = {}
+    problems, notes = [], []
+    for index, spec in enumerate(config.datasets):
+        where = f"datasets[{index}] ({spec.name})"
+        measures[index], problem, note = _choose_measures(spec, items[spec.name])
+        problems += [f"{where}: {p}" for p in problem]
+        if note:
+            notes.append(f"{where}: {note}")
+            log.warning("%s", notes[-1])
+        if spec.train_dataset:
+            for m in [spec.train_measure] if spec.train_measure else measures[index]:
+                if not _has_values(items[spec.train_dataset], m):
+                    problems.append(f"{where}: train_dataset {spec.train_dataset} has no values of measure {m!r}")
+    if problems:
+        raise ConfigError(f"{config.source}: " + "; ".join(problems))
+    return RunData(items, measures, {name: fingerprint(table) for name, table in items.items()}, notes)
+
+
+def _choose_measures(spec: DatasetSpec, table: pd.DataFrame) -> tuple[list[str], list[str], str]:
+    """(measures to use, problems, note): a measure with no values gives way to ``fallback_measures``."""
+    absent = [m for m in [*spec.measures, *spec.fallback_measures] if m not in table.columns]
+    problems = [f"no measure column {m!r} ({suggest(m, _measure_names(table))})" for m in absent]
+    empty = [m for m in spec.measures if m in table.columns and not _has_values(table, m)]
+    chosen = [m for m in spec.measures if m not in empty and m not in absent]
+    if not empty:
+        return chosen, problems, ""
+    if not spec.fallback_measures:
+        return chosen, [*problems, f"measure {', '.join(empty)} has no values (all NaN); add fallback_measures"], ""
+    chosen = list(dict.fromkeys([*chosen, *(m for m in spec.fallback_measures if _has_values(table, m))]))
+    if not chosen:
+        return chosen, [*problems, f"neither {', '.join(empty)} nor the fallback measures have values"], ""
+    return chosen, problems, f"{', '.join(empty)} has no values (all NaN); using {', '.join(chosen)} instead"
+
+
+def _measure_names(items: pd.DataFrame) -> list[str]:
+    return list(items.attrs.get("measures") or [])
+
+
+def cell_split(cell: Cell, data: RunData) -> Split:
+    """The cell's train/test split (``e2h.hardness.Split``); zero-shot cells get the same test items, no training."""
+    from e2h.hardness import make_split
+
+    test_table = data.items[cell.dataset]
+    if cell.transfer:
+        return make_split(
+            data.items[cell.train_dataset],
+            cell.train_measure,
+            cell.train_on,
+            cell.test_on,
+            cell.n_train,
+            cell.n_test,
+            cell.seed,
+            cutoffs=cell.train_cutoffs,
+            test_items=test_table,
+            test_measure=cell.measure,
+            test_cutoffs=cell.cutoffs,
+            reserve=cell.reserve,
+        )
+    train_on = "all" if cell.train_on == "none" else cell.train_on
+    return make_split(
+        test_table,
+        cell.measure,
+        train_on,
+        cell.test_on,
+        cell.n_train,
+        cell.n_test,
+        cell.seed,
+        cutoffs=cell.cutoffs,
+        reserve=cell.reserve,
+    )
+
+
+def check_splits(config: ExperimentConfig, cells: list[Cell], data: RunData) -> list[tuple[Cell, dict]]:
+    """Draw every distinct split of the grid once (first seed); raise one ConfigError naming each impossible one."""
+    seed = config.seeds[0]
+    seen: dict[str, tuple[Cell, dict]] = {}
+    problems = []
+    for cell in cells:
+        key = content_hash(cell.dataset, cell.train_dataset, cell.measure, cell.train_measure, cell.train_on)
+        key = f"{key}/{cell.n_train}"
+        if cell.seed != seed or key in seen:
+            continue
+        try:
+            seen[key] = (cell, cell_split(cell, data).info)
+        except E2HError as exc:
+            seen[key] = (cell, {})
+            problems.append(f"{cell.dataset}/{cell.measure} train_on={cell.train_on} n_train={cell.n_train}: {exc}")
+    if problems:
+        raise ConfigError(f"{config.source}: impossible split: " + "; ".join(problems))
+    return list(seen.values())
+
+
+def noisy_labels(train: pd.DataFrame, cell: Cell) -> pd.DataFrame:
+    """Training items with labels corrupted: probability p, ``min(1, p * hard_multiplier)`` at the hard level."""
+    from e2h.learners.noise import corrupt_labels
+
+    if not cell.label_noise or train.empty:
+        return train
+    rng = make_rng(cell.seed, "noise", cell.train_dataset, cell.train_measure, cell.train_on, cell.label_noise)
+    hard = (train["level"] == "hard").to_numpy()
+    p_hard = min(1.0, cell.label_noise * cell.hard_multiplier)
+    parts = [corrupt_labels(train[~hard], cell.label_noise, rng), corrupt_labels(train[hard], p_hard, rng)]
+    return pd.concat(parts).loc[train.index]  # back to the drawn order
+
+
+def run_cell(cell: Cell, lm: LanguageModel, data: RunData) -> pd.DataFrame:
+    """Compute one cell on a loaded model: its result rows (``store.SCHEMA``)."""
+    from e2h.learners import make_learner
+
+    split = cell_split(cell, data)
+    train = split.train.iloc[:0] if cell.train_on == "none" else noisy_labels(split.train, cell)
+    learner = make_learner(cell.learner, lm, **cell.options)
+    start = time.perf_counter()
+    learner.fit(train)
+    fit_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    predictions = learner.predict(split.test)
+    predict_seconds = time.perf_counter() - start
+    return cell_frame(cell, split.test, predictions, fit_seconds, predict_seconds)
+
+
+def plan(config: ExperimentConfig) -> tuple[RunData, list[Cell], list[tuple[Cell, dict]]]:
+    """Everything before a model loads: data, cells, and one checked split per distinct split of the grid."""
+    data = load_run_data(config)
+    cells = expand(config, data.measures, data.versions)
+    return data, cells, check_splits(config, cells, data)
+
+
+def run_experiment(config: ExperimentConfig, *, force: bool = False) -> RunResult:
+    """Run every cell of ``config`` not finished yet (all of them with ``force``); see the module docstring."""
+    from e2h.models import load_model
+
+    data, cells, _ = plan(config)
+    store = RunStore.for_config(config)
+    store.open(config, cells, force=force, notes=data.notes)
+    result = RunResult(store.dir, cells)
+    todo = [c for c in cells if force or not store.is_done(c.cell_id)]
+    progress = bar(f"run {config.name}", total=len(cells), unit="cell")
+    progress.update(len(cells) - len(todo))
+    try:
+        for model, group in itertools.groupby(todo, key=lambda c: c.model):
+            group = list(group)
+            try:
+                lm = load_model(config.model_path(model), device=config.device)
+            except Exception as exc:  # every cell of this model fails; the other models still run
+                for cell in group:
+                    _record_failure(store, result, cell, exc, 0.0)
+                progress.update(len(group))
+                continue
+            for cell in group:
+                progress.set_postfix_str(cell.describe(), refresh=False)
+                _execute(cell, lm, data, store, result)
+                progress.update(1)
+            del lm
+    except KeyboardInterrupt:
+        store.close("interrupted", len(result.executed))
+        raise
+    finally:
+        progress.close()
+    store.close("failed" if result.failures else "finished", len(result.executed))
+    return result
+
+
+def _execute(cell: Cell, lm: LanguageModel, data: RunData, store: RunStore, result: RunResult) -> None:
+    result.executed.append(cell.cell_id)
+    store.start_cell(cell)
+    start = time.perf_counter()
+    try:
+        frame = run_cell(cell, lm, data)
+    except KeyboardInterrupt as exc:
+        store.fail_cell(cell, exc, time.perf_counter() - start)
+        raise
+    except Exception as exc:  # recorded with its traceback in the manifest; the run goes on
+        _record_failure(store, result, cell, exc, time.perf_counter() - start)
+        return
+    store.finish_cell(cell, frame, time.perf_counter() - start)
+
+
+def _record_failure(store: RunStore, result: RunResult, cell: Cell, exc: BaseException, seconds: float) -> None:
+    store.fail_cell(cell, exc, seconds)
+    message = f"{type(exc).__name__}: {exc}".splitlines()[0]
+    result.failures.append((cell, message))
+    log.debug("cell %s failed: %s", cell.describe(), message)
+
+
+__all__ = [
+    "RunData",
+    "RunResult",
+    "cell_split",
+    "check_splits",
+    "load_run_data",
+    "noisy_labels",
+    "plan",
+    "run_cell",
+    "run_experiment",
+]

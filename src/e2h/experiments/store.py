@@ -1,0 +1,285 @@
+"""The results store: ``<output_dir>/<run>/manifest.json`` and one Parquet file per finished cell.
+
+Layout::
+
+    runs/<name>/manifest.json            config, provenance (versions, git, machine, times), every cell + status
+    runs/<name>/cells/<cell_id>.parquet  one row per test item (columns: ``SCHEMA``); exists ⇔ the cell finished
+    runs/<name>/stale/                   cells (and the old manifest) of an earlier, different config of this name
+
+Rules:
+
+* A cell's Parquet file is written atomically, so it exists only once the cell is complete; an interrupted run
+  (Ctrl-C, ``kill -9``) loses at most the cell in progress. The manifest is rewritten atomically after each cell.
+* A rerun skips every cell whose file exists; ``force=True`` recomputes (each file is replaced when its cell ends).
+* When the config under a run name changes, files of cells that are no longer in the grid move to ``stale/`` (kept,
+  never reported; a warning says how many), and move back if a later config contains them again. So ``cells/``
+  always holds exactly the current config's finished cells, which is all ``e2h.analysis.load_results`` reads.
+* One process per run folder at a time: there is no lock, and two runners would recompute each other's cells.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import traceback
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from e2h.experiments.config import ExperimentConfig
+from e2h.experiments.grid import Cell
+from e2h.io import atomic_path, content_hash, write_json
+from e2h.learners.base import Predictions
+
+log = logging.getLogger(__name__)
+
+#: Columns of a cell's Parquet file (docs/design.md, "Results store").
+SCHEMA = pa.schema(
+    [
+        ("run", pa.string()),
+        ("cell_id", pa.string()),
+        ("model", pa.string()),
+        ("dataset", pa.string()),
+        ("train_dataset", pa.string()),
+        ("measure", pa.string()),
+        ("learner", pa.string()),
+        ("train_on", pa.string()),
+        ("test_on", pa.string()),
+        ("n_train", pa.int64()),
+        ("k", pa.int64()),
+        ("seed", pa.int64()),
+        ("label_noise", pa.float64()),
+        ("item_id", pa.string()),
+        ("item_level", pa.string()),
+        ("n_choices", pa.int64()),
+        ("probs", pa.list_(pa.float64())),
+        ("pred", pa.int64()),
+        ("correct", pa.bool_()),
+        ("gold_prob", pa.float64()),
+        ("quantization", pa.string()),
+        ("fit_seconds", pa.float64()),
+        ("predict_seconds", pa.float64()),
+    ]
+)
+
+PACKAGES = ("e2h", "torch", "transformers", "peft", "accelerate", "gguf", "numpy", "pandas", "pyarrow", "scipy")
+
+
+def cell_frame(
+    cell: Cell, test: pd.DataFrame, predictions: Predictions, fit_seconds: float, predict_seconds: float
+) -> pd.DataFrame:
+    """The rows of one finished cell, in ``SCHEMA`` order; ``test`` has the split's ``level`` column."""
+    if list(predictions.ids) != list(test["id"]):
+        raise RuntimeError(f"learner {cell.learner} returned predictions for other items than the test items")
+    n = len(test)
+    constant = {
+        "run": cell.run,
+        "cell_id": cell.cell_id,
+        "model": cell.model,
+        "dataset": cell.dataset,
+        "train_dataset": cell.train_dataset,
+        "measure": cell.measure,
+        "learner": cell.learner,
+        "train_on": cell.train_on,
+        "test_on": cell.test_on,
+        "n_train": cell.n_train,
+        "k": cell.k,
+        "seed": cell.seed,
+        "label_noise": cell.label_noise,
+    }
+    frame = pd.DataFrame({name: [value] * n for name, value in constant.items()})
+    frame["item_id"] = list(test["id"])
+    frame["item_level"] = [None if pd.isna(v) else str(v) for v in test["level"]]
+    frame["n_choices"] = [len(c) for c in test["choices"]]
+    frame["probs"] = [np.asarray(p, dtype=float).tolist() for p in predictions.probs]
+    frame["pred"] = np.asarray(predictions.pred, dtype=np.int64)
+    frame["correct"] = np.asarray(predictions.correct, dtype=bool)
+    frame["gold_prob"] = np.asarray(predictions.gold_prob, dtype=float)
+    frame["quantization"] = str(predictions.info.get("quantization") or "none")
+    frame["fit_seconds"] = float(fit_seconds)
+    frame["predict_seconds"] = float(predict_seconds)
+    return frame[SCHEMA.names]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _versions() -> dict[str, str | None]:
+    versions: dict[str, str | None] = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def _git() -> dict[str, Any] | None:
+    """Commit (and whether the tree is dirty) of the checkout e2h runs from, if it is a git repository."""
+    here = str(Path(__file__).resolve().parent)
+    try:
+        commit = subprocess.run(
+            ["git", "-C", here, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "-C", here, "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"commit": commit, "dirty": bool(status.strip())}
+
+
+def _machine() -> dict[str, Any]:
+    import torch
+
+    cuda = torch.cuda.is_available()
+    return {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+        "torch_device": torch.cuda.get_device_name(0) if cuda else "cpu",
+        "cuda": cuda,
+    }
+
+
+class RunStore:
+    """The folder of one run: manifest + per-cell Parquet files (see the module docstring)."""
+
+    def __init__(self, run_dir: str | Path) -> None:
+        self.dir = Path(run_dir)
+        self.cells_dir = self.dir / "cells"
+        self.stale_dir = self.dir / "stale"
+        self.manifest_path = self.dir / "manifest.json"
+        self.manifest: dict[str, Any] = {}
+        self._entries: dict[str, dict[str, Any]] = {}
+
+    @classmethod
+    def for_config(cls, config: ExperimentConfig) -> RunStore:
+        return cls(Path(config.output_dir) / config.name)
+
+    def cell_path(self, cell_id: str) -> Path:
+        return self.cells_dir / f"{cell_id}.parquet"
+
+    def is_done(self, cell_id: str) -> bool:
+        return self.cell_path(cell_id).is_file()
+
+    def read_cell(self, cell_id: str) -> pd.DataFrame:
+        return pq.read_table(self.cell_path(cell_id)).to_pandas()
+
+    def open(
+        self, config: ExperimentConfig, cells: list[Cell], *, force: bool = False, notes: Sequence[str] = ()
+    ) -> None:
+        """Start (or resume) the run: set stale cells aside, mark finished ones, write the manifest."""
+        self.cells_dir.mkdir(parents=True, exist_ok=True)
+        for leftover in self.cells_dir.glob(".*.tmp"):  # a cell killed while being written (kill -9)
+            leftover.unlink(missing_ok=True)
+        previous = self._read_manifest()
+        config_json = config.model_dump(mode="json")
+        self._set_aside({c.cell_id for c in cells}, previous if previous.get("config") != config_json else None)
+        self._entries = {
+            c.cell_id: {
+                "cell_id": c.cell_id,
+                **{k: v for k, v in asdict(c).items() if k != "run"},
+                "status": "done" if self.is_done(c.cell_id) and not force else "pending",
+            }
+            for c in cells
+        }
+        history = previous.get("history", []) if previous.get("config") == config_json else []
+        self.manifest = {
+            "name": config.name,
+            "description": config.description,
+            "config": config_json,
+            "config_hash": content_hash(config_json),
+            "notes": list(notes),
+            "packages": _versions(),
+            "git": _git(),
+            "machine": _machine(),
+            "started": _now(),
+            "finished": None,
+            "history": history,
+            "cells": list(self._entries.values()),
+        }
+        self._save()
+
+    def _read_manifest(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.manifest_path.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def _set_aside(self, current: set[str], old_manifest: dict[str, Any] | None) -> None:
+        """Move other configs' cells to ``stale/``; bring back stale cells the current grid contains."""
+        for path in sorted(self.stale_dir.glob("*.parquet")) if self.stale_dir.is_dir() else []:
+            if path.stem in current and not self.cell_path(path.stem).exists():
+                os.replace(path, self.cell_path(path.stem))
+        foreign = [p for p in sorted(self.cells_dir.glob("*.parquet")) if p.stem not in current]
+        if not foreign:
+            return
+        self.stale_dir.mkdir(exist_ok=True)
+        for path in foreign:
+            os.replace(path, self.stale_dir / path.name)
+        if old_manifest:
+            shutil.copyfile(self.manifest_path, self.stale_dir / f"manifest-{old_manifest.get('config_hash')}.json")
+        log.warning(
+            "%d cell(s) of an earlier config of run %r moved to %s (kept, not reported)",
+            len(foreign),
+            self.dir.name,
+            self.stale_dir,
+        )
+
+    def _save(self) -> None:
+        counts: dict[str, int] = {}
+        for entry in self._entries.values():
+            counts[entry["status"]] = counts.get(entry["status"], 0) + 1
+        self.manifest["counts"] = counts
+        write_json(self.manifest_path, self.manifest)
+
+    def start_cell(self, cell: Cell) -> None:
+        self._entries[cell.cell_id].update(status="running", started=_now(), error=None)
+        self._save()
+
+    def finish_cell(self, cell: Cell, frame: pd.DataFrame, seconds: float) -> None:
+        """Write the cell's rows (atomically), then record it as done."""
+        table = pa.Table.from_pandas(frame, schema=SCHEMA, preserve_index=False).replace_schema_metadata(None)
+        with atomic_path(self.cell_path(cell.cell_id)) as tmp:
+            pq.write_table(table, tmp)
+        self._entries[cell.cell_id].update(status="done", seconds=round(seconds, 3), finished=_now())
+        self._save()
+
+    def fail_cell(self, cell: Cell, error: BaseException, seconds: float) -> None:
+        """Record a failed (or interrupted) cell with its error; no file is written."""
+        status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
+        message = f"{type(error).__name__}: {error}".splitlines()[0] if str(error) else type(error).__name__
+        self._entries[cell.cell_id].update(
+            status=status,
+            seconds=round(seconds, 3),
+            error=message,
+            traceback="".join(traceback.format_exception(error))[-4000:],
+        )
+        self._save()
+
+    def close(self, status: str, executed: int) -> None:
+        """End this invocation: times, how many cells were computed, and the run's status."""
+        self.manifest["finished"] = _now()
+        self.manifest["status"] = status
+        self.manifest["history"].append(
+            {"started": self.manifest["started"], "finished": self.manifest["finished"], "executed": executed}
+        )
+        self._save()

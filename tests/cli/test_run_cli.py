@@ -1,0 +1,93 @@
+"""`e2h run CONFIG`: dry run, run + report, resume, exit 1 on a failed cell, exit 2 with one line on a bad config."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from e2h.cli import main
+
+SMOKE_CSV = Path(__file__).resolve().parents[2] / "configs" / "smoke.csv"
+
+
+def write_config(folder: Path, **extra: str) -> Path:
+    """A small config on the shipped smoke dataset: 3 cells (zero-shot, icl easy/hard), one seed."""
+    lines = {
+        "name": "cli",
+        "models": "[tiny-random]",
+        "datasets": f"[{{name: {SMOKE_CSV}, measures: [digits], cutoffs: {{digits: [1, 3]}}}}]",
+        "learners": "[zero-shot, {name: icl, options: {k: 2}}]",
+        "train_on": "[easy, hard]",
+        "n_train": "4",
+        "n_test": "4",
+        "seeds": "1",
+        "output_dir": str(folder / "runs"),
+        **extra,
+    }
+    path = folder / "cli.yaml"
+    path.write_text("".join(f"{key}: {value}\n" for key, value in lines.items()))
+    return path
+
+
+def run_main(*args: str) -> int:
+    try:
+        main(["--quiet", "run", *args])
+    except SystemExit as exc:
+        return int(exc.code)
+    return 0
+
+
+def test_dry_run_lists_cells_and_splits_without_a_model(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("e2h.models.load_model", lambda *a, **k: pytest.fail("dry run loaded a model"))
+    assert run_main(str(write_config(tmp_path)), "--dry-run") == 0
+    out = capsys.readouterr().out
+    assert "3 cells, 3 to compute" in out and "icl easy→hard n=4" in out and "zero-shot →hard" in out
+    assert not (tmp_path / "runs").exists()
+
+
+def test_run_writes_results_and_report_then_resumes(tmp_path, capsys):
+    config = write_config(tmp_path)
+    assert run_main(str(config)) == 0
+    out = capsys.readouterr().out
+    run_dir = tmp_path / "runs" / "cli"
+    assert "3 cell(s) computed, 3/3 finished" in out and "report.html" in out
+    assert len(list((run_dir / "cells").glob("*.parquet"))) == 3 and (run_dir / "report" / "report.html").is_file()
+
+    assert run_main(str(config)) == 0
+    assert "0 cell(s) computed, 3/3 finished" in capsys.readouterr().out
+    assert run_main(str(config), "--force") == 0
+    assert "3 cell(s) computed" in capsys.readouterr().out
+
+
+def test_failed_cell_exits_1_and_names_it(tmp_path, capsys):
+    config = write_config(tmp_path, learners="[zero-shot, {name: linear-probe, options: {solver: bogus}}]")
+    assert run_main(str(config)) == 1
+    out = capsys.readouterr().out
+    assert "2 cell(s) failed" in out and "unknown probe solver 'bogus'" in out
+    assert "1 cell(s) computed" not in out and "1/3 finished" in out
+
+
+def test_bad_config_is_one_line_and_exit_2(tmp_path):
+    config = write_config(tmp_path, learners="[zero-shot, icll]", seeds="0", mesures="[x]")
+    proc = subprocess.run(
+        [sys.executable, "-c", "from e2h.cli import main; main()", "run", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("e2h: error: config cli.yaml: ")
+    assert "learners[1].name: unknown learner 'icll' (did you mean 'icl'?)" in lines[0]
+    assert "seeds: a seed count must be >= 1" in lines[0] and "mesures: unknown key" in lines[0]
+
+
+def test_impossible_split_exits_2(tmp_path, capsys):
+    assert run_main(str(write_config(tmp_path, n_train="30"))) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("e2h: error: config cli.yaml: impossible split: ") and err.count("\n") == 1

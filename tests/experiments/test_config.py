@@ -1,0 +1,114 @@
+"""Config validation: typed values, one-line errors that list every problem with a did-you-mean."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from e2h.errors import ConfigError
+from e2h.experiments import load_config
+from e2h.experiments.config import learner_params
+
+
+def _error(make_config, **overrides) -> str:
+    with pytest.raises(ConfigError) as info:
+        make_config(**overrides)
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith("config toy.yaml: ")
+    return message
+
+
+def test_valid_config_is_normalised(make_config):
+    config = make_config(seeds=3, label_noise=0.2, learners=["icl"], n_train=[4, 8], k=2)
+    assert config.seeds == [0, 1, 2]
+    assert config.label_noise.p == [0.2] and config.label_noise.hard_multiplier == 1.0
+    assert config.learners[0].name == "icl" and config.learners[0].options == {}
+    assert config.n_train == [4, 8] and config.test_on == "hard" and config.format == "listed"
+    assert config.dataset_path("toy.csv").endswith("toy.csv") and Path(config.dataset_path("toy.csv")).is_file()
+
+
+def test_unknown_keys_suggest_the_closest(make_config, tmp_path):
+    message = _error(make_config, seed=1, datasets=[{"name": "toy.csv", "measures": ["difficulty"], "mesures": []}])
+    assert "seed: unknown key (did you mean 'seeds'?)" in message
+    assert "datasets[0].mesures: unknown key (did you mean 'measures'" in message
+
+
+def test_every_problem_is_reported_together(make_config):
+    message = _error(
+        make_config,
+        datasets=[{"name": "arc", "measures": ["human_grde"]}],
+        n_train=0,
+        learners=["icll"],
+        n_test="many",
+        test_on="hardest",
+    )
+    assert "datasets[0].measures: unknown measure 'human_grde' (did you mean 'human_grade'?)" in message
+    assert "n_train: must be > 0" in message
+    assert "learners[0].name: unknown learner 'icll' (did you mean 'icl'" in message
+    assert "n_test: " in message and "'many'" in message
+    assert "test_on: unknown level 'hardest' (did you mean 'hard'?)" in message
+    assert message.count(";") >= 4
+
+
+def test_unknown_learner_option_and_seed_option(make_config):
+    message = _error(make_config, learners=[{"name": "icl", "options": {"kk": 3}}])
+    assert "unknown icl option 'kk' (did you mean 'k'?)" in message
+    message = _error(make_config, learners=[{"name": "icl", "options": {"seed": 3}}])
+    assert "set seeds at the top level" in message
+    message = _error(make_config, learners=[{"name": "icl", "options": {"format": "listd"}}], normalization="per_tok")
+    assert "learners[0]: unknown format 'listd' (did you mean 'listed'?)" in message
+    assert "normalization: unknown normalization 'per_tok' (did you mean 'per_token'?)" in message
+
+
+def test_missing_dataset_file_and_model(make_config):
+    message = _error(make_config, datasets=[{"name": "nope.csv", "measures": ["difficulty"]}], models=["tiny-randm"])
+    assert "datasets[0].name: unknown dataset 'nope.csv'" in message and "no such file" in message
+    assert "models: unknown model 'tiny-randm' (did you mean 'tiny-random'?)" in message
+
+
+def test_cross_field_checks(make_config):
+    assert "k=6 demonstrations need n_train >= 6" in _error(make_config, k=6, learners=["icl"], n_train=[4, 8])
+    assert "lo 9.0 must be <= hi 3.0" in _error(
+        make_config, datasets=[{"name": "toy.csv", "measures": ["difficulty"], "cutoffs": {"difficulty": [9, 3]}}]
+    )
+    assert "every p must be in [0, 1]" in _error(make_config, label_noise={"p": [0.1, 1.5]})
+
+
+def test_learner_params_resolution(make_config):
+    config = make_config(k=3, format="letters", learners=["icl", {"name": "zero-shot", "options": {"format": "cloze"}}])
+    icl = learner_params(config.learners[0], config, seed=7)
+    assert icl["k"] == 3 and icl["format"] == "letters" and icl["seed"] == 7 and icl["normalization"] == "raw"
+    zero_shot = learner_params(config.learners[1], config, seed=7)
+    assert zero_shot == {"format": "cloze", "normalization": "raw"}
+
+
+def test_yaml_file_errors(tmp_path, toy_csv):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nmodels: [tiny-random\n")
+    with pytest.raises(ConfigError, match=r"^config bad.yaml: not valid YAML at line \d+"):
+        load_config(bad)
+    listed = tmp_path / "list.yaml"
+    listed.write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        load_config(listed)
+    with pytest.raises(ConfigError, match="no such file"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_relative_paths_resolve_next_to_the_config(tmp_path, toy_csv, monkeypatch):
+    config_file = tmp_path / "sub.yaml"
+    config_file.write_text(
+        "name: sub\nmodels: [tiny-random]\nlearners: [zero-shot]\ndatasets: [{name: toy.csv, measures: [difficulty]}]\n"
+    )
+    monkeypatch.chdir(Path("/"))
+    config = load_config(config_file)
+    assert Path(config.dataset_path("toy.csv")) == toy_csv.resolve()
+
+
+@pytest.mark.parametrize("name", ["demo", "paper_arc", "smoke"])
+def test_shipped_configs_validate(name):
+    configs = Path(__file__).resolve().parents[2] / "configs"
+    config = load_config(configs / f"{name}.yaml")
+    assert config.name == name

@@ -1,0 +1,86 @@
+"""Grid expansion: cell counts, zero-shot expanded once, content hashes that are stable and sensitive."""
+
+from __future__ import annotations
+
+from e2h.experiments import expand
+from e2h.experiments.config import parse_config
+
+
+def test_counts_and_zero_shot_expanded_once(make_config):
+    config = make_config(
+        models=["tiny-random", "tiny-random-copy/not-a-file"],
+        datasets=[{"name": "toy.csv", "measures": ["difficulty", "question_num_words"]}],
+        learners=["zero-shot", {"name": "icl", "options": {"k": 2}}],
+        train_on=["easy", "hard"],
+        n_train=[4, 8],
+        label_noise={"p": [0.0, 0.2], "hard_multiplier": 2.0},
+        seeds=3,
+    )
+    cells = expand(config)
+    # per model and measure: zero-shot 3 seeds + icl 2 train_on x 2 n_train x 2 noise x 3 seeds
+    assert len(cells) == 2 * 2 * (3 + 2 * 2 * 2 * 3)
+    zero_shot = [c for c in cells if c.learner == "zero-shot"]
+    assert len(zero_shot) == 2 * 2 * 3
+    assert {(c.train_on, c.n_train, c.label_noise, c.k) for c in zero_shot} == {("none", 0, 0.0, 0)}
+    icl = [c for c in cells if c.learner == "icl"]
+    assert {c.k for c in icl} == {2} and {c.options["seed"] for c in icl} == {0, 1, 2}
+    assert {c.hard_multiplier for c in icl if c.label_noise == 0} == {1.0}
+    assert {c.hard_multiplier for c in icl if c.label_noise > 0} == {2.0}
+    assert [c.model for c in cells] == sorted(c.model for c in cells)  # grouped by model, model by model
+    assert len({c.cell_id for c in cells}) == len(cells)
+
+
+def test_hash_is_stable_and_ignores_run_name_and_key_order(make_config, tmp_path):
+    a = expand(make_config(learners=[{"name": "icl", "options": {"k": 2, "normalization": "per_token"}}]))
+    b = expand(make_config(name="other", learners=[{"name": "icl", "options": {"normalization": "per_token", "k": 2}}]))
+    assert [c.cell_id for c in a] == [c.cell_id for c in b]
+    assert {c.run for c in b} == {"other"}
+
+
+def test_hash_changes_with_what_changes_the_numbers(make_config):
+    base = expand(make_config())
+    for change, affected in (
+        ({"learners": ["zero-shot", {"name": "icl", "options": {"k": 3}}]}, {"icl"}),
+        ({"n_test": 6}, {"zero-shot", "icl"}),
+        (
+            {"datasets": [{"name": "toy.csv", "measures": ["difficulty"], "cutoffs": {"difficulty": [10, 25]}}]},
+            {"zero-shot", "icl"},
+        ),
+        ({"format": "letters"}, {"zero-shot", "icl"}),
+    ):
+        changed = expand(make_config(**change))
+        assert len(changed) == len(base)
+        for old, new in zip(base, changed, strict=True):
+            assert (old.cell_id != new.cell_id) == (old.learner in affected), (change, old.describe())
+    # the data's fingerprint is part of the id
+    config = make_config()
+    assert {c.cell_id for c in expand(config, data_versions={"toy.csv": "v1"})}.isdisjoint(
+        c.cell_id for c in expand(config, data_versions={"toy.csv": "v2"})
+    )
+
+
+def test_zero_shot_ids_do_not_depend_on_supervised_axes(make_config):
+    zero = {c.cell_id for c in expand(make_config()) if c.learner == "zero-shot"}
+    other = expand(make_config(train_on=["all"], label_noise=0.3))
+    assert zero == {c.cell_id for c in other if c.learner == "zero-shot"}
+
+
+def test_measures_override_and_transfer(make_config, tmp_path, write_toy):
+    write_toy(tmp_path / "other.csv", seed=1)
+    config = parse_config(
+        {
+            "name": "transfer",
+            "models": ["tiny-random"],
+            "datasets": [{"name": "toy.csv", "measures": ["difficulty"], "train_dataset": "other.csv"}],
+            "learners": ["zero-shot", "icl"],
+            "n_train": 10,
+            "n_test": 5,
+        },
+        base_dir=tmp_path,
+    )
+    cells = expand(config, measures={0: ["question_num_words"]})
+    assert {c.measure for c in cells} == {"question_num_words"}
+    icl = [c for c in cells if c.learner == "icl"]
+    assert {(c.dataset, c.train_dataset, c.reserve) for c in icl} == {("toy.csv", "other.csv", 0)}
+    zero = [c for c in cells if c.learner == "zero-shot"]
+    assert {(c.dataset, c.train_dataset) for c in zero} == {("toy.csv", "toy.csv")}
