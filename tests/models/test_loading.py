@@ -1,0 +1,110 @@
+"""load_model: aliases, folders, hub ids, devices, dtypes, and the real SmolLM2-135M."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from e2h.errors import E2HError
+from e2h.models import MODELS, ScoreRequest, load_model
+from e2h.models.tiny import save_tiny_model
+
+REQUESTS = [ScoreRequest("Question: 2+2?\nAnswer:", (" 4", " five")), ScoreRequest("Sky?", (" blue",), prefix="Hi\n\n")]
+
+
+def test_registry_lists_the_aliases():
+    assert MODELS.names() == ["gemma3-270m", "smollm2-135m", "tiny-random"]
+
+
+def test_tiny_alias_records_what_was_used(tiny_lm):
+    assert tiny_lm.name == "tiny-random"
+    expected = torch.bfloat16 if torch.cuda.is_available() else torch.float32  # the documented defaults
+    assert tiny_lm.device.type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert tiny_lm.dtype == expected and next(tiny_lm.model.parameters()).dtype == expected
+    assert tiny_lm.quantization == "none"
+    assert tiny_lm.fingerprint.startswith("tiny-random@")
+    assert tiny_lm.max_length == 4096
+    assert not any(p.requires_grad for p in tiny_lm.model.parameters())
+    assert load_model("tiny-random").fingerprint == tiny_lm.fingerprint
+
+
+def test_dtype_changes_the_fingerprint(tiny_lm):
+    lm = load_model("tiny-random", dtype="bfloat16")
+    assert lm.dtype == torch.bfloat16 and next(lm.model.parameters()).dtype == torch.bfloat16
+    assert lm.fingerprint != tiny_lm.fingerprint
+
+
+def test_local_folder_loads_the_same_model(tmp_path, tiny_lm):
+    folder = save_tiny_model(tmp_path / "my-model", seed=0)
+    lm = load_model(str(folder))
+    assert lm.name == "my-model" and lm.fingerprint != tiny_lm.fingerprint
+    for a, b in zip(lm.score(REQUESTS, cache=False), tiny_lm.score(REQUESTS, cache=False), strict=True):
+        np.testing.assert_allclose(a.logprob, b.logprob, atol=1e-6)
+
+
+def test_unknown_alias_suggests_the_closest():
+    with pytest.raises(E2HError, match="did you mean 'smollm2-135m'") as info:
+        load_model("smollm2-13m")
+    assert "\n" not in str(info.value)
+
+
+def test_missing_folder_names_the_path(tmp_path):
+    with pytest.raises(E2HError, match="does not exist"):
+        load_model(str(tmp_path / "no" / "such-model"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(E2HError, match=r"no config\.json"):
+        load_model(str(tmp_path / "empty"))
+
+
+def test_offline_hub_id_is_one_clear_line(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    start = time.perf_counter()
+    with pytest.raises(E2HError, match="HF_HUB_OFFLINE") as info:
+        load_model("some-org/some-model-that-is-not-cached")
+    assert time.perf_counter() - start < 10
+    message = str(info.value)
+    assert "\n" not in message and "smollm2-135m" in message
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"dtype": "float64"}, "unknown dtype"),
+        ({"device": "tpu"}, "unknown device"),
+        ({"quantization": "int4"}, "unknown quantization"),
+    ],
+)
+def test_bad_options(kwargs, match):
+    with pytest.raises(E2HError, match=match):
+        load_model("tiny-random", **kwargs)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only message")
+def test_quantization_needs_cuda():
+    with pytest.raises(E2HError, match="needs a CUDA GPU"):
+        load_model("tiny-random", quantization="nf4")
+    with pytest.raises(E2HError, match="CUDA is not available"):
+        load_model("tiny-random", device="cuda")
+
+
+@pytest.mark.integration
+def test_smollm2_loads_and_fast_matches_naive_on_arc():
+    from e2h.data import load_dataset
+    from e2h.models.templates import build_request, format_demos
+    from e2h.paths import cache_dir
+
+    lm = load_model("smollm2-135m", cache=False)  # dequantizes once into $E2H_HOME/models
+    folder = cache_dir("models") / "smollm2-135m"
+    assert (folder / "model.safetensors").is_file() and (folder / "e2h-model.json").is_file()
+    assert lm.model.config.num_hidden_layers == 30 and lm.max_length == 8192
+    items = load_dataset("arc-challenge").iloc[:21]
+    demos = format_demos([items.iloc[20]], "listed")
+    requests = [build_request(items.iloc[i], "listed") for i in range(16)]
+    requests += [build_request(items.iloc[i], "listed", demos=demos) for i in range(16, 20)]
+    fast, naive = lm.score(requests), lm.score_naive(requests)
+    diffs = [np.abs(a.logprob - b.logprob).max() for a, b in zip(fast, naive, strict=True)]
+    assert max(diffs) <= 1e-4
+    assert all(np.isfinite(s.logprob).all() and (s.logprob < 0).all() for s in fast)
