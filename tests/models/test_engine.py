@@ -118,8 +118,8 @@ def test_bos_tokenizer_follows_the_rule():
         np.testing.assert_allclose(scores.logprob, _by_hand(lm, request), atol=1e-5)
 
 
-def test_sliding_window_model_matches_naive():
-    """Gemma 3 mixes sliding-window and full layers: the packed masks must respect the window."""
+def _tiny_gemma(**kwargs) -> LanguageModel:
+    """Gemma 3 mixes sliding-window and full layers (window 6 here)."""
     config = Gemma3TextConfig(
         vocab_size=259, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
         num_key_value_heads=2, head_dim=8, sliding_window=6, layer_types=["sliding_attention", "full_attention"],
@@ -127,10 +127,15 @@ def test_sliding_window_model_matches_naive():
     )  # fmt: skip
     torch.manual_seed(0)
     model = Gemma3ForCausalLM(config).eval()
-    lm = LanguageModel(
+    return LanguageModel(
         model, byte_tokenizer(), name="tiny-gemma", fingerprint="g", device=torch.device("cpu"),
-        dtype=torch.float32, cache=False,
+        dtype=torch.float32, cache=False, **kwargs,
     )  # fmt: skip
+
+
+def test_sliding_window_model_matches_naive():
+    """The packed masks must respect the sliding window."""
+    lm = _tiny_gemma()
     requests = [ScoreRequest(r.context, r.continuations, prefix=DEMOS) for r in QUESTIONS] + QUESTIONS
     fast = lm.score(requests)
     assert _max_diff(fast, lm.score_naive(requests)) <= 1e-5
@@ -147,6 +152,46 @@ def test_choice_logprobs_match_and_carry_gradients():
         np.testing.assert_allclose(t.detach().numpy(), s.logprob, atol=1e-5)
     torch.stack([t.sum() for t in tensors]).sum().backward()
     assert lm.model.lm_head.weight.grad is not None and lm.model.lm_head.weight.grad.abs().sum() > 0
+
+
+def _by_hand_with_grad(lm: LanguageModel, request: ScoreRequest) -> torch.Tensor:
+    """``(n_choices,)`` summed log-probs WITH gradients, one plain forward per choice (the unpacked reference)."""
+    out = []
+    for continuation in request.continuations:
+        head = lm.bos + lm.tokenize(request.prefix) + lm.tokenize(request.context)
+        cont = lm.tokenize(continuation)
+        logp = lm.model(input_ids=torch.tensor([head + cont])).logits[0].log_softmax(-1)  # (L, V)
+        rows = torch.arange(len(head) - 1, len(head) + len(cont) - 1)
+        out.append(logp[rows, torch.tensor(cont)].sum())
+    return torch.stack(out)
+
+
+def _grads(lm: LanguageModel, tensors: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Gradients of a label-style loss over ``tensors``, per trainable weight; zeroed afterwards."""
+    loss = sum(-torch.log_softmax(t, -1)[0] + 0.1 * t.sum() for t in tensors)
+    loss.backward()
+    grads = {name: p.grad.clone() for name, p in lm.model.named_parameters() if p.grad is not None}
+    lm.model.zero_grad(set_to_none=True)
+    return grads
+
+
+@pytest.mark.parametrize("make", [lambda: _fresh(batch_tokens=40), lambda: _tiny_gemma(batch_tokens=40)])
+def test_packed_choice_logprobs_equal_per_choice_values_and_gradients(make):
+    """Packing shares each context across its choices; values and every weight's gradient are unchanged."""
+    lm = make()  # batch_tokens=40 splits the requests over several packed rows
+    lm.model.requires_grad_(True)  # load_model freezes everything; here every weight is trainable
+    requests = [*QUESTIONS, ScoreRequest("Hi", (" there", " you"), prefix=DEMOS), ScoreRequest("", ("7",), DEMOS)]
+    calls = lm.n_forward_calls
+    packed = lm.choice_logprobs(requests)
+    assert 1 < lm.n_forward_calls - calls < sum(len(r.continuations) for r in requests)
+    reference = [_by_hand_with_grad(lm, r) for r in requests]
+    assert [t.shape for t in packed] == [(len(r.continuations),) for r in requests]
+    for a, b in zip(packed, reference, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+    got, want = _grads(lm, packed), _grads(lm, reference)
+    assert got.keys() == want.keys() and len(got) == len(list(lm.model.parameters()))
+    for name in want:
+        torch.testing.assert_close(got[name], want[name], atol=1e-5, rtol=1e-4, msg=name)
 
 
 def test_sequence_loss_is_mean_token_nll(tiny_lm):

@@ -18,6 +18,10 @@ Fast path (:meth:`LanguageModel.score`):
    So each context is computed once for all its choices and each choice once;
 3. only the positions that predict continuation tokens are projected onto the vocabulary.
 
+:meth:`LanguageModel.choice_logprobs` (with gradients) packs rows the same way, but with the head
+moved into each request's context: no KV is computed outside the autograd graph, and the
+context (head included) is still computed once for all of a request's choices.
+
 The naive path runs one full sequence per (request, choice), sorted by length and batched
 under the same token budget, so the two differ only in prefix sharing.
 """
@@ -167,7 +171,9 @@ class LanguageModel:
                 past, head_last = self._head_cache(head)
                 with bar(desc or f"score {self.name}", total=len(rows), unit="row") as progress_bar:
                     for row in rows:
-                        self._score_row(encoded, row, head, past, head_last, logprobs)
+                        plan, token_lp = self._row_logprobs(encoded, row, len(head), past, head_last)
+                        for (r, j, _, _), v in zip(plan, token_lp.tolist(), strict=True):
+                            logprobs[r][j] += v
                         progress_bar.update(1)
         scores = [_choice_scores(lp, e, r) for lp, e, r in zip(logprobs, encoded, requests, strict=True)]
         if path is not None:
@@ -188,14 +194,22 @@ class LanguageModel:
         return out
 
     def choice_logprobs(self, requests: Sequence[ScoreRequest]) -> list[torch.Tensor]:
-        """Summed log-prob of each continuation WITH gradients: one ``(n_choices,)`` tensor per request."""
-        encoded = self.encode(list(requests))
-        flat = self._full_logprobs(encoded, grad=True)
-        out, i = [], 0
-        for e in encoded:
-            out.append(torch.stack([t.sum() for t in flat[i : i + len(e.choices)]]))
-            i += len(e.choices)
-        return out
+        """Summed log-prob of each continuation WITH gradients: one ``(n_choices,)`` tensor per request.
+
+        Tree-packed like :meth:`score`, with each head packed into its request's context so that
+        every token is on the autograd graph; equal to one full sequence per choice.
+        """
+        encoded = [_Encoded((), [*e.head, *e.context], e.choices) for e in self.encode(list(requests))]
+        sizes = [len(e.choices) for e in encoded]
+        first = np.cumsum([0, *sizes])  # request r's choices are flat[first[r] : first[r] + sizes[r]]
+        flat = torch.zeros(sum(sizes), device=self.device)  # (total choices,)
+        with torch.enable_grad():
+            for _, rows in self._packed_rows(encoded):  # one group: every head is now empty
+                for row in rows:
+                    plan, token_lp = self._row_logprobs(encoded, row, 0, None, None)
+                    which = torch.tensor([int(first[r]) + j for r, j, _, _ in plan], device=self.device)
+                    flat = flat.index_add(0, which, token_lp)  # out of place: autograd-safe
+        return list(flat.split(sizes))
 
     def sequence_loss(self, prompts: Sequence[str], targets: Sequence[str]) -> torch.Tensor:
         """Mean negative log-likelihood per target token of ``targets`` given ``prompts``, with gradients."""
@@ -325,20 +339,25 @@ class LanguageModel:
             **kwargs,
         )
 
-    def _score_row(self, encoded, row, head, past, head_last, logprobs: list[np.ndarray]) -> None:
-        """Add the log-prob of every continuation token of the row's requests to ``logprobs``."""
-        t = self._tree_inputs(encoded, row, len(head))
-        plan = t["plan"]  # (request, choice, predicting position or -1 for the head, token)
+    def _row_logprobs(
+        self, encoded: list[_Encoded], row: list[int], head_len: int, past: Any, head_last: Any
+    ) -> tuple[list[tuple[int, int, int, int]], torch.Tensor]:
+        """Log-prob ``(n_plan,)`` of every continuation token of one packed row, and the plan saying whose.
+
+        The plan has one ``(request, choice, predicting position or -1 for the head, token)`` per
+        continuation token; gradients flow when autograd is on and ``past`` is ``None``.
+        """
+        t = self._tree_inputs(encoded, row, head_len)
+        plan = t["plan"]
         keep = sorted({p for _, _, p, _ in plan if p >= 0}) or [0]  # [0]: nothing to project but a dummy
-        out = self._tree_forward(t, len(head), past, logits_to_keep=torch.tensor(keep, device=self.device))
+        out = self._tree_forward(t, head_len, past, logits_to_keep=torch.tensor(keep, device=self.device))
         logp = out.logits[0].float().log_softmax(-1)  # (n_keep, V)
         if head_last is not None:
             logp = torch.cat([logp, head_last[None]])  # row n_keep: the head's next-token log-probs
         row_of = {p: i for i, p in enumerate(keep)} | {-1: len(keep)}
         where = torch.tensor([row_of[p] for _, _, p, _ in plan], device=self.device)
         targets = torch.tensor([tok for *_, tok in plan], device=self.device)
-        for (r, j, _, _), v in zip(plan, logp[where, targets].tolist(), strict=True):
-            logprobs[r][j] += v
+        return plan, logp[where, targets]  # (n_plan,)
 
     # ------------------------------------------------------------------ full-sequence path
 
