@@ -1,0 +1,51 @@
+"""Learners: every way of supervising a model, behind ``fit(train) -> self`` / ``predict(test) -> Predictions``.
+
+>>> from e2h.learners import make_learner
+>>> learner = make_learner("icl", lm, k=5, format="listed", seed=0).fit(train)
+>>> learner.predict(test).accuracy
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from typing import Any
+
+from e2h.errors import E2HError
+from e2h.learners.base import Learner, Predictions
+from e2h.learners.prompting import ICL, ICLChainOfThought, ZeroShot
+from e2h.registry import Registry
+
+LEARNERS: Registry[type[Learner]] = Registry("learner", hint="Pass one of them as --learner.")
+LEARNERS.register("zero-shot", ZeroShot)
+LEARNERS.register("icl", ICL)
+LEARNERS.register("icl-cot", ICLChainOfThought)
+
+
+def _register_optional(module: str, names: dict[str, str]) -> None:
+    """Register learners of a module that may not exist yet (its absence is not an error, its bugs are)."""
+    try:
+        loaded = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name != module:
+            raise
+        return
+    for name, attribute in names.items():
+        LEARNERS.register(name, getattr(loaded, attribute))
+
+
+_register_optional("e2h.learners.probe", {"linear-probe": "LinearProbe"})
+_register_optional("e2h.learners.lora", {"lora": "LoRA", "qlora": "QLoRA"})
+
+
+def make_learner(name: str, lm: Any, **options: Any) -> Learner:
+    """The learner ``name`` on model ``lm`` with constructor ``options``; unknown options raise :class:`E2HError`."""
+    cls = LEARNERS.get(name)
+    accepted = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "lm")]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise E2HError(f"learner {name!r} has no option {', '.join(unknown)}: it accepts {', '.join(accepted)}.")
+    return cls(lm, **options)
+
+
+__all__ = ["ICL", "LEARNERS", "ICLChainOfThought", "Learner", "Predictions", "ZeroShot", "make_learner"]

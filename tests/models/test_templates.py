@@ -1,0 +1,196 @@
+"""Prompt formats (exact strings on handwritten items) and answer extraction on handwritten generations."""
+
+from __future__ import annotations
+
+import pytest
+
+from e2h.errors import E2HError
+from e2h.models.templates import (
+    FORMATS,
+    answer_kind,
+    answers_equal,
+    build_request,
+    cot_prompt,
+    cot_target,
+    default_format,
+    extract_answer,
+    format_demos,
+    match_choice,
+    uncond_request,
+)
+
+ICE = {
+    "id": "t/1",
+    "dataset": "arc",
+    "question": "What melts ice?",
+    "choices": ["heat", "cold", "dark"],
+    "label": 0,
+    "reasoning": "Heat raises the temperature.\nIce melts above 0 C.",
+}
+SUM = {"id": "t/2", "dataset": "gsm8k", "question": "What is 2+3?", "choices": ["5"], "label": 0, "reasoning": "2+3=5"}
+
+
+def test_registry_lists_the_five_formats() -> None:
+    assert FORMATS.names() == ["cloze", "cot", "letters", "listed", "qa"]
+    with pytest.raises(E2HError, match="did you mean 'listed'"):
+        FORMATS.get("listd")
+
+
+@pytest.mark.parametrize(
+    ("fmt", "context", "continuations"),
+    [
+        ("cloze", "Question: What melts ice?\nAnswer:", (" heat", " cold", " dark")),
+        ("listed", "Question: What melts ice?\nA) heat\nB) cold\nC) dark\nAnswer:", (" heat", " cold", " dark")),
+        ("letters", "Question: What melts ice?\nA) heat\nB) cold\nC) dark\nAnswer:", (" A", " B", " C")),
+        ("qa", "Q: What melts ice?\nA:", (" heat", " cold", " dark")),
+        (
+            "cot",
+            "Q: What melts ice?\nA:",
+            tuple(
+                f" Heat raises the temperature. Ice melts above 0 C. So the answer is {c}."
+                for c in ("heat", "cold", "dark")
+            ),
+        ),
+    ],
+)
+def test_every_format_on_a_handwritten_item(fmt: str, context: str, continuations: tuple[str, ...]) -> None:
+    request = build_request(ICE, fmt)
+    assert request.context == context
+    assert request.continuations == continuations
+    assert request.prefix == ""
+
+
+def test_demos_are_context_plus_gold_and_end_with_a_blank_line() -> None:
+    second = {**ICE, "id": "t/3", "question": "What freezes water?", "label": 1}
+    demos = format_demos([ICE, second], "cloze")
+    assert demos == "Question: What melts ice?\nAnswer: heat\n\nQuestion: What freezes water?\nAnswer: cold\n\n"
+    assert format_demos([], "cloze") == ""
+    request = build_request(SUM, "qa", demos)
+    assert request.prefix == demos
+    assert build_request(SUM, "qa", demos.rstrip("\n")).prefix == demos  # separator added when missing
+    assert request.context == "Q: What is 2+3?\nA:"
+    assert request.continuations == (" 5",)
+
+
+def test_letters_demo_uses_the_gold_letter() -> None:
+    assert format_demos([{**ICE, "label": 2}], "letters").endswith("Answer: C\n\n")
+
+
+def test_cot_prompt_and_target() -> None:
+    assert cot_target(SUM) == "2+3=5 So the answer is 5."
+    assert cot_target({**SUM, "reasoning": ""}) == "So the answer is 5."
+    demos = format_demos([SUM], "cot")
+    assert demos == "Q: What is 2+3?\nA: 2+3=5 So the answer is 5.\n\n"
+    assert cot_prompt(ICE, demos) == demos + "Q: What melts ice?\nA:"
+    assert cot_prompt(ICE) == "Q: What melts ice?\nA:"
+
+
+def test_cot_demos_need_reasoning() -> None:
+    with pytest.raises(E2HError, match=r"'t/2' has no reasoning.*--learner icl"):
+        format_demos([{**SUM, "reasoning": " "}], "cot")
+
+
+def test_uncond_request_scores_the_same_continuations_after_the_cue() -> None:
+    assert uncond_request(ICE, "listed").context == "Answer:"
+    assert uncond_request(ICE, "listed").continuations == build_request(ICE, "listed").continuations
+    assert uncond_request(ICE, "qa").context == "A:"
+    assert uncond_request(ICE, "letters").continuations == (" A", " B", " C")
+
+
+def test_default_format_follows_the_paper() -> None:
+    assert default_format("gsm8k") == "qa"
+    assert default_format("strategyqa") == "qa"
+    assert default_format("arc") == default_format("mmlu-stem5") == "listed"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (" She pays $1,250 in total. So the answer is $1,250.", "1250"),
+        (" The loss is 3 - 10 = -7. So the answer is -7.", "-7"),
+        (" 12 apples and 4.5 pears", "4.5"),
+        (" 3 + 4 = 7. So the answer is 3 + 4 = 7.", "7"),  # the last number after the trigger
+        (" first 3, the answer is 4, then the answer is 10 apples.", "10"),
+        (" 10-4=6", "6"),
+        (" I cannot tell.", None),
+        ("", None),
+    ],
+)
+def test_gsm8k_extraction(text: str, expected: str | None) -> None:
+    assert extract_answer(text, "gsm8k") == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (" Lions live in Africa. So the answer is yes.", "yes"),
+        (" No, they do not.", "no"),
+        (" Thus the answer is No. Yes would be wrong.", "no"),
+        (" Nobody knows.", None),  # "no" must be a word
+    ],
+)
+def test_yes_no_extraction(text: str, expected: str | None) -> None:
+    assert extract_answer(text, "strategyqa") == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected", "index"),
+    [
+        (" So the answer is B.", "B", 1),
+        (" So the answer is (C) dark.", "C", 2),
+        (" B) cold", "B", 1),
+        (" So the answer is heat.", "heat", 0),
+        (" So the answer is Cold!", "Cold!", 1),
+        (" the answer is: something dark, surely.\nQ: next", "something dark, surely", 2),
+        (" A dog.", "A dog", -1),  # a capital word is not a letter
+        (" So the answer is", None, -1),
+    ],
+)
+def test_multiple_choice_extraction(text: str, expected: str | None, index: int) -> None:
+    answer = extract_answer(text, "arc", ICE["choices"])
+    assert answer == expected
+    assert match_choice(answer, ICE["choices"]) == index
+
+
+def test_match_choice_prefers_exact_then_earliest_longest() -> None:
+    choices = ["heat", "heat and light", "light"]
+    assert match_choice("heat", choices) == 0
+    assert match_choice("Heat and light.", choices) == 1
+    assert match_choice("light from the heat", choices) == 2
+    assert match_choice("D", choices) == -1  # out-of-range letter
+    assert match_choice("same", ["same", "Same"]) == 0  # exact match wins before the tie rule
+
+
+def test_answer_kind_and_comparison() -> None:
+    assert answer_kind("gsm8k") == "number"
+    assert answer_kind("my-file", ["Yes", "No"]) == "yes-no"
+    assert answer_kind("my-file", ["1,000"]) == "number"
+    assert answer_kind("my-file", ["Paris"]) == "choice"
+    assert answers_equal("1000", "1,000", "number")
+    assert answers_equal("5.0", "5", "number")
+    assert not answers_equal("-5", "5", "number")
+    assert not answers_equal(None, "5", "number")
+    assert answers_equal("paris", "Paris.", "choice")
+
+
+# Acceptance: the engine's fast path equals the naive reference on real ARC items in every format.
+# The naive path runs one forward per prompt + choice, so only `listed` (the paper's prompt) runs on
+# 200 items; the other formats run on 40 to keep the test near a minute on two CPU cores.
+@pytest.mark.integration
+@pytest.mark.parametrize(("fmt", "n_items"), [("listed", 200), ("cloze", 40), ("letters", 40), ("qa", 40), ("cot", 40)])
+def test_fast_scores_equal_naive_scores_on_real_arc_items(fmt: str, n_items: int) -> None:
+    import numpy as np
+
+    from e2h.data import load_dataset
+    from e2h.models import load_model
+    from e2h.seeding import make_rng
+
+    items = load_dataset("arc")
+    items = items.iloc[np.sort(make_rng(0, "test-fast-naive").permutation(len(items))[:n_items])]
+    lm = load_model("smollm2-135m")
+    requests = [build_request(item, fmt) for _, item in items.iterrows()]
+    fast = lm.score(requests, cache=False)
+    naive = lm.score_naive(requests)
+    for f, n in zip(fast, naive, strict=True):
+        np.testing.assert_array_equal(f.n_tokens, n.n_tokens)
+        np.testing.assert_allclose(f.logprob, n.logprob, rtol=0, atol=1e-4)
