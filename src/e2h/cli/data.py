@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING
 
 import typer
 from rich import box
-from rich.console import Console
 from rich.table import Table
 
+from e2h.cli.console import console, print_wide
 from e2h.errors import E2HError
 
 if TYPE_CHECKING:
@@ -22,19 +22,6 @@ if TYPE_CHECKING:
 app = typer.Typer(no_args_is_help=True, help="Inspect, correlate and export datasets.")
 
 NAME_HELP = "Built-in dataset (see `e2h data list`) or a path to a CSV / JSONL / Parquet item table."
-
-
-def _console() -> Console:
-    return Console(highlight=False, soft_wrap=False)
-
-
-def _print_wide(table: Table) -> None:
-    """Print ``table`` without dropping columns: widen the console past the terminal if it must."""
-    console = _console()
-    needed = console.measure(table, options=console.options.update_width(1000)).maximum
-    if needed > console.width:
-        console = Console(highlight=False, soft_wrap=False, width=needed)
-    console.print(table)
 
 
 def _fmt(value: float) -> str:
@@ -60,7 +47,7 @@ def list_command() -> None:
             "yes" if not missing else f"no ({', '.join(missing)})",
             info.get("description", ""),
         )
-    _console().print(table)
+    console().print(table)
 
 
 @app.command("show")
@@ -84,19 +71,19 @@ def show_command(
     measures = list(measure) if measure else table_measures(items)
     for m in [*measures, *overrides]:
         measure_values(items, m)  # an unknown measure fails here, before any output
-    console = _console()
-    console.print(f"[bold]{name}[/bold]: {len(items)} items, {len(measures)} measure(s)", soft_wrap=True)
+    out = console()
+    out.print(f"[bold]{name}[/bold]: {len(items)} items, {len(measures)} measure(s)", soft_wrap=True)
     for m in measures:
         summary = summarize_measure(items, m, overrides)
         cut = summary.cutoffs
-        console.print(f"\n[bold]{m}[/bold]: cutoffs lo={cut.lo:g}, hi={cut.hi:g} ({cut.source})", soft_wrap=True)
+        out.print(f"\n[bold]{m}[/bold]: cutoffs lo={cut.lo:g}, hi={cut.hi:g} ({cut.source})", soft_wrap=True)
         side_by_side = Table.grid(padding=(0, 2))
         side_by_side.add_row(_levels_table(summary), _distribution_table(summary))
-        console.print(side_by_side)
+        out.print(side_by_side)
         small = summary.small_levels()
         if small:
             counts = ", ".join(f"{level} {summary.counts[level]}" for level in small)
-            console.print(
+            out.print(
                 f"[yellow]warning:[/yellow] {m}: fewer than the paper's n_train = {PAPER_N_TRAIN} items in {counts}; "
                 f"use a smaller n_train there or other cutoffs (--cutoff {m}=LO,HI).",
                 soft_wrap=True,
@@ -159,7 +146,7 @@ def correlate_command(name: str = typer.Argument(..., help=NAME_HELP, metavar="N
         table.add_column(str(number), justify="right", no_wrap=True, min_width=5)
     for number, (m, row) in enumerate(matrix.iterrows(), start=1):
         table.add_row(f"{number} {m}", *("—" if math.isnan(v) else f"{v:.2f}" for v in row))
-    _print_wide(table)
+    print_wide(table)
 
 
 @app.command("export")
@@ -177,4 +164,4 @@ def export_command(
         raise E2HError(f"cannot write {to}: unknown extension {Path(to).suffix!r}: use .csv, .jsonl or .parquet.")
     items = load_dataset(name)
     path = save_items(items, to)
-    _console().print(f"wrote {len(items)} items to {path}", soft_wrap=True)
+    console().print(f"wrote {len(items)} items to {path}", soft_wrap=True)

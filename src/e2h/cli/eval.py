@@ -18,6 +18,7 @@ import inspect
 import json
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -25,10 +26,10 @@ import typer
 
 from e2h.errors import E2HError
 from e2h.io import atomic_open
-from e2h.learners import LEARNERS, Predictions, make_learner
-from e2h.learners.prompting import NORMALIZATIONS, check_normalization
-from e2h.models.templates import FORMATS, default_format
 from e2h.seeding import make_rng
+
+if TYPE_CHECKING:
+    from e2h.learners import Predictions
 
 DEFAULT_N_TRAIN = 320  # the paper's default training size for probes and LoRA
 N_BOOT = 10_000
@@ -53,7 +54,10 @@ def eval_command(
 ) -> None:
     """Evaluate one learner on one dataset."""
     from e2h.data import load_dataset
+    from e2h.learners import LEARNERS, make_learner
+    from e2h.learners.prompting import check_normalization
     from e2h.models import load_model
+    from e2h.models.templates import FORMATS, default_format
 
     cls = LEARNERS.get(learner)
     check_normalization(normalization)
@@ -152,6 +156,8 @@ def _print_summary(
     typer.echo(f"chance {100 * chance:.1f}%")
     if main.generation is not None:
         typer.echo(f"unextractable answers: {main.info.get('n_unextractable', 0)} of {len(main)}")
+    from e2h.learners.prompting import NORMALIZATIONS
+
     shown = {name: by_norm[name] for name in NORMALIZATIONS if name in by_norm} or by_norm
     if main.generation is not None:  # generated answers: one accuracy, whatever the normalization
         shown = {"generation": main}

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
+
+from e2h.cli.console import print_wide
 
 
 def report_command(
@@ -21,7 +22,6 @@ def report_command(
     paths = write_report(run_dir, n_boot=n_boot, seed=seed)
     sgr = pd.read_parquet(paths.folder / "sgr.parquet")
     acc = pd.read_parquet(paths.folder / "accuracy.parquet")
-    console = Console()
-    console.print(summary_table(sgr=sgr, acc=acc))
+    print_wide(summary_table(sgr=sgr, acc=acc))
     typer.echo(f"report: {paths.html}\n        {paths.markdown}")
     typer.echo(f"tables: {', '.join(str(p) for p in paths.tables if p.suffix == '.csv')}")

@@ -7,6 +7,9 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from e2h.cli.console import console as make_console
+from e2h.cli.console import print_wide
+
 
 def run_command(
     config: Path = typer.Argument(..., help="A YAML config, or a preset name (demo → configs/demo.yaml)."),
@@ -26,7 +29,7 @@ def run_command(
     if quiet:
         set_quiet(True)
     cfg = load_config(config)
-    console = Console()
+    console = make_console()
     if dry_run:
         _, cells, splits = plan(cfg)
         _print_plan(console, cells, splits, RunStore.for_config(cfg), force)
@@ -41,7 +44,7 @@ def run_command(
 
         paths = write_report(result.run_dir)
         sgr, acc = (_read(paths.folder / f"{name}.parquet") for name in ("sgr", "accuracy"))
-        console.print(summary_table(sgr=sgr, acc=acc))
+        print_wide(summary_table(sgr=sgr, acc=acc))
         console.print(f"report: {paths.html}\n        {paths.markdown}", soft_wrap=True)
     if result.failures:
         for cell, error in result.failures:

@@ -7,12 +7,13 @@
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from typing import Any
 
 from e2h.errors import E2HError
 from e2h.learners.base import Learner, Predictions
+from e2h.learners.lora import LoRA, QLoRA
+from e2h.learners.probe import LinearProbe
 from e2h.learners.prompting import ICL, ICLChainOfThought, ZeroShot
 from e2h.registry import Registry
 
@@ -20,22 +21,9 @@ LEARNERS: Registry[type[Learner]] = Registry("learner", hint="Pass one of them a
 LEARNERS.register("zero-shot", ZeroShot)
 LEARNERS.register("icl", ICL)
 LEARNERS.register("icl-cot", ICLChainOfThought)
-
-
-def _register_optional(module: str, names: dict[str, str]) -> None:
-    """Register learners of a module that may not exist yet (its absence is not an error, its bugs are)."""
-    try:
-        loaded = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name != module:
-            raise
-        return
-    for name, attribute in names.items():
-        LEARNERS.register(name, getattr(loaded, attribute))
-
-
-_register_optional("e2h.learners.probe", {"linear-probe": "LinearProbe"})
-_register_optional("e2h.learners.lora", {"lora": "LoRA", "qlora": "QLoRA"})
+LEARNERS.register("linear-probe", LinearProbe)
+LEARNERS.register("lora", LoRA)
+LEARNERS.register("qlora", QLoRA)
 
 
 def make_learner(name: str, lm: Any, **options: Any) -> Learner:
@@ -48,4 +36,15 @@ def make_learner(name: str, lm: Any, **options: Any) -> Learner:
     return cls(lm, **options)
 
 
-__all__ = ["ICL", "LEARNERS", "ICLChainOfThought", "Learner", "Predictions", "ZeroShot", "make_learner"]
+__all__ = [
+    "ICL",
+    "LEARNERS",
+    "ICLChainOfThought",
+    "Learner",
+    "LinearProbe",
+    "LoRA",
+    "Predictions",
+    "QLoRA",
+    "ZeroShot",
+    "make_learner",
+]

@@ -41,7 +41,6 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import torch
 from peft import LoraConfig, get_peft_model
@@ -274,33 +273,13 @@ class LoRA(Learner):
         return Predictions.from_probs(test, probs, info=info)
 
     def _predict_cot(self, lm, test: pd.DataFrame, info: dict[str, Any]) -> Predictions:
-        from e2h.models.templates import answer_kind, answers_equal, cot_prompt, extract_answer, match_choice
+        from e2h.learners.prompting import predict_generative
+        from e2h.models.templates import cot_prompt
 
-        records = test.to_dict("records")
-        generations = lm.generate([cot_prompt(item, demos="") for item in records], max_new_tokens=self.max_new_tokens)
-        extracted, preds, probs = [], [], []
-        for item, text in zip(records, generations, strict=True):
-            choices = [str(c) for c in item["choices"]]
-            answer = extract_answer(text, item["dataset"], choices)
-            if len(choices) == 1:
-                pred = 0 if answers_equal(answer, choices[0], answer_kind(item["dataset"], choices)) else -1
-            else:
-                pred = match_choice(answer, choices)
-            extracted.append(answer)
-            preds.append(pred)
-            probs.append(np.eye(len(choices))[pred] if pred >= 0 else np.zeros(len(choices)))  # one-hot, or none
-        labels = test["label"].to_numpy(dtype=int)
-        pred = np.array(preds, dtype=int)
-        return Predictions(
-            ids=list(test["id"]),
-            probs=probs,
-            pred=pred,
-            correct=pred == labels,
-            gold_prob=np.array([p[y] for p, y in zip(probs, labels, strict=True)], dtype=float),
-            generation=list(generations),
-            extracted=extracted,
-            info=info,
-        )
+        prompts = [cot_prompt(item, demos="") for item in test.to_dict("records")]
+        predictions = predict_generative(lm, test, prompts, self.max_new_tokens, stop=(COT_END,))
+        predictions.info.update(info)
+        return predictions
 
     # --- helpers ---------------------------------------------------------------------------
 
