@@ -62,13 +62,14 @@ def show_command(
 ) -> None:
     """Per measure: cutoffs and their source, items per level, and the distribution of values."""
     from e2h.data import load_dataset
+    from e2h.data.schema import measure_columns
     from e2h.hardness.cutoffs import parse_cutoff_option
-    from e2h.hardness.levels import measure_values, table_measures
+    from e2h.hardness.levels import measure_values
     from e2h.hardness.summary import PAPER_N_TRAIN, summarize_measure
 
     overrides = dict(parse_cutoff_option(text) for text in cutoff or [])
     items = load_dataset(name)
-    measures = list(measure) if measure else table_measures(items)
+    measures = list(measure) if measure else measure_columns(items)
     for m in [*measures, *overrides]:
         measure_values(items, m)  # an unknown measure fails here, before any output
     out = console()
@@ -122,11 +123,12 @@ def _distribution_table(summary: MeasureSummary) -> Table:
 def correlate_command(name: str = typer.Argument(..., help=NAME_HELP, metavar="NAME")) -> None:
     """Spearman rank correlations between the dataset's measures (pairwise complete items)."""
     from e2h.data import load_dataset
-    from e2h.hardness.levels import measure_values, table_measures
+    from e2h.data.schema import measure_columns
+    from e2h.hardness.levels import measure_values
     from e2h.hardness.summary import spearman_matrix
 
     items = load_dataset(name)
-    measures = table_measures(items)
+    measures = measure_columns(items)
     counts = {m: int(measure_values(items, m).notna().sum()) for m in measures}
     present = [m for m in measures if counts[m] >= 3]
     if not present:

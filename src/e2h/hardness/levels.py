@@ -21,16 +21,10 @@ LEVELS = ("easy", "medium", "hard")
 CutoffsLike = Cutoffs | Sequence[float] | Mapping[str, Sequence[float]]
 
 
-def table_measures(items: pd.DataFrame) -> list[str]:
-    """The measure columns of a table: those a loader listed in ``items.attrs["measures"]``, else by name."""
-    listed = [m for m in items.attrs.get("measures", []) if m in items.columns]
-    return listed or measure_columns(items)
-
-
 def measure_values(items: pd.DataFrame, measure: str) -> pd.Series:
     """The float column of ``measure``; an unknown or non-numeric measure raises with a did-you-mean."""
     if measure not in items.columns:
-        known = table_measures(items)
+        known = measure_columns(items)
         close = difflib.get_close_matches(measure, known, n=3, cutoff=0.5)
         hint = f"did you mean {', '.join(repr(c) for c in close)}? " if close else ""
         raise E2HError(f"unknown measure {measure!r}: {hint}this table has {', '.join(known) or 'no measure columns'}.")

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from e2h.data.schema import measure_columns
 from e2h.hardness.cutoffs import Cutoffs
 from e2h.hardness.levels import (
     LEVELS,
@@ -17,7 +18,6 @@ from e2h.hardness.levels import (
     levels_from_values,
     measure_values,
     resolve_cutoffs,
-    table_measures,
 )
 
 #: The paper's largest training set; a level smaller than this cannot train a paper-sized cell.
@@ -62,6 +62,6 @@ def summarize_measure(
 
 def spearman_matrix(items: pd.DataFrame, measures: list[str] | None = None) -> pd.DataFrame:
     """Spearman rank correlations between measures, each pair on the items that have both (NaN if < 3)."""
-    measures = table_measures(items) if measures is None else measures
+    measures = measure_columns(items) if measures is None else measures
     values = pd.DataFrame({m: measure_values(items, m) for m in measures}, index=items.index)
     return values.corr(method="spearman", min_periods=3)
