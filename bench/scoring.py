@@ -111,9 +111,7 @@ def _write_report(results: list[dict], lm, args: argparse.Namespace, argv: list[
         for r in results
     )
     note = f"\n> {args.note}\n" if args.note else ""
-    text = f"""# Benchmarks
-
-## Scoring engine: prefix sharing vs naive (`bench/scoring.py`)
+    section = f"""## Scoring engine: prefix sharing vs naive (`bench/scoring.py`)
 
 Command: `{shlex.join([".venv/bin/python", "bench/scoring.py", *argv])}`.
 Date: {datetime.date.today().isoformat()}. Machine: {_machine()}.
@@ -129,8 +127,11 @@ context is computed once for all its choices (tree packing with a 4D attention m
 that score continuation tokens are projected. *naive* = `LanguageModel.score_naive`: one full
 sequence per (item, choice), sorted by length and batched under the same token budget.
 """
+    old = REPORT.read_text() if REPORT.exists() else "# Benchmarks\n\n"
+    head, _, rest = old.partition("## Scoring engine")
+    tail = rest[rest.find("\n## ") + 1 :] if "\n## " in rest else ""  # the other benchmarks' sections stay
     with atomic_open(REPORT) as handle:
-        handle.write(text)
+        handle.write((head or "# Benchmarks\n\n") + section + ("\n" + tail if tail else ""))
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:

@@ -154,8 +154,8 @@ def resolve_annotations(path: str | Path | None) -> Path | None:
     except E2HError as exc:
         warnings.warn(
             f"ARC human measures ({', '.join(ANNOTATION_MEASURES)}) are NaN because the annotations file is "
-            f"unavailable [{str(exc).rstrip('.')}]. Supply it with arc_annotations=PATH, --arc-annotations PATH "
-            "or E2H_ARC_ANNOTATIONS.",
+            f"unavailable [{str(exc).rstrip('.')}]. Set E2H_ARC_ANNOTATIONS=PATH "
+            "(or pass load_dataset(..., arc_annotations=PATH)).",
             stacklevel=5,  # resolve_annotations < _default_annotations < _builtin < load_dataset < caller
         )
         return None
