@@ -1,12 +1,21 @@
 """Name → object registries with helpful errors (datasets, measures, learners, models)."""
 
 import difflib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Generic, TypeVar
 
 from e2h.errors import E2HError
 
 T = TypeVar("T")
+
+
+def did_you_mean(name: object, options: Iterable[str]) -> str:
+    """``did you mean 'human_grade'?`` when a known name is close to ``name``, else ``known: a, b, c``."""
+    options = sorted(options)
+    close = difflib.get_close_matches(str(name), options, n=3, cutoff=0.5)
+    if close:
+        return f"did you mean {', '.join(repr(c) for c in close)}?"
+    return f"known: {', '.join(options)}" if options else "none are known"
 
 
 class Registry(Generic[T]):

@@ -68,7 +68,8 @@ def test_icl_with_a_hardness_split(toy_csv: Path, tmp_path: Path, capsys) -> Non
 def test_same_seed_same_output(toy_csv: Path, tmp_path: Path, capsys) -> None:
     outs = [tmp_path / "a.jsonl", tmp_path / "b.jsonl"]
     for out in outs:
-        assert _run(["eval", "-m", "tiny-random", "-d", str(toy_csv), "-l", "icl", "--k", "3", "-o", str(out)]) == 0
+        argv = ["eval", "-m", "tiny-random", "-d", str(toy_csv), "-l", "icl", "--k", "3", "--n-train", "6"]
+        assert _run([*argv, "-o", str(out)]) == 0
     assert outs[0].read_text() == outs[1].read_text()
 
 
@@ -76,9 +77,11 @@ def test_same_seed_same_output(toy_csv: Path, tmp_path: Path, capsys) -> None:
     ("flags", "message"),
     [
         (["--learner", "icll"], "unknown learner 'icll'"),
-        (["--format", "listd"], "unknown prompt format 'listd'"),
+        (["--format", "listd"], "unknown format 'listd'"),
         (["--normalization", "pmi"], "unknown normalization 'pmi'"),
-        (["--k", "30", "--learner", "icl"], "leaves no test items"),
+        (["--k", "30", "--learner", "icl"], "cannot supply"),
+        (["--learner", "icl", "--option", "kk=3"], "has no option 'kk'"),
+        (["--learner", "icl", "--option", "k"], "write KEY=VALUE"),
     ],
 )
 def test_bad_flags_are_one_line_and_exit_2(toy_csv: Path, capsys, flags: list[str], message: str) -> None:
@@ -91,3 +94,33 @@ def test_unknown_dataset_is_one_line(capsys) -> None:
     assert _run(["eval", "-m", "tiny-random", "-d", "arc-eazy"]) == 2
     err = capsys.readouterr().err.strip()
     assert "arc-eazy" in err and "\n" not in err
+
+
+def test_eval_and_a_one_cell_run_agree(toy_csv: Path, tmp_path: Path) -> None:
+    """`e2h eval` computes the cell that the equivalent config describes: same test items, same predictions."""
+    out = tmp_path / "eval.jsonl"
+    argv = ["-q", "eval", "-m", "tiny-random", "-d", str(toy_csv), "-l", "icl", "--k", "2", "--n-train", "6"]
+    argv += ["--measure", "grade", "--train-on", "easy", "--test-on", "hard", "--format", "cloze", "--seed", "3"]
+    assert _run([*argv, "--out", str(out)]) == 0
+    config = {
+        "name": "one-cell",
+        "models": ["tiny-random"],
+        "datasets": [{"name": str(toy_csv), "measures": ["grade"]}],
+        "learners": ["icl"],
+        "train_on": "easy",
+        "test_on": "hard",
+        "n_train": 6,
+        "k": 2,
+        "format": "cloze",
+        "seeds": [3],
+        "output_dir": str(tmp_path / "runs"),
+    }
+    path = tmp_path / "one-cell.yaml"
+    path.write_text(json.dumps(config))
+    assert _run(["-q", "run", str(path)]) == 0
+    (cell_file,) = (tmp_path / "runs" / "one-cell" / "cells").glob("*.parquet")
+    from_run = pd.read_parquet(cell_file)
+    from_eval = pd.DataFrame([json.loads(line) for line in out.read_text().splitlines()])
+    assert from_eval["id"].tolist() == from_run["item_id"].tolist()
+    for a, b in zip(from_eval["probs"], from_run["probs"], strict=True):
+        assert a == pytest.approx(list(b), abs=1e-12)

@@ -112,3 +112,12 @@ def test_shipped_configs_validate(name):
     configs = Path(__file__).resolve().parents[2] / "configs"
     config = load_config(configs / f"{name}.yaml")
     assert config.name == name
+
+
+@pytest.mark.parametrize("section", ["config-reference", "learner-reference"])
+def test_readme_tables_are_generated_from_the_declarations(section):
+    """README's config and learner tables equal what the field descriptions and learner params render."""
+    from e2h.experiments.reference import block, render
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert block(readme, section) == render(section), "refresh with: python -m e2h.experiments.reference README.md"

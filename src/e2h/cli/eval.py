@@ -1,37 +1,37 @@
-"""Evaluate one learner on one dataset: accuracy under every normalization, with 95% CIs.
+"""Evaluate one learner on one dataset: a one-cell run, with accuracy under every normalization and 95% CIs.
 
 Examples:
 
   e2h eval --dataset arc-easy --n 200
   e2h eval --dataset arc-challenge --learner icl --k 5 --format cloze
-  e2h eval --dataset gsm8k --learner icl-cot --k 4 --n 20 --max-new-tokens 128
-  e2h eval --dataset arc --learner icl --measure human_grade --train-on easy
+  e2h eval --dataset gsm8k --learner icl-cot --k 4 --n 20 --option max_new_tokens=128
+  e2h eval --dataset arc --learner linear-probe --measure human_grade --train-on easy --test-on hard
   e2h eval --dataset my_items.csv --out predictions.jsonl
 
-Training items (ICL demos, probe or LoRA data) come from the hardness split with
---measure, else from a random pool disjoint from the test items.
+The command builds the one-cell config these options describe and computes it by the path every cell of
+`e2h run` takes (split → fit → predict), with the same defaults (n_train 160, k 10, the dataset's format).
+Without --measure the split is random (train_on and test_on all); nothing is written to a run folder.
 """
 
 from __future__ import annotations
 
-import inspect
 import json
-import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import typer
+import yaml
 
 from e2h.errors import E2HError
 from e2h.io import atomic_open
 from e2h.seeding import make_rng
 
 if TYPE_CHECKING:
+    from e2h.experiments import ExperimentConfig
     from e2h.learners import Predictions
 
-DEFAULT_N_TRAIN = 320  # the paper's default training size for probes and LoRA
 N_BOOT = 10_000
 
 
@@ -39,93 +39,106 @@ def eval_command(
     dataset: str = typer.Option(..., "--dataset", "-d", help="A built-in dataset name or a CSV/JSONL/Parquet file."),
     model: str = typer.Option("smollm2-135m", "--model", "-m", help="Model alias, local folder or hub id."),
     learner: str = typer.Option("zero-shot", "--learner", "-l", help="zero-shot, icl, icl-cot, linear-probe, lora…"),
-    k: int = typer.Option(10, "--k", help="ICL demonstrations."),
-    format: str | None = typer.Option(None, "--format", "-f", help="Prompt format (default: qa or listed)."),
-    normalization: str = typer.Option("raw", "--normalization", help="The learner's normalization (all are printed)."),
+    option: list[str] = typer.Option([], "--option", help="A learner option KEY=VALUE (YAML value); repeatable."),
+    k: int | None = typer.Option(None, "--k", help="In-context demonstrations (default 10)."),
+    format: str | None = typer.Option(None, "--format", "-f", help="Prompt format (default: the dataset's)."),
+    normalization: str | None = typer.Option(None, "--normalization", help="The learner's normalization (raw)."),
+    extraction: str | None = typer.Option(None, "--extraction", help="Answer extraction rule (default: dataset's)."),
     n: int | None = typer.Option(None, "--n", help="Number of test items (default: all remaining)."),
+    n_train: int = typer.Option(160, "--n-train", help="Training items (ICL draws its k demonstrations from them)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the split, demonstrations and CIs."),
-    out: Path | None = typer.Option(None, "--out", "-o", help="Write one JSON object per test item to this file."),
     measure: str | None = typer.Option(None, "--measure", help="Hardness measure of the split (e.g. human_grade)."),
     train_on: str = typer.Option("all", "--train-on", help="Training level: easy, medium, hard, all, easy_and_hard."),
     test_on: str = typer.Option("all", "--test-on", help="Test level: easy, medium, hard, all."),
-    n_train: int | None = typer.Option(None, "--n-train", help="Training pool size (default: k for ICL, 320 else)."),
-    max_new_tokens: int = typer.Option(256, "--max-new-tokens", help="Generation budget of icl-cot."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda…"),
+    dtype: str | None = typer.Option(None, "--dtype", help="auto (default), float32, bfloat16, float16."),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Write one JSON object per test item to this file."),
 ) -> None:
-    """Evaluate one learner on one dataset."""
-    from e2h.data import load_dataset
-    from e2h.learners import LEARNERS, make_learner
-    from e2h.learners.prompting import check_normalization
+    """Evaluate one learner on one dataset (a one-cell run)."""
+    from e2h.experiments import fit_predict, plan
     from e2h.models import load_model
-    from e2h.models.templates import FORMATS, default_format
 
-    cls = LEARNERS.get(learner)
-    check_normalization(normalization)
-    if format is not None:
-        FORMATS.get(format)
-    if n is not None and n < 1:
-        raise E2HError(f"--n {n}: give a number of test items >= 1 (or leave it out for all).")
-    items = load_dataset(dataset)
-    fmt = format or default_format(str(items["dataset"].iloc[0]))
-    pool = _pool_size(learner, cls.supervised, k, n_train)
-    train, test = _split(items, pool, n, seed, measure, train_on, test_on, n_train)
+    config = eval_config(
+        dataset=dataset,
+        model=model,
+        learner=learner,
+        options=parse_options(option),
+        k=k,
+        format=format,
+        normalization=normalization,
+        extraction=extraction,
+        n_test=n,
+        n_train=n_train,
+        seed=seed,
+        measure=measure,
+        train_on=train_on,
+        test_on=test_on,
+        device=device,
+        dtype=dtype,
+    )
+    data, cells, _ = plan(config)
+    (cell,) = cells
+    lm = load_model(config.model_path(cell.model), device=config.device, dtype=config.dtype)
+    result = fit_predict(cell, lm, data)
+    by_norm = {cell.options.get("normalization", learner): result.predictions}
+    if hasattr(result.learner, "predict_all") and result.predictions.generation is None:
+        by_norm = result.learner.predict_all(result.split.test)  # every normalization, from the score cache
 
-    lm = load_model(model, device=device)
-    options = {"k": k, "format": fmt, "normalization": normalization, "seed": seed, "max_new_tokens": max_new_tokens}
-    accepted = inspect.signature(cls.__init__).parameters
-    est = make_learner(learner, lm, **{key: v for key, v in options.items() if key in accepted})
-    start = time.perf_counter()
-    est.fit(train)
-    fit_seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    if hasattr(est, "predict_all"):  # zero-shot and ICL: every normalization from one scoring pass
-        by_norm = est.predict_all(test)
-        main = by_norm[normalization]
-    else:
-        main = est.predict(test)
-        by_norm = {learner: main}
-    predict_seconds = time.perf_counter() - start
-
-    _print_summary(model, str(items["dataset"].iloc[0]), learner, fmt, train, test, main, by_norm, normalization, seed)
-    typer.echo(f"time: fit {fit_seconds:.1f}s, predict {predict_seconds:.1f}s")
+    _print_summary(cell, result.split.train, result.split.test, result.predictions, by_norm)
+    typer.echo(f"time: fit {result.fit_seconds:.1f}s, predict {result.predict_seconds:.1f}s")
     if out is not None:
-        _write_jsonl(out, test, main)
-        typer.echo(f"wrote {len(test)} predictions to {out}")
+        _write_jsonl(out, result.split.test, result.predictions)
+        typer.echo(f"wrote {len(result.split.test)} predictions to {out}")
 
 
-def _pool_size(learner: str, supervised: bool, k: int, n_train: int | None) -> int:
-    """How many training items the learner gets: none for zero-shot, k for ICL, else 320 unless given."""
-    if n_train is not None:
-        if n_train < 0:
-            raise E2HError(f"--n-train {n_train}: give a number >= 0.")
-        return n_train if supervised else 0
-    if not supervised:
-        return 0
-    return k if learner in ("icl", "icl-cot") else DEFAULT_N_TRAIN
+def parse_options(pairs: list[str]) -> dict[str, Any]:
+    """``["epochs=5", "layers=[6, 12]"]`` → ``{"epochs": 5, "layers": [6, 12]}`` (values read as YAML)."""
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise E2HError(f"--option {pair!r}: write KEY=VALUE, e.g. --option epochs=5.")
+        options[key.strip()] = yaml.safe_load(value)
+    return options
 
 
-def _split(
-    items: pd.DataFrame,
-    pool: int,
-    n: int | None,
+def eval_config(
+    *,
+    dataset: str,
+    model: str,
+    learner: str,
+    options: dict[str, Any],
+    n_train: int,
+    n_test: int | None,
     seed: int,
     measure: str | None,
     train_on: str,
     test_on: str,
-    n_train: int | None,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Train and test items: a hardness split with ``--measure``, else a random disjoint pool."""
-    if measure is not None:
-        from e2h.hardness import make_split
+    device: str = "auto",
+    dtype: str | None = None,
+    k: int | None = None,
+    format: str | None = None,
+    normalization: str | None = None,
+    extraction: str | None = None,
+) -> ExperimentConfig:
+    """The one-cell config that ``e2h eval`` runs (validated like any config file)."""
+    from e2h.experiments import parse_config
 
-        reserve = n_train if n_train is not None else pool
-        split = make_split(items, measure, train_on, test_on, pool, n, seed, reserve=reserve)
-        return split.train, split.test
-    if pool >= len(items):
-        raise E2HError(f"a training pool of {pool} leaves no test items among {len(items)}: lower --n-train or --k.")
-    order = make_rng(seed, "eval").permutation(len(items))
-    test_pos = order[pool:] if n is None else order[pool : pool + n]
-    return items.iloc[order[:pool]].reset_index(drop=True), items.iloc[np.sort(test_pos)].reset_index(drop=True)
+    data: dict[str, Any] = {
+        "name": "eval",
+        "models": [model],
+        "device": device,
+        "datasets": [{"name": dataset, "measures": [measure] if measure else []}],
+        "learners": [{"name": learner, "options": options}],
+        "train_on": [train_on],
+        "test_on": test_on,
+        "n_train": [n_train],
+        "n_test": n_test,
+        "seeds": [seed],
+    }
+    given = {"k": k, "format": format, "normalization": normalization, "extraction": extraction, "dtype": dtype}
+    data.update({key: value for key, value in given.items() if value is not None})
+    return parse_config(data, source="e2h eval", base_dir=Path.cwd())
 
 
 def _ci(correct: np.ndarray, seed: int) -> tuple[float, float, float]:
@@ -137,34 +150,32 @@ def _ci(correct: np.ndarray, seed: int) -> tuple[float, float, float]:
 
 
 def _print_summary(
-    model: str,
-    dataset: str,
-    learner: str,
-    fmt: str,
-    train: pd.DataFrame,
-    test: pd.DataFrame,
-    main: Predictions,
-    by_norm: dict[str, Predictions],
-    normalization: str,
-    seed: int,
+    cell: Any, train: pd.DataFrame, test: pd.DataFrame, main: Predictions, by_norm: dict[str, Predictions]
 ) -> None:
+    from e2h.learners.prompting import NORMALIZATIONS
+
     n_choices = test["choices"].map(len).to_numpy()
     chance = float(np.mean(np.where(n_choices > 1, 1.0 / n_choices, 0.0)))
+    options = cell.options
+    fmt = options.get("format", "cot" if cell.learner == "icl-cot" else "-")
     k_used = main.info.get("k_used")
-    shots = f", k_used {k_used}" if k_used is not None and learner != "zero-shot" else ""
-    typer.echo(f"{model} | {dataset} | {learner} (format {fmt}{shots}) | train {len(train)} | test {len(test)}")
+    shots = f", k_used {k_used}" if k_used is not None and cell.learner != "zero-shot" else ""
+    split = "random split" if cell.measure == "random" else f"{cell.measure} {cell.train_on}→{cell.test_on}"
+    typer.echo(
+        f"{cell.model} | {Path(cell.dataset).name} | {cell.learner} (format {fmt}{shots}) | {split} | "
+        f"train {len(train)} | test {len(test)}"
+    )
     typer.echo(f"chance {100 * chance:.1f}%")
     if main.generation is not None:
         typer.echo(f"unextractable answers: {main.info.get('n_unextractable', 0)} of {len(main)}")
-    from e2h.learners.prompting import NORMALIZATIONS
-
-    shown = {name: by_norm[name] for name in NORMALIZATIONS if name in by_norm} or by_norm
-    if main.generation is not None:  # generated answers: one accuracy, whatever the normalization
         shown = {"generation": main}
+    else:
+        shown = {name: by_norm[name] for name in NORMALIZATIONS if name in by_norm} or by_norm
+    chosen = options.get("normalization")
     typer.echo(f"{'normalization':<14}{'accuracy':>9}   95% CI")
     for name, preds in shown.items():
-        mean, lo, hi = _ci(preds.correct, seed)
-        mark = " *" if name == normalization and len(shown) > 1 else ""
+        mean, lo, hi = _ci(preds.correct, cell.seed)
+        mark = " *" if name == chosen and len(shown) > 1 else ""
         typer.echo(f"{name:<14}{100 * mean:>8.1f}%   [{100 * lo:.1f}, {100 * hi:.1f}]{mark}")
 
 

@@ -8,12 +8,22 @@
 
 from e2h.experiments.config import DatasetSpec, ExperimentConfig, LabelNoise, LearnerSpec, load_config, parse_config
 from e2h.experiments.grid import Cell, expand
-from e2h.experiments.runner import RunData, RunResult, load_run_data, plan, run_cell, run_experiment
+from e2h.experiments.runner import (
+    CellOutcome,
+    RunData,
+    RunResult,
+    fit_predict,
+    load_run_data,
+    plan,
+    run_cell,
+    run_experiment,
+)
 from e2h.experiments.store import SCHEMA, RunStore
 
 __all__ = [
     "SCHEMA",
     "Cell",
+    "CellOutcome",
     "DatasetSpec",
     "ExperimentConfig",
     "LabelNoise",
@@ -22,6 +32,7 @@ __all__ = [
     "RunResult",
     "RunStore",
     "expand",
+    "fit_predict",
     "load_config",
     "load_run_data",
     "parse_config",

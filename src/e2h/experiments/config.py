@@ -4,35 +4,16 @@ Every problem in a file is reported together in one :class:`~e2h.errors.ConfigEr
 
     config demo.yaml: datasets[0].measures: unknown measure 'grde' (did you mean 'human_grade'?); n_test: must be > 0
 
-Field reference (every key a config may hold; anything else is rejected with a did-you-mean):
-
-``name``               run name; results go to ``<output_dir>/<name>/``
-``description``        free text shown in the manifest (optional)
-``models``             model names: registry aliases (``smollm2-135m``, ``tiny-random``…), hub ids or local paths
-``device``             ``auto`` (CUDA when present, else CPU), ``cpu``, ``cuda``…
-``datasets``           list of :class:`DatasetSpec` (built-in name or a CSV/JSONL/Parquet path, measures…)
-``learners``           list of learner names or ``{name, options}`` (options = constructor arguments)
-``train_on``           levels to train on: ``easy``, ``medium``, ``hard``, ``all``, ``easy_and_hard``
-``test_on``            level to test on (``hard``); ``all`` tests on every level and rows keep each item's level
-``n_train``            training-set size, or a list of sizes (one cell each)
-``k``                  in-context demonstrations for learners that take ``k`` (``icl``, ``icl-cot``)
-``n_test``             test items per cell; ``null`` = every item of the test level left after reserving training
-``seeds``              list of seeds, or a count ``n`` meaning ``[0, …, n-1]``
-``format``             prompt format for learners that take one: ``cloze``, ``listed``, ``letters``, ``qa``, ``cot``
-``normalization``      choice-score normalization for learners that take one (``raw`` = summed log-prob)
-``label_noise``        :class:`LabelNoise`, or a number ``p`` (= ``{p: [p]}``)
-``output_dir``         folder of runs, relative to the working directory (``runs``)
-
-Learner parameters are resolved once (:func:`learner_params`): constructor defaults, then the top-level ``k``,
-``format`` and ``normalization`` for learners whose constructor takes them, then ``options``; the cell's ``seed`` is
-always passed to learners that take one. Relative dataset and model paths are looked up next to the config file
-first, then in the working directory.
+The field reference is the pydantic ``Field`` descriptions below (``e2h.experiments.config_reference()`` renders
+them as the README's table). Learner parameters are resolved once per cell (:func:`learner_params`): the learner's
+declared defaults, then the shared options it declares (``k``, ``format``, ``normalization``, ``extraction``; the
+dataset's own defaults where the config leaves them ``null``; the cell's ``seed``), then its ``options``. Relative
+dataset and model paths are looked up next to the config file first, then in the working directory.
 """
 
 from __future__ import annotations
 
 import difflib
-import inspect
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -106,22 +87,16 @@ def _check_choice(kind: str, value: Any) -> list[str]:
     return [] if value in known else [unknown(kind, value, known)]
 
 
-def learner_factory(name: str) -> Any:
-    """The registered constructor of learner ``name``."""
+def learner_class(name: str) -> Any:
+    """The registered class of learner ``name`` (its ``params``, ``supervised`` and ``resolve``)."""
     from e2h.learners import LEARNERS
 
     return LEARNERS.get(name)
 
 
-def learner_signature(name: str) -> dict[str, inspect.Parameter]:
-    """Constructor parameters of learner ``name``, without ``self`` and the model ``lm``."""
-    params = inspect.signature(learner_factory(name)).parameters
-    return {k: p for k, p in params.items() if k not in ("self", "lm")}
-
-
 def is_supervised(name: str) -> bool:
     """Whether learner ``name`` uses training items (zero-shot does not)."""
-    return bool(getattr(learner_factory(name), "supervised", True))
+    return bool(learner_class(name).supervised)
 
 
 class _Strict(BaseModel):
@@ -150,14 +125,20 @@ class LearnerSpec(_Strict):
 
     @model_validator(mode="after")
     def _options(self) -> LearnerSpec:
-        params = learner_signature(self.name)
+        from e2h.errors import E2HError
+
         if "seed" in self.options:
             raise ValueError("options.seed: set seeds at the top level (`seeds:`), not per learner")
-        bad = [unknown(f"{self.name} option", k, params) for k in self.options if k not in params]
-        if "format" in self.options:
-            bad += _check_choice("format", self.options["format"])
-        if "normalization" in self.options:
-            bad += _check_choice("normalization", self.options["normalization"])
+        try:
+            learner_class(self.name).check_options(self.options)
+        except E2HError as exc:
+            raise ValueError(str(exc).rstrip(".")) from None
+        bad = [
+            p
+            for kind in ("format", "normalization")
+            if kind in self.options
+            for p in _check_choice(kind, self.options[kind])
+        ]
         if bad:
             raise ValueError("; ".join(bad))
         return self
@@ -178,7 +159,12 @@ class DatasetSpec(_Strict):
     """
 
     name: str = Field(description="built-in dataset (arc, mmlu-stem5, strategyqa, gsm8k…) or a CSV/JSONL/Parquet path")
-    measures: list[str] = Field(min_length=1, description="hardness measures; one grid axis (human_grade…)")
+    measures: list[str] = Field(
+        default_factory=list,
+        description="hardness measures, one grid axis (human_grade…); none: a random split without levels "
+        "(train_on and test_on must then be `all`)",
+    )
+    format: str | None = Field(None, description="prompt format on this dataset; null = the top-level `format`")
     fallback_measures: list[str] = Field(
         default_factory=list,
         description="replace any measure of `measures` that has no values (all NaN) in the data, "
@@ -214,10 +200,20 @@ class DatasetSpec(_Strict):
             raise ValueError("; ".join(bad))
         return cutoffs
 
+    @field_validator("format")
+    @classmethod
+    def _format(cls, value: str | None) -> str | None:
+        bad = [] if value is None else _check_choice("format", value)
+        if bad:
+            raise ValueError(bad[0])
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> DatasetSpec:
         if self.train_measure and not self.train_dataset:
             raise ValueError("train_measure needs train_dataset (it levels the training dataset)")
+        if not self.measures and (self.train_dataset or self.fallback_measures):
+            raise ValueError("a random split (no measures) takes no train_dataset or fallback_measures")
         return self
 
 
@@ -257,6 +253,11 @@ class ExperimentConfig(_Strict):
     description: str = Field("", description="free text recorded in the manifest")
     models: list[str] = Field(min_length=1, description="model aliases, hub ids or local paths")
     device: str = Field("auto", description="auto, cpu, cuda, cuda:1…")
+    dtype: str | None = Field(
+        None,
+        description="compute dtype: null/auto = bf16 on CUDA and, on CPU, whichever of fp32/bf16 this machine "
+        "runs faster; or float32, bfloat16, float16",
+    )
     datasets: list[DatasetSpec] = Field(min_length=1, description="datasets and their measures")
     learners: list[LearnerSpec] = Field(min_length=1, description="learner names or {name, options}")
     train_on: list[str] = Field(default_factory=lambda: ["easy", "hard"], min_length=1, description="train levels")
@@ -265,8 +266,13 @@ class ExperimentConfig(_Strict):
     k: int = Field(10, ge=0, description="in-context demonstrations for learners that take k")
     n_test: int | None = Field(None, gt=0, description="test items per cell; null = all remaining of the test level")
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, description="seeds, or a count n = 0..n-1")
-    format: str = Field("listed", description="prompt format for learners that take one")
+    format: str | None = Field(
+        None, description="prompt format for learners that take one (cloze, listed, letters, qa); null = the dataset's"
+    )
     normalization: str = Field("raw", description="choice-score normalization for learners that take one")
+    extraction: str | None = Field(
+        None, description="answer extraction rule of generated answers (last, first); null = the dataset's"
+    )
     label_noise: LabelNoise = Field(default_factory=LabelNoise, description="training-label noise")
     output_dir: str = Field("runs", description="folder of runs, relative to the working directory")
 
@@ -325,20 +331,37 @@ class ExperimentConfig(_Strict):
             raise ValueError("; ".join(bad))
         return names
 
+    @field_validator("dtype")
+    @classmethod
+    def _dtype(cls, value: str | None) -> str | None:
+        known = ("auto", "float32", "bfloat16", "float16")
+        if value is not None and value not in known:
+            raise ValueError(unknown("dtype", value, known))
+        return value
+
     @field_validator("format", "normalization")
     @classmethod
-    def _choice(cls, value: str, info: ValidationInfo) -> str:
-        bad = _check_choice(info.field_name, value)
+    def _choice(cls, value: str | None, info: ValidationInfo) -> str | None:
+        bad = [] if value is None else _check_choice(info.field_name, value)
         if bad:
             raise ValueError(bad[0])
         return value
 
     @model_validator(mode="after")
-    def _k_fits(self) -> ExperimentConfig:
+    def _grid_fits(self) -> ExperimentConfig:
+        problems = []
         for spec in self.learners:
-            k = learner_params(spec, self, seed=0).get("k", 0) or 0
+            k = learner_class(spec.name).resolve(spec.options, {"k": self.k}).get("k") or 0
             if is_supervised(spec.name) and k > min(self.n_train):
-                raise ValueError(f"learner {spec.name}: k={k} demonstrations need n_train >= {k}")
+                problems.append(f"learner {spec.name}: k={k} demonstrations need n_train >= {k}")
+        random = [d.name for d in self.datasets if not d.measures]
+        if random and (self.train_on != ["all"] or self.test_on != "all"):
+            problems.append(
+                f"{', '.join(random)} has no measures (a random split without levels): set train_on: all and "
+                "test_on: all, or name a measure"
+            )
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     @property
@@ -368,14 +391,24 @@ class ExperimentConfig(_Strict):
         return str(path) if path is not None else name
 
 
-def learner_params(spec: LearnerSpec, config: ExperimentConfig, seed: int) -> dict[str, Any]:
-    """Every constructor argument of a learner for one cell: defaults < top-level k/format/normalization < options."""
-    params = learner_signature(spec.name)
-    resolved = {k: p.default for k, p in params.items() if p.default is not inspect.Parameter.empty}
-    shared = {"k": config.k, "format": config.format, "normalization": config.normalization, "seed": seed}
-    resolved.update({k: v for k, v in shared.items() if k in params})
-    resolved.update(spec.options)
-    return resolved
+def learner_params(
+    spec: LearnerSpec, config: ExperimentConfig, seed: int, dataset: DatasetSpec | None = None
+) -> dict[str, Any]:
+    """Every parameter of a learner in one cell: its defaults < the shared options < its ``options``.
+
+    The shared options are the config's ``k``, ``normalization``, the cell's ``seed``, and ``format`` / ``extraction``
+    from the dataset entry, else the top level, else the dataset's own defaults (``e2h.data.dataset_facts``).
+    """
+    shared: dict[str, Any] = {"k": config.k, "normalization": config.normalization, "seed": seed}
+    shared["format"] = (dataset.format if dataset else None) or config.format
+    shared["extraction"] = config.extraction
+    if dataset is not None and (shared["format"] is None or shared["extraction"] is None):
+        from e2h.data import dataset_facts
+
+        facts = dataset_facts(config.dataset_path(dataset.name))
+        shared["format"] = shared["format"] or facts.format
+        shared["extraction"] = shared["extraction"] or facts.extraction
+    return learner_class(spec.name).resolve(spec.options, shared)
 
 
 _NESTED = {"datasets": DatasetSpec, "learners": LearnerSpec, "label_noise": LabelNoise}

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from e2h.experiments.config import ExperimentConfig, is_supervised, learner_params
+from e2h.hardness import RANDOM
 from e2h.io import content_hash
 
 
@@ -89,7 +90,7 @@ def expand(
             # the same test items for every cell of this dataset: in-domain, hold back the largest n_train per
             # level when testing on "every remaining item"; transfer trains elsewhere, so nothing is held back
             reserve = max(config.n_train) if config.n_test is None and not spec.train_dataset else 0
-            for measure in measures.get(index, spec.measures):
+            for measure in measures.get(index, spec.measures or [RANDOM]):
                 train_measure = spec.train_measure or measure
                 for learner in config.learners:
                     supervised = is_supervised(learner.name)
@@ -102,7 +103,7 @@ def expand(
                     )
                     for train_on, n_train, p in axes:
                         for seed in config.seeds:
-                            params = learner_params(learner, config, seed)
+                            params = learner_params(learner, config, seed, spec)
                             cell = Cell(
                                 run=config.name,
                                 model=model,

@@ -25,12 +25,14 @@ from e2h.errors import ConfigError, E2HError
 from e2h.experiments.config import DatasetSpec, ExperimentConfig, suggest
 from e2h.experiments.grid import Cell, expand
 from e2h.experiments.store import RunStore, cell_frame
+from e2h.hardness import RANDOM
 from e2h.io import content_hash
 from e2h.progress import bar
 from e2h.seeding import make_rng
 
 if TYPE_CHECKING:
     from e2h.hardness import Split
+    from e2h.learners import Learner, Predictions
     from e2h.models import LanguageModel
 
 log = logging.getLogger(__name__)
@@ -95,6 +97,8 @@ def load_run_data(config: ExperimentConfig) -> RunData:
 
 def _choose_measures(spec: DatasetSpec, table: pd.DataFrame) -> tuple[list[str], list[str], str]:
     """(measures to use, problems, note): a measure with no values gives way to ``fallback_measures``."""
+    if not spec.measures:
+        return [RANDOM], [], ""
     absent = [m for m in [*spec.measures, *spec.fallback_measures] if m not in table.columns]
     problems = [f"no measure column {m!r} ({suggest(m, _measure_names(table))})" for m in absent]
     empty = [m for m in spec.measures if m in table.columns and not _has_values(table, m)]
@@ -115,9 +119,11 @@ def _measure_names(items: pd.DataFrame) -> list[str]:
 
 def cell_split(cell: Cell, data: RunData) -> Split:
     """The cell's train/test split (``e2h.hardness.Split``); zero-shot cells get the same test items, no training."""
-    from e2h.hardness import make_split
+    from e2h.hardness import make_random_split, make_split
 
     test_table = data.items[cell.dataset]
+    if cell.measure == RANDOM:
+        return make_random_split(test_table, cell.n_train, cell.n_test, cell.seed, reserve=cell.reserve)
     if cell.transfer:
         return make_split(
             data.items[cell.train_dataset],
@@ -180,8 +186,19 @@ def noisy_labels(train: pd.DataFrame, cell: Cell) -> pd.DataFrame:
     return pd.concat(parts).loc[train.index]  # back to the drawn order
 
 
-def run_cell(cell: Cell, lm: LanguageModel, data: RunData) -> pd.DataFrame:
-    """Compute one cell on a loaded model: its result rows (``store.SCHEMA``)."""
+@dataclass
+class CellOutcome:
+    """What computing one cell produced: its split, the fitted learner, its predictions and timings."""
+
+    split: Split
+    learner: Learner
+    predictions: Predictions
+    fit_seconds: float
+    predict_seconds: float
+
+
+def fit_predict(cell: Cell, lm: LanguageModel, data: RunData) -> CellOutcome:
+    """The path of every cell, for ``e2h run`` and ``e2h eval`` alike: split → label noise → fit → predict."""
     from e2h.learners import make_learner
 
     split = cell_split(cell, data)
@@ -192,8 +209,13 @@ def run_cell(cell: Cell, lm: LanguageModel, data: RunData) -> pd.DataFrame:
     fit_seconds = time.perf_counter() - start
     start = time.perf_counter()
     predictions = learner.predict(split.test)
-    predict_seconds = time.perf_counter() - start
-    return cell_frame(cell, split.test, predictions, fit_seconds, predict_seconds)
+    return CellOutcome(split, learner, predictions, fit_seconds, time.perf_counter() - start)
+
+
+def run_cell(cell: Cell, lm: LanguageModel, data: RunData) -> pd.DataFrame:
+    """Compute one cell on a loaded model: its result rows (``store.SCHEMA``)."""
+    out = fit_predict(cell, lm, data)
+    return cell_frame(cell, out.split.test, out.predictions, out.fit_seconds, out.predict_seconds)
 
 
 def plan(config: ExperimentConfig) -> tuple[RunData, list[Cell], list[tuple[Cell, dict]]]:
@@ -218,7 +240,7 @@ def run_experiment(config: ExperimentConfig, *, force: bool = False) -> RunResul
         for model, group in itertools.groupby(todo, key=lambda c: c.model):
             group = list(group)
             try:
-                lm = load_model(config.model_path(model), device=config.device)
+                lm = load_model(config.model_path(model), device=config.device, dtype=config.dtype)
             except Exception as exc:  # every cell of this model fails; the other models still run
                 for cell in group:
                     _record_failure(store, result, cell, exc, 0.0)
@@ -261,10 +283,12 @@ def _record_failure(store: RunStore, result: RunResult, cell: Cell, exc: BaseExc
 
 
 __all__ = [
+    "CellOutcome",
     "RunData",
     "RunResult",
     "cell_split",
     "check_splits",
+    "fit_predict",
     "load_run_data",
     "noisy_labels",
     "plan",

@@ -131,6 +131,51 @@ def make_split(
     return Split(train=train, test=test, info=info)
 
 
+RANDOM = "random"  # the measure name of a split without hardness levels
+
+
+def make_random_split(
+    items: pd.DataFrame, n_train: int, n_test: int | None, seed: int, *, reserve: int | None = None
+) -> Split:
+    """A split without hardness levels, a pure function of ``make_rng(seed, "split", "random")``'s permutation.
+
+    As in :func:`make_split`, test items come first and do not depend on ``n_train``: with ``n_test=k`` they are
+    the first ``k`` items of the permutation and training takes the next ``n_train``; with ``n_test=None`` the
+    first ``reserve`` items (default ``n_train``; pass a grid's largest) are held back for training and every
+    other item is a test item. A smaller ``n_train`` gives a subset of a larger one. Every ``level`` is ``"all"``.
+    """
+    _check_args("all", "all", n_train, n_test, reserve)
+    reserve = n_train if reserve is None else max(reserve, n_train)
+    held = n_test if n_test is not None else reserve
+    needed = n_test + n_train if n_test is not None else reserve + 1
+    if needed > len(items):
+        wanted = (
+            f"{n_test} test and {n_train} training items" if n_test else f"{reserve} training items and a test item"
+        )
+        raise E2HError(f"{len(items)} items cannot supply {wanted}: lower n_train (or --k / --n-train) or n_test.")
+    order = make_rng(seed, "split", RANDOM).permutation(len(items))
+    if n_test is not None:
+        test_pos, train_pos = order[:n_test], order[n_test : n_test + n_train]
+    else:
+        test_pos, train_pos = order[held:], order[:n_train]
+    train = items.iloc[train_pos].assign(level="all").reset_index(drop=True)
+    test = items.iloc[np.sort(test_pos)].assign(level="all").reset_index(drop=True)
+    info = {
+        "measure": RANDOM,
+        "train_on": "all",
+        "test_on": "all",
+        "seed": int(seed),
+        "n_train": len(train),
+        "n_test": len(test),
+        "test_mode": "remaining" if n_test is None else "fixed",
+        "reserve": reserve if n_test is None else None,
+        "transfer": False,
+        "dataset": dataset_of(items),
+        "test_counts": {"all": len(test)},
+    }
+    return Split(train=train, test=test, info=info)
+
+
 def _draw_test(
     levels: np.ndarray,
     test_on: str,

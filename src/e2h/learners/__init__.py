@@ -7,11 +7,9 @@
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
-from e2h.errors import E2HError
-from e2h.learners.base import Learner, Predictions
+from e2h.learners.base import SHARED_OPTIONS, Learner, Param, Predictions
 from e2h.learners.lora import LoRA, QLoRA
 from e2h.learners.probe import LinearProbe
 from e2h.learners.prompting import ICL, ICLChainOfThought, ZeroShot
@@ -27,22 +25,19 @@ LEARNERS.register("qlora", QLoRA)
 
 
 def make_learner(name: str, lm: Any, **options: Any) -> Learner:
-    """The learner ``name`` on model ``lm`` with constructor ``options``; unknown options raise :class:`E2HError`."""
-    cls = LEARNERS.get(name)
-    accepted = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "lm")]
-    unknown = sorted(set(options) - set(accepted))
-    if unknown:
-        raise E2HError(f"learner {name!r} has no option {', '.join(unknown)}: it accepts {', '.join(accepted)}.")
-    return cls(lm, **options)
+    """The learner ``name`` on model ``lm`` with ``options``; an undeclared option raises :class:`E2HError`."""
+    return LEARNERS.get(name)(lm, **options)
 
 
 __all__ = [
     "ICL",
     "LEARNERS",
+    "SHARED_OPTIONS",
     "ICLChainOfThought",
     "Learner",
     "LinearProbe",
     "LoRA",
+    "Param",
     "Predictions",
     "QLoRA",
     "ZeroShot",

@@ -1,20 +1,53 @@
-"""The one interface every way of supervising a model follows, and what ``predict`` returns.
+"""The learner contract: every way of supervising a model is one class that declares its parameters.
 
-``learner.fit(train_items) -> learner`` then ``learner.predict(test_items) -> Predictions``.
-Hyperparameters live in ``__init__`` and are never changed by ``fit``; fitted state ends in
-``_`` (scikit-learn conventions), so ``get_params()`` can key the results store.
+A learner is used like a scikit-learn estimator::
+
+    learner = ICL(lm, k=5, seed=0)          # parameters only: no work in the constructor
+    learner.fit(train_items)                # -> learner; fitted state ends in "_"
+    learner.predict(test_items)             # -> Predictions
+
+**Adding a learner is one file plus one registration line** (``LEARNERS.register("name", Cls)`` in
+``e2h/learners/__init__.py``, or at run time from any module). The class declares:
+
+``name``        its registry name (``"icl"``)
+``supervised``  whether ``fit`` uses labelled training items (``False`` for zero-shot: the grid then runs
+                it once per dataset/measure/seed, with no training level)
+``params``      ``{name: Param(default, help, shared=...)}``, every constructor parameter with its default
+                and a one-line description. A ``shared=True`` parameter is one of the run's shared options
+                (:data:`SHARED_OPTIONS`: ``k``, ``format``, ``normalization``, ``extraction``, ``seed``): the
+                runner fills it from the config (or the dataset's defaults, or the cell's seed) unless the
+                learner's own options set it.
+
+Everything else reads this one declaration: config validation (unknown options get a did-you-mean),
+the grid's cell hash (:meth:`Learner.resolve` gives every parameter of a cell), ``e2h eval``'s
+``--option`` flags, ``get_params`` and ``repr``. The resolved parameters, exactly as ``get_params()``
+returns them after construction, are what key a cell in the results store.
+A subclass that changes one default restates only that parameter (``QLoRA`` does, for ``quantization``).
 """
 
 from __future__ import annotations
 
-import inspect
+import copy
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
 from e2h.errors import E2HError
+from e2h.registry import did_you_mean
+
+#: options every cell has, which a learner takes by declaring a ``shared=True`` parameter of that name
+SHARED_OPTIONS = ("k", "format", "normalization", "extraction", "seed")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One learner parameter: its default, a one-line description, and whether it is a shared run option."""
+
+    default: Any
+    help: str
+    shared: bool = False
 
 
 @dataclass
@@ -74,12 +107,46 @@ class Predictions:
 
 
 class Learner:
-    """Base class: parameters in ``__init__``, ``fit(train) -> self``, ``predict(test) -> Predictions``."""
+    """Base class: declared ``params``, ``fit(train) -> self``, ``predict(test) -> Predictions``."""
 
-    #: registry name, e.g. ``"icl"``
-    name: str = "learner"
-    #: whether ``fit`` uses labels of the training items (False for zero-shot)
-    supervised: bool = True
+    name: ClassVar[str] = "learner"
+    supervised: ClassVar[bool] = True
+    params: ClassVar[dict[str, Param]] = {}
+
+    def __init__(self, lm: Any, **options: Any) -> None:
+        self.check_options(options)
+        self.lm = lm
+        for key, param in self.params.items():
+            setattr(self, key, options[key] if key in options else copy.deepcopy(param.default))
+
+    @classmethod
+    def check_options(cls, options: dict[str, Any]) -> None:
+        """Raise one :class:`E2HError` naming every option this learner does not declare."""
+        bad = [f"{key!r} ({did_you_mean(key, cls.params)})" for key in options if key not in cls.params]
+        if bad:
+            raise E2HError(
+                f"learner {cls.name!r} has no option {', '.join(bad)}; it takes: {', '.join(cls.params) or 'none'}."
+            )
+
+    @classmethod
+    def resolve(cls, options: dict[str, Any] | None = None, shared: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Every parameter of one use: defaults < ``shared`` run options it declares < its own ``options``.
+
+        ``shared`` values of ``None`` are skipped (not set by the run); the result is what ``get_params`` returns.
+        """
+        options = dict(options or {})
+        cls.check_options(options)
+        resolved = {key: copy.deepcopy(param.default) for key, param in cls.params.items()}
+        for key, value in (shared or {}).items():
+            if value is not None and key in cls.params and cls.params[key].shared:
+                resolved[key] = value
+        resolved.update(options)
+        return resolved
+
+    @classmethod
+    def shared_options(cls) -> tuple[str, ...]:
+        """The shared run options (:data:`SHARED_OPTIONS`) this learner takes."""
+        return tuple(key for key, param in cls.params.items() if param.shared)
 
     def fit(self, train: pd.DataFrame) -> Learner:
         raise NotImplementedError
@@ -88,13 +155,8 @@ class Learner:
         raise NotImplementedError
 
     def get_params(self) -> dict[str, Any]:
-        """The constructor parameters and their current values (the model object excluded)."""
-        signature = inspect.signature(type(self).__init__)
-        return {
-            name: getattr(self, name)
-            for name in signature.parameters
-            if name not in ("self", "lm") and hasattr(self, name)
-        }
+        """The declared parameters and their current values (the model excluded)."""
+        return {key: getattr(self, key) for key in self.params}
 
     def check_is_fitted(self, *attributes: str) -> None:
         """Raise a clear error if ``fit`` has not set ``attributes``."""

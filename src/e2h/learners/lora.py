@@ -39,7 +39,7 @@ import importlib.util
 import math
 import warnings
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import pandas as pd
 import torch
@@ -48,7 +48,7 @@ from peft.tuners.lora import LoraLayer
 from peft.utils import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
 
 from e2h.errors import E2HError
-from e2h.learners.base import Learner, Predictions
+from e2h.learners.base import Learner, Param, Predictions
 from e2h.progress import bar
 from e2h.seeding import make_rng, torch_seed
 
@@ -145,37 +145,22 @@ class LoRA(Learner):
     #: items per forward pass; gradients accumulate to ``min(n_train, batch_size)`` items per step
     micro_batch_size: int = 4
 
-    def __init__(
-        self,
-        lm,
-        objective: str = "mc",
-        format: str = "listed",
-        r: int = 16,
-        alpha: int = 32,
-        dropout: float = 0.1,
-        target_modules: list[str] | None = None,
-        lr: float = 1e-4,
-        weight_decay: float = 1e-5,
-        epochs: int | None = None,
-        batch_size: int = 50,
-        max_new_tokens: int = 256,
-        seed: int = 0,
-        quantization: str | None = None,
-    ) -> None:
-        self.lm = lm
-        self.objective = objective
-        self.format = format
-        self.r = r
-        self.alpha = alpha
-        self.dropout = dropout
-        self.target_modules = target_modules
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.epochs = epochs
-        self.batch_size = batch_size
-        self.max_new_tokens = max_new_tokens
-        self.seed = seed
-        self.quantization = quantization
+    params: ClassVar[dict[str, Param]] = {
+        "objective": Param("mc", "mc (softmax over the choices) or cot (language-model loss on the gold reasoning)"),
+        "format": Param("listed", "prompt format of the mc objective", shared=True),
+        "r": Param(16, "LoRA rank"),
+        "alpha": Param(32, "LoRA scaling alpha"),
+        "dropout": Param(0.1, "LoRA dropout"),
+        "target_modules": Param(None, "module names to adapt (None: the architecture's query/value projections)"),
+        "lr": Param(1e-4, "AdamW learning rate (decays linearly to 10%)"),
+        "weight_decay": Param(1e-5, "AdamW weight decay (none on norms and biases)"),
+        "epochs": Param(None, "epochs (None: the paper's rule, at least 3 epochs and 10 steps, 150 for cot)"),
+        "batch_size": Param(50, "items per optimizer step (gradient accumulation)"),
+        "max_new_tokens": Param(256, "generation budget of the cot objective's predictions"),
+        "extraction": Param("last", "answer extraction rule of the cot objective", shared=True),
+        "seed": Param(0, "seed of the adapter init, dropout and data order", shared=True),
+        "quantization": Param(None, "base-model quantization: none, nf4, int8, or lora-or-qlora (nf4 where possible)"),
+    }
 
     # --- fit -------------------------------------------------------------------------------
 
@@ -349,36 +334,7 @@ class QLoRA(LoRA):
 
     name = "qlora"
 
-    def __init__(
-        self,
-        lm,
-        objective: str = "mc",
-        format: str = "listed",
-        r: int = 16,
-        alpha: int = 32,
-        dropout: float = 0.1,
-        target_modules: list[str] | None = None,
-        lr: float = 1e-4,
-        weight_decay: float = 1e-5,
-        epochs: int | None = None,
-        batch_size: int = 50,
-        max_new_tokens: int = 256,
-        seed: int = 0,
-        quantization: str | None = "nf4",
-    ) -> None:
-        super().__init__(
-            lm,
-            objective=objective,
-            format=format,
-            r=r,
-            alpha=alpha,
-            dropout=dropout,
-            target_modules=target_modules,
-            lr=lr,
-            weight_decay=weight_decay,
-            epochs=epochs,
-            batch_size=batch_size,
-            max_new_tokens=max_new_tokens,
-            seed=seed,
-            quantization=quantization,
-        )
+    params: ClassVar[dict[str, Param]] = {
+        **LoRA.params,
+        "quantization": Param("nf4", "base-model quantization (see LoRA)"),
+    }

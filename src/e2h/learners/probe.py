@@ -17,12 +17,14 @@ zero spread is left unscaled instead of dividing by zero, and the fit runs in fl
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import pandas as pd
 import torch
 
 from e2h.errors import E2HError
-from e2h.learners.base import Learner, Predictions
+from e2h.learners.base import Learner, Param, Predictions
 from e2h.seeding import make_rng
 
 SOLVERS = ("sgd", "lbfgs")
@@ -123,25 +125,15 @@ class LinearProbe(Learner):
 
     name = "linear-probe"
 
-    def __init__(
-        self,
-        lm,
-        format: str = "listed",
-        layers: list[int] | None = None,
-        solver: str = "sgd",
-        l2: float = 1.0,
-        lr: float = 0.05,
-        epochs: int = 100,
-        seed: int = 0,
-    ) -> None:
-        self.lm = lm
-        self.format = format
-        self.layers = layers
-        self.solver = solver
-        self.l2 = l2
-        self.lr = lr
-        self.epochs = epochs
-        self.seed = seed
+    params: ClassVar[dict[str, Param]] = {
+        "format": Param("listed", "prompt format whose answer-end hidden states are the features", shared=True),
+        "layers": Param(None, "hidden-state layers to concatenate (None: the middle and the last)"),
+        "solver": Param("sgd", "sgd (the paper's optimisation) or lbfgs"),
+        "l2": Param(1.0, "weight of the L2 penalty (unsquared norm with sgd, squared with lbfgs)"),
+        "lr": Param(0.05, "SGD learning rate (decays linearly to 10%)"),
+        "epochs": Param(100, "full-batch SGD steps, or the L-BFGS iteration cap"),
+        "seed": Param(0, "seed of the weight initialisation", shared=True),
+    }
 
     def fit(self, train: pd.DataFrame) -> LinearProbe:
         features, mask = self._features(train, "fit")

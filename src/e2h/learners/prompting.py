@@ -21,13 +21,13 @@ instead (a short answer for zero-shot/ICL, a chain of thought for :class:`ICLCha
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
 from e2h.errors import E2HError
-from e2h.learners.base import Learner, Predictions
+from e2h.learners.base import Learner, Param, Predictions
 from e2h.models.engine import ScoreRequest
 from e2h.models.templates import (
     FORMATS,
@@ -50,6 +50,11 @@ NORMALIZATIONS = ("raw", "per_token", "per_char", "uncond")
 _NORMALIZATION_NAMES: Registry[str] = Registry("normalization", hint="Pass one of them as --normalization.")
 for _name in NORMALIZATIONS:
     _NORMALIZATION_NAMES.register(_name, _name)
+
+FORMAT = Param("listed", "prompt format: cloze, listed, letters, qa (see e2h.models.templates)", shared=True)
+NORMALIZATION = Param("raw", "choice-score normalization: raw, per_token, per_char, uncond", shared=True)
+EXTRACTION = Param("last", "answer extraction rule for generated answers: last or first 'the answer is'", shared=True)
+SEED = Param(0, "seed of the demonstrations' draw", shared=True)
 
 DIRECT_MAX_NEW_TOKENS = 16  # a direct (no chain of thought) answer to a generative item is short
 UNCOND_CHUNK = 64  # continuations per unconditional request
@@ -285,10 +290,7 @@ class ZeroShot(_Scoring):
     name = "zero-shot"
     supervised = False
 
-    def __init__(self, lm: LanguageModel, format: str = "listed", normalization: str = "raw") -> None:
-        self.lm = lm
-        self.format = format
-        self.normalization = normalization
+    params: ClassVar[dict[str, Param]] = {"format": FORMAT, "normalization": NORMALIZATION, "extraction": EXTRACTION}
 
     def fit(self, train: pd.DataFrame | None = None) -> ZeroShot:
         """Nothing to learn (``predict`` works without it); accepted so every learner is used the same way."""
@@ -314,14 +316,13 @@ class ICL(_Scoring):
 
     name = "icl"
 
-    def __init__(
-        self, lm: LanguageModel, k: int = 10, format: str = "listed", normalization: str = "raw", seed: int = 0
-    ) -> None:
-        self.lm = lm
-        self.k = k
-        self.format = format
-        self.normalization = normalization
-        self.seed = seed
+    params: ClassVar[dict[str, Param]] = {
+        "k": Param(10, "in-context demonstrations drawn from the training items", shared=True),
+        "format": FORMAT,
+        "normalization": NORMALIZATION,
+        "extraction": EXTRACTION,
+        "seed": SEED,
+    }
 
     def fit(self, train: pd.DataFrame) -> ICL:
         self._check()
@@ -339,11 +340,12 @@ class ICLChainOfThought(_Prompting):
 
     name = "icl-cot"
 
-    def __init__(self, lm: LanguageModel, k: int = 10, max_new_tokens: int = 256, seed: int = 0) -> None:
-        self.lm = lm
-        self.k = k
-        self.max_new_tokens = max_new_tokens
-        self.seed = seed
+    params: ClassVar[dict[str, Param]] = {
+        "k": Param(10, "chain-of-thought demonstrations drawn from the training items", shared=True),
+        "max_new_tokens": Param(256, "generation budget per test item"),
+        "extraction": EXTRACTION,
+        "seed": SEED,
+    }
 
     def fit(self, train: pd.DataFrame) -> ICLChainOfThought:
         missing = train["reasoning"].fillna("").astype(str).str.strip() == ""
