@@ -53,11 +53,11 @@ def eval_command(
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda…"),
 ) -> None:
     """Evaluate one learner on one dataset."""
-    from e2h.data import load_dataset
+    from e2h.data import dataset_facts, load_dataset
     from e2h.learners import LEARNERS, make_learner
     from e2h.learners.prompting import check_normalization
     from e2h.models import load_model
-    from e2h.models.templates import FORMATS, default_format
+    from e2h.models.templates import FORMATS
 
     cls = LEARNERS.get(learner)
     check_normalization(normalization)
@@ -66,7 +66,7 @@ def eval_command(
     if n is not None and n < 1:
         raise E2HError(f"--n {n}: give a number of test items >= 1 (or leave it out for all).")
     items = load_dataset(dataset)
-    fmt = format or default_format(str(items["dataset"].iloc[0]))
+    fmt = format or dataset_facts(dataset).format
     pool = _pool_size(learner, cls.supervised, k, n_train)
     train, test = _split(items, pool, n, seed, measure, train_on, test_on, n_train)
 
