@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import pytest
 
 from e2h.data import arc, gsm8k, hub, load_dataset, mmlu, strategyqa
-from e2h.data.catalog import finish_items
+from e2h.data.catalog import builtin_facts, finish_items
 from e2h.errors import E2HError
 
 ARC_RECORD = {
@@ -83,10 +83,13 @@ def test_hub_loaders_fetch_the_documented_repositories(monkeypatch):
         }
     )
     monkeypatch.setattr(hub, "_datasets", lambda: fake)
-    arc_items = finish_items(hub.load_arc(None), "arc", ["human_grade", "arc_challenge"], "hub arc")
+    arc_items = finish_items(
+        hub.load_arc(None), "arc", ["human_grade", "arc_challenge"], "hub arc", facts=builtin_facts("arc")
+    )
     assert arc_items["id"].tolist() == ["arc/Mercury_SC_400001"] and arc_items["human_grade"].isna().all()
-    gsm = finish_items(hub.load_gsm8k(), "gsm8k", ["num_steps"], "hub gsm8k")
+    gsm = finish_items(hub.load_gsm8k(), "gsm8k", ["num_steps"], "hub gsm8k", facts=builtin_facts("gsm8k"))
     assert gsm["id"].tolist() == ["gsm8k/train/0", "gsm8k/train/1", "gsm8k/test/0"]
+    assert set(arc_items["answer_kind"]) == {"choice"} and set(gsm["answer_kind"]) == {"number"}
     assert hub.load_mmlu()["id"].tolist() == ["mmlu/high_school_physics/validation/0"]
     assert hub.load_strategyqa()["num_steps"].tolist() == [3.0]
     assert ("wics/strategy-qa", "strategyQA", "test", {"revision": "refs/convert/parquet"}) in fake.calls

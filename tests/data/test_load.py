@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from e2h.data import DATASETS, dataset_info, load_dataset, measure_columns
+from e2h.data import DATASETS, dataset_facts, dataset_info, load_dataset, measure_columns
 from e2h.data.schema import CORE_COLUMNS, KNOWN_MEASURES
 from e2h.errors import E2HError
 
@@ -46,6 +46,7 @@ def test_every_builtin_meets_the_item_table_contract(name, arc_annotations, stra
     assert list(items.columns[: len(CORE_COLUMNS)]) == CORE_COLUMNS
     assert len(items) == DATASETS.get(name).size and items["id"].is_unique
     assert set(items["dataset"]) == {name}
+    assert set(items["answer_kind"]) == {dataset_facts(name).answer_kind}
     measures = measure_columns(items)
     assert measures == items.attrs["measures"] and set(measures) <= set(KNOWN_MEASURES)
     assert all(items[m].dtype == "float64" for m in measures)

@@ -139,6 +139,7 @@ def test_saved_items_read_back_as_a_user_dataset(tmp_path, suffix):
     assert again["id"].tolist() == original["id"].tolist()
     assert again["choices"].tolist() == original["choices"].tolist()
     assert again["label"].tolist() == original["label"].tolist()
+    assert again["answer_kind"].tolist() == original["answer_kind"].tolist() == ["choice", "choice"]
     assert set(original.attrs["measures"]) <= set(measure_columns(again))
     pd.testing.assert_series_equal(again["difficulty_score"], original["difficulty_score"])
 

@@ -13,6 +13,7 @@ from e2h.learners.prompting import (
     NORMALIZATIONS,
     ICLChainOfThought,
     ZeroShot,
+    predict_generative,
     score_all,
     softmax,
 )
@@ -51,10 +52,23 @@ def _gsm_items(n: int) -> pd.DataFrame:
             "reasoning": f"{i} + {i} = {2 * i}.",
             "subject": "",
             "source_split": "test",
+            "answer_kind": "number",
         }
         for i in range(n)
     ]
     return pd.DataFrame(rows)
+
+
+class _ScriptedLM:
+    """Stands in for the engine in ``predict_generative``: returns handwritten generations."""
+
+    def __init__(self, generations: list[str]) -> None:
+        self.generations = generations
+        self.calls = 0
+
+    def generate(self, prompts: list[str], *, max_new_tokens: int, stop: tuple[str, ...]) -> list[str]:
+        self.calls += 1
+        return self.generations[: len(prompts)]
 
 
 class _Recorder:
@@ -202,6 +216,56 @@ def test_generative_items_are_answered_by_generation(tiny_lm) -> None:
     assert preds.generation is not None and len(preds.extracted) == 3
     with pytest.raises(E2HError, match="evaluate generative and multiple-choice items separately"):
         ZeroShot(tiny_lm).predict(pd.concat([_gsm_items(1), _mc_items(1)], ignore_index=True))
+
+
+# GSM8k-like items (the dataset name is not one the code knows): gold 5, 12, 7, 3.
+SUMS = pd.DataFrame(
+    {
+        "id": ["s/1", "s/2", "s/3", "s/4"],
+        "dataset": "sums",
+        "question": ["2 + 3?", "6 + 6?", "3 + 4?", "1 + 2?"],
+        "choices": [["5"], ["12"], ["7"], ["3"]],
+        "label": 0,
+        "answer_kind": "number",
+    }
+)
+SUM_GENERATIONS = [
+    " 2 + 3 = 5. So the answer is 5 apples.",  # right under both rules; "5 apples" is no *choice* "5"
+    " So the answer is 12. Then the answer is 13.",  # first: 12 (right), last: 13
+    " 3 + 4 = 7",  # no trigger: last reads the whole text (7, right), first finds no answer
+    " So the answer is 4.",  # wrong under both
+]
+
+
+@pytest.mark.parametrize(
+    ("extraction", "extracted", "correct"),
+    [
+        ("last", ["5", "13", "7", "4"], [True, False, True, False]),
+        ("first", ["5", "12", None, "4"], [True, True, False, False]),
+    ],
+)
+def test_generations_are_graded_by_the_items_answer_kind_and_the_rule(extraction, extracted, correct) -> None:
+    preds = predict_generative(_ScriptedLM(SUM_GENERATIONS), SUMS, ["p"] * 4, 16, extraction=extraction)
+    assert preds.extracted == extracted
+    assert preds.correct.tolist() == correct
+    assert preds.pred.tolist() == [0 if c else -1 for c in correct]
+    assert preds.info["n_unextractable"] == extracted.count(None)
+
+
+def test_the_answer_kind_column_decides_how_answers_are_read() -> None:
+    as_text = SUMS.assign(answer_kind="choice")  # the choices alone would say "number"
+    preds = predict_generative(_ScriptedLM(SUM_GENERATIONS), as_text, ["p"] * 4, 16)
+    assert preds.extracted == ["5 apples", "13", "3 + 4 = 7", "4"]
+    assert preds.correct.tolist() == [False, False, False, False]
+    inferred = predict_generative(_ScriptedLM(SUM_GENERATIONS), SUMS.drop(columns="answer_kind"), ["p"] * 4, 16)
+    assert inferred.correct.tolist() == [True, False, True, False]  # no column: inferred from the choices
+
+
+def test_an_unknown_extraction_rule_fails_before_generating() -> None:
+    lm = _ScriptedLM(SUM_GENERATIONS)
+    with pytest.raises(E2HError, match="unknown extraction rule 'paper'"):
+        predict_generative(lm, SUMS, ["p"] * 4, 16, extraction="paper")
+    assert lm.calls == 0
 
 
 @pytest.mark.integration

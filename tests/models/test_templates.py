@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from e2h.data import EXTRACTION_RULES, PROMPT_FORMATS
 from e2h.errors import E2HError
+from e2h.models import templates
 from e2h.models.templates import (
     FORMATS,
     answer_kind,
@@ -12,7 +14,6 @@ from e2h.models.templates import (
     build_request,
     cot_prompt,
     cot_target,
-    default_format,
     extract_answer,
     format_demos,
     match_choice,
@@ -97,10 +98,10 @@ def test_uncond_request_scores_the_same_continuations_after_the_cue() -> None:
     assert uncond_request(ICE, "letters").continuations == (" A", " B", " C")
 
 
-def test_default_format_follows_the_paper() -> None:
-    assert default_format("gsm8k") == "qa"
-    assert default_format("strategyqa") == "qa"
-    assert default_format("arc") == default_format("mmlu-stem5") == "listed"
+def test_format_and_rule_names_match_the_data_catalog() -> None:
+    assert set(FORMATS.names()) == set(PROMPT_FORMATS)
+    assert set(templates.EXTRACTION_RULES.names()) == set(EXTRACTION_RULES)
+    assert not hasattr(templates, "default_format")  # a dataset's format is a fact of the catalog
 
 
 @pytest.mark.parametrize(
@@ -117,7 +118,7 @@ def test_default_format_follows_the_paper() -> None:
     ],
 )
 def test_gsm8k_extraction(text: str, expected: str | None) -> None:
-    assert extract_answer(text, "gsm8k") == expected
+    assert extract_answer(text, "number") == expected
 
 
 @pytest.mark.parametrize(
@@ -130,7 +131,7 @@ def test_gsm8k_extraction(text: str, expected: str | None) -> None:
     ],
 )
 def test_yes_no_extraction(text: str, expected: str | None) -> None:
-    assert extract_answer(text, "strategyqa") == expected
+    assert extract_answer(text, "yes-no") == expected
 
 
 @pytest.mark.parametrize(
@@ -147,7 +148,7 @@ def test_yes_no_extraction(text: str, expected: str | None) -> None:
     ],
 )
 def test_multiple_choice_extraction(text: str, expected: str | None, index: int) -> None:
-    answer = extract_answer(text, "arc", ICE["choices"])
+    answer = extract_answer(text, "choice", ICE["choices"])
     assert answer == expected
     assert match_choice(answer, ICE["choices"]) == index
 
@@ -161,11 +162,47 @@ def test_match_choice_prefers_exact_then_earliest_longest() -> None:
     assert match_choice("same", ["same", "Same"]) == 0  # exact match wins before the tie rule
 
 
-def test_answer_kind_and_comparison() -> None:
-    assert answer_kind("gsm8k") == "number"
-    assert answer_kind("my-file", ["Yes", "No"]) == "yes-no"
-    assert answer_kind("my-file", ["1,000"]) == "number"
-    assert answer_kind("my-file", ["Paris"]) == "choice"
+@pytest.mark.parametrize(
+    ("text", "kind", "last", "first"),
+    [
+        # one trigger: both rules read after it
+        (" 2 + 3 = 5. So the answer is 5.", "number", "5", "5"),
+        # several: `last` reads after the last, `first` between the first and the next (the paper's split)
+        (" first 3, the answer is 4, then the answer is 10 apples.", "number", "10", "4"),
+        (" The answer is yes. Wait, the answer is no.", "yes-no", "no", "yes"),
+        (" So the answer is B. No, the answer is C.", "choice", "C", "B"),
+        # no trigger: `last` reads the whole text, `first` has no answer
+        (" 12 apples and 4.5 pears", "number", "4.5", None),
+        (" No, they do not.", "yes-no", "no", None),
+        (" B) cold", "choice", "B", None),
+        ("", "number", None, None),
+        # a trigger with nothing after it is no answer under either rule
+        (" So the answer is", "number", None, None),
+    ],
+)
+def test_first_and_last_extraction_rules(text: str, kind: str, last: str | None, first: str | None) -> None:
+    assert extract_answer(text, kind, ICE["choices"], rule="last") == last
+    assert extract_answer(text, kind, ICE["choices"], rule="first") == first
+    assert extract_answer(text, kind, ICE["choices"]) == last  # `last` is the default
+
+
+def test_unknown_rule_or_kind_is_one_clear_error() -> None:
+    with pytest.raises(E2HError, match="unknown extraction rule 'frist': did you mean 'first'"):
+        extract_answer("the answer is 4", "number", rule="frist")
+    with pytest.raises(E2HError, match="unknown answer kind 'numeric'"):
+        extract_answer("the answer is 4", "numeric")
+
+
+def test_answer_kind_is_read_from_the_item_else_inferred_from_choices() -> None:
+    assert answer_kind({**SUM, "answer_kind": "number"}) == "number"
+    assert answer_kind({**ICE, "choices": ["1,000"], "answer_kind": "choice"}) == "choice"  # the column wins
+    assert answer_kind({"choices": ["Yes", "No"]}) == "yes-no"
+    assert answer_kind({"choices": ["1,000"], "answer_kind": float("nan")}) == "number"  # a concatenation's gap
+    assert answer_kind({"choices": ["Paris"]}) == "choice"
+    assert answer_kind(ICE) == "choice"
+
+
+def test_answer_comparison() -> None:
     assert answers_equal("1000", "1,000", "number")
     assert answers_equal("5.0", "5", "number")
     assert not answers_equal("-5", "5", "number")

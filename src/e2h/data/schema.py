@@ -11,17 +11,26 @@ It is a ``pandas.DataFrame`` indexed by nothing special, with these columns:
 ``reasoning``      gold chain of thought (``""`` when unknown)
 ``subject``        subject or subset (``""`` when unknown)
 ``source_split``   split of the original source (``test``, ``validation``…)
+``answer_kind``    how a generated answer is read and graded: ``choice``, ``number`` or ``yes-no``
 measure columns    one float column per hardness measure; a missing value is NaN
 =================  ==========================================================
+
+The facts of a dataset (:class:`DatasetFacts`) say how its items are prompted and answered: the
+default prompt format, the answer kind and the rule that extracts an answer from generated text.
+They are data here; :mod:`e2h.models.templates` implements the formats and rules of the same names.
 """
 
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 import pandas as pd
 
 from e2h.errors import E2HError
+from e2h.registry import Registry
 
 CORE_COLUMNS = ["id", "dataset", "question", "choices", "label", "reasoning", "subject", "source_split"]
 
@@ -39,6 +48,74 @@ KNOWN_MEASURES = [
     "answer_num_chars",
     "reasoning_num_words",
 ]
+
+
+#: Prompt formats (implemented in ``e2h.models.templates.FORMATS``).
+PROMPT_FORMATS = ("cloze", "listed", "letters", "qa", "cot")
+#: How a generated answer is read: a choice (letter or text), a number, or yes/no.
+ANSWER_KINDS = ("choice", "number", "yes-no")
+#: Where the answer sits in a generation: after the ``last`` "the answer is" (else the whole text), or
+#: after the ``first`` one (the paper's rule; no trigger means no answer).
+EXTRACTION_RULES = ("last", "first")
+
+
+@dataclass(frozen=True)
+class DatasetFacts:
+    """How a dataset's items are prompted and answered (see :func:`e2h.data.dataset_facts`)."""
+
+    format: str = "listed"  # default prompt format, one of PROMPT_FORMATS
+    answer_kind: str = "choice"  # one of ANSWER_KINDS
+    extraction: str = "last"  # answer extraction rule, one of EXTRACTION_RULES
+
+
+def _names(kind: str, names: tuple[str, ...]) -> Registry[str]:
+    registry: Registry[str] = Registry(kind)
+    for name in names:
+        registry.register(name, name)
+    return registry
+
+
+_FACT_VALUES = {
+    "format": _names("format", PROMPT_FORMATS),
+    "answer_kind": _names("answer_kind", ANSWER_KINDS),
+    "extraction": _names("extraction", EXTRACTION_RULES),
+}
+_FACT_KEYS = _names("key", tuple(_FACT_VALUES))
+
+
+def check_facts(values: Mapping[str, object], source: str) -> dict[str, str]:
+    """``values`` (some of ``format``, ``answer_kind``, ``extraction``) if every key and value is known.
+
+    Otherwise one :class:`E2HError` naming ``source``, the key and the allowed keys or values.
+    """
+    for key, value in values.items():
+        if key not in _FACT_VALUES:
+            raise E2HError(f"{source}: {_FACT_KEYS.unknown_message(str(key))}")
+        if not isinstance(value, str) or value not in _FACT_VALUES[key]:
+            raise E2HError(f"{source}: {_FACT_VALUES[key].unknown_message(str(value))}")
+    return dict(values)  # type: ignore[arg-type]
+
+
+_NUMBER = re.compile(r"-?\$?\d[\d,]*(\.\d+)?")
+
+
+def infer_facts(items: pd.DataFrame) -> DatasetFacts:
+    """The facts of a table that declares none: its ``answer_kind`` column when uniform, else its choices.
+
+    Every item yes/no → ``yes-no`` + ``qa``; one numeric choice each → ``number`` + ``qa``; one text choice
+    each (generative) → ``choice`` + ``qa``; otherwise ``choice`` + ``listed``.
+    """
+    choices = [[str(c).strip() for c in row] for row in items["choices"]]
+    generative = all(len(row) == 1 for row in choices)
+    if "answer_kind" in items.columns and items["answer_kind"].nunique() == 1:
+        kind = str(items["answer_kind"].iloc[0])
+    elif all(sorted(c.lower() for c in row) == ["no", "yes"] for row in choices):
+        kind = "yes-no"
+    elif generative and all(_NUMBER.fullmatch(row[0]) for row in choices):
+        kind = "number"
+    else:
+        kind = "choice"
+    return DatasetFacts(format="qa" if generative or kind == "yes-no" else "listed", answer_kind=kind)
 
 
 def measure_columns(items: pd.DataFrame) -> list[str]:
@@ -64,6 +141,14 @@ def validate_items(items: pd.DataFrame, source: str = "item table") -> pd.DataFr
             raise E2HError(f"{source} row {row}: label {label!r} is not an index into choices.")
         if len(choices) == 0 or not 0 <= int(label) < len(choices):
             raise E2HError(f"{source} row {row}: label {label} is outside choices 0..{len(choices) - 1}.")
+    if "answer_kind" in items.columns:
+        bad = ~items["answer_kind"].isin(ANSWER_KINDS).to_numpy()
+        if bad.any():
+            row = int(bad.argmax())
+            raise E2HError(
+                f"{source} row {row}: answer_kind {items['answer_kind'].iloc[row]!r} is not one of "
+                f"{', '.join(ANSWER_KINDS)}: fix the value or drop the column."
+            )
     return items
 
 

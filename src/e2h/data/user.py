@@ -7,8 +7,18 @@ Columns (one row per item):
   ``choice_1`` … ``choice_n`` (trailing cells may be empty, for items with fewer choices);
   one choice makes a generative item;
 * the answer — ``label`` (0-based index into the choices) **or** ``answer`` (text equal to one choice);
-* optional ``id`` (default ``<file stem>/<row>``), ``reasoning``, ``subject``, ``source_split``;
+* optional ``id`` (default ``<file stem>/<row>``), ``reasoning``, ``subject``, ``source_split``,
+  ``answer_kind`` (per item: ``choice``, ``number`` or ``yes-no``);
 * every other numeric column is a hardness measure, kept under its own name.
+
+How the items are prompted and answered (:class:`~e2h.data.schema.DatasetFacts`) may be declared in a
+sidecar YAML file next to the data, ``<file>.yaml`` (``items.csv`` → ``items.csv.yaml``)::
+
+    format: cloze        # default prompt format: cloze, listed, letters, qa, cot
+    answer_kind: number  # choice, number, yes-no
+    extraction: first    # answer extraction rule: last, first
+
+Every key is optional; what is left out is inferred from the items (:func:`~e2h.data.schema.infer_facts`).
 
 Errors name the file, the 1-based data row and the fix. :func:`save_items` writes any item
 table in the same formats, so an exported table reads back as a user dataset.
@@ -18,17 +28,20 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from e2h.data.measures import is_missing
+from e2h.data.schema import DatasetFacts, check_facts, infer_facts
 from e2h.errors import E2HError
 from e2h.io import atomic_path
 
 READERS = {".csv": "CSV", ".jsonl": "JSONL", ".parquet": "Parquet"}
-TEXT_COLUMNS = ["id", "question", "choices", "answer", "reasoning", "subject", "source_split"]
+TEXT_COLUMNS = ["id", "question", "choices", "answer", "reasoning", "subject", "source_split", "answer_kind"]
 _CHOICE_COLUMN = re.compile(r"choice_(\d+)")
 
 
@@ -57,6 +70,8 @@ def read_user_file(path: str | Path) -> tuple[pd.DataFrame, list[str]]:
             "source_split": _text_column(raw, "source_split"),
         }
     )
+    if "answer_kind" in raw.columns:
+        items["answer_kind"] = _text_column(raw, "answer_kind")
     choice_columns = set(_choice_columns(raw, path))
     measures = []
     for column in raw.columns:
@@ -67,6 +82,43 @@ def read_user_file(path: str | Path) -> tuple[pd.DataFrame, list[str]]:
         if values is not None:
             measures.append(str(column))
     return items, measures
+
+
+def sidecar_path(path: str | Path) -> Path:
+    """The facts file of a dataset file: ``items.csv`` → ``items.csv.yaml``."""
+    path = Path(path)
+    return path.with_name(path.name + ".yaml")
+
+
+def user_facts(path: str | Path, items: pd.DataFrame) -> DatasetFacts:
+    """The facts of a user file: its sidecar's keys, the others inferred from ``items``."""
+    sidecar = sidecar_path(path)
+    declared = _read_sidecar(sidecar)
+    if "answer_kind" in declared and "answer_kind" in items.columns:
+        other = sorted(set(items["answer_kind"]) - {declared["answer_kind"]})
+        if other:
+            raise E2HError(
+                f"{sidecar} sets answer_kind {declared['answer_kind']!r} but {Path(path).name}'s answer_kind column "
+                f"also has {other[0]!r}: keep one of the two."
+            )
+    return replace(infer_facts(items), **declared)
+
+
+def _read_sidecar(sidecar: Path) -> dict[str, str]:
+    if not sidecar.is_file():
+        return {}
+    try:
+        data = yaml.safe_load(sidecar.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "cannot parse"
+        raise E2HError(f"{sidecar} is not valid YAML ({problem}{where}): write one `key: value` per line.") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise E2HError(f"{sidecar} must map keys to values (e.g. `format: qa`), not a {type(data).__name__}.")
+    return check_facts(data, str(sidecar))
 
 
 def save_items(items: pd.DataFrame, path: str | Path) -> Path:

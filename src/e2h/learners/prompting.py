@@ -30,6 +30,7 @@ from e2h.errors import E2HError
 from e2h.learners.base import Learner, Param, Predictions
 from e2h.models.engine import ScoreRequest
 from e2h.models.templates import (
+    EXTRACTION_RULES,
     FORMATS,
     answer_kind,
     answers_equal,
@@ -145,20 +146,25 @@ def predict_generative(
     prompts: list[str],
     max_new_tokens: int,
     stop: tuple[str, ...] = STOP,
+    extraction: str = "last",
 ) -> Predictions:
     """Greedy generation, answer extraction and grading.
 
-    Multiple-choice items: the extracted letter or text picks a choice (one-hot ``probs``), or none
-    (``pred = -1``, all-zero ``probs``). Generative items: ``probs = [1.0]`` and ``pred = 0`` when the
-    extracted answer equals the gold one (numerically for numbers), else ``[0.0]`` and ``-1``.
+    Each item's answer is read by its ``answer_kind`` under the ``extraction`` rule (see
+    :func:`~e2h.models.templates.extract_answer`). Multiple-choice items: the extracted letter or text
+    picks a choice (one-hot ``probs``), or none (``pred = -1``, all-zero ``probs``). Generative items:
+    ``probs = [1.0]`` and ``pred = 0`` when the extracted answer equals the gold one (numerically for
+    numbers), else ``[0.0]`` and ``-1``.
     """
+    EXTRACTION_RULES.get(extraction)  # an unknown rule fails before generating
     generations = lm.generate(prompts, max_new_tokens=max_new_tokens, stop=stop)
     probs, pred, extracted = [], [], []
     for (_, item), text in zip(items.iterrows(), generations, strict=True):
         choices = [str(c) for c in item["choices"]]
-        answer = extract_answer(text, str(item["dataset"]), choices)
+        kind = answer_kind(item)
+        answer = extract_answer(text, kind, choices, extraction)
         if len(choices) == 1:
-            right = answers_equal(answer, choices[0], answer_kind(str(item["dataset"]), choices))
+            right = answers_equal(answer, choices[0], kind)
             index = 0 if right else -1
         else:
             index = match_choice(answer, choices)

@@ -27,6 +27,11 @@ Sources and deliberate differences:
 * ``qa`` is the paper's StrategyQA/GSM8k prompt (``0306``): identical.
 * ``cot`` is the paper's CoT prompt (``0305``: ``"Q: {q}\\nA: {reasoning} So the answer is {answer}"``); we end
   the answer with a period, so that generation has a natural end and extraction a clear boundary.
+
+Which format a dataset uses by default, how its answers are read (``answer_kind``) and which
+extraction rule applies are facts of the dataset (:func:`e2h.data.dataset_facts`); nothing here
+depends on a dataset's name. The format and rule names match ``e2h.data.PROMPT_FORMATS`` and
+``e2h.data.EXTRACTION_RULES``.
 """
 
 from __future__ import annotations
@@ -123,11 +128,6 @@ for _format in (
     FORMATS.register(_format.name, _format)
 
 
-def default_format(dataset: str) -> str:
-    """The paper's format for a dataset: ``qa`` for StrategyQA and GSM8k, ``listed`` otherwise."""
-    return "qa" if dataset.split("/")[0] in ("strategyqa", "gsm8k") else "listed"
-
-
 def _with_separator(demos: str | None) -> str:
     """Demonstrations as a prefix: empty, or ending with exactly one blank line."""
     if not demos:
@@ -181,24 +181,23 @@ _NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?")
 _YES_NO = re.compile(r"\b(yes|no)\b", re.IGNORECASE)
 _LETTER = re.compile(r"^\(?([A-Z])(?:\)?[.:,]?$|\)\s|[.:]\s)")  # "B", "(B)", "B.", "B) cold", "B: cold"
 _PUNCT = str.maketrans("", "", string.punctuation)
+_TRIGGER = re.compile(re.escape(TRIGGER), re.IGNORECASE)
 
 
-def answer_kind(dataset: str, choices: Sequence[str] | None = None) -> str:
-    """How answers of a dataset are read: ``"number"`` (GSM8k), ``"yes-no"`` (StrategyQA) or ``"choice"``.
+def answer_kind(item: Item) -> str:
+    """How an item's generated answer is read: ``"choice"``, ``"number"`` or ``"yes-no"``.
 
-    Unknown datasets are told apart by their choices: one numeric choice is a number, yes/no is yes-no.
+    The item's ``answer_kind`` (a column of every loaded table); for a table without it, inferred
+    from the choices: yes/no is yes-no, one numeric choice is a number, anything else a choice.
     """
-    name = dataset.split("/")[0]
-    if name == "gsm8k":
-        return "number"
-    if name == "strategyqa":
+    kind = item.get("answer_kind")
+    if isinstance(kind, str) and kind:
+        return kind
+    choices = [str(c) for c in item["choices"]]
+    if sorted(c.strip().lower() for c in choices) == ["no", "yes"]:
         return "yes-no"
-    if choices is not None:
-        lowered = sorted(str(c).strip().lower() for c in choices)
-        if lowered == ["no", "yes"]:
-            return "yes-no"
-        if len(choices) == 1 and normalize_number(str(choices[0])) is not None:
-            return "number"
+    if len(choices) == 1 and normalize_number(choices[0]) is not None:
+        return "number"
     return "choice"
 
 
@@ -209,22 +208,50 @@ def normalize_number(text: str) -> str | None:
     return numbers[-1] if numbers else None
 
 
-def extract_answer(text: str, dataset: str, choices: Sequence[str] | None = None) -> str | None:
+def _after_last_trigger(text: str) -> str | None:
+    """The text after the last "the answer is", else the whole text."""
+    triggers = list(_TRIGGER.finditer(text))
+    return text[triggers[-1].end() :] if triggers else text
+
+
+def _after_first_trigger(text: str) -> str | None:
+    """The text between the first "the answer is" and the next one (or the end); None without one.
+
+    The paper's rule (``generation.split(trigger)[1]``, no trigger = wrong).
+    """
+    triggers = list(_TRIGGER.finditer(text))
+    if not triggers:
+        return None
+    end = triggers[1].start() if len(triggers) > 1 else len(text)
+    return text[triggers[0].end() : end]
+
+
+EXTRACTION_RULES: Registry[Callable[[str], str | None]] = Registry(
+    "extraction rule", hint="'last' reads the last \"the answer is\", 'first' the first (the paper's rule)."
+)
+EXTRACTION_RULES.register("last", _after_last_trigger)
+EXTRACTION_RULES.register("first", _after_first_trigger)
+
+
+def extract_answer(text: str, kind: str, choices: Sequence[str] | None = None, rule: str = "last") -> str | None:
     """The answer in a generation, or None when there is none.
 
-    The text after the last "the answer is" (any case) is read when present, else the whole text:
-    a number → the last number (``"-1250"``); yes-no → ``"yes"`` / ``"no"`` (first mentioned);
-    multiple choice → a letter (``"B"``, ``"(B)"``) or the answer's first line without a trailing period.
+    ``rule`` (:data:`EXTRACTION_RULES`) picks the part read: ``last`` = after the last "the answer is"
+    (any case), else the whole text; ``first`` = after the first one, up to the next, and no trigger
+    means no answer. Then by ``kind``: a number → the last number (``"-1250"``); yes-no → ``"yes"`` /
+    ``"no"`` (first mentioned); a choice → a letter (``"B"``, ``"(B)"``) or the answer's first line
+    without a trailing period.
     """
-    lowered = text.lower()
-    at = lowered.rfind(TRIGGER)
-    segment = text[at + len(TRIGGER) :] if at >= 0 else text
-    kind = answer_kind(dataset, choices)
+    segment = EXTRACTION_RULES.get(rule)(text)
+    if segment is None:
+        return None
     if kind == "number":
         return normalize_number(segment)
     if kind == "yes-no":
         found = _YES_NO.search(segment)
         return found.group(1).lower() if found else None
+    if kind != "choice":
+        raise E2HError(f"unknown answer kind {kind!r}: use choice, number or yes-no.")
     stripped = segment.strip().lstrip(":").strip()
     letter = _LETTER.match(stripped)
     if letter and (choices is None or LETTERS.index(letter.group(1)) < len(choices)):
