@@ -25,7 +25,7 @@ def test_valid_config_is_normalised(make_config):
     assert config.seeds == [0, 1, 2]
     assert config.label_noise.p == [0.2] and config.label_noise.hard_multiplier == 1.0
     assert config.learners[0].name == "icl" and config.learners[0].options == {}
-    assert config.n_train == [4, 8] and config.test_on == "hard" and config.format == "listed"
+    assert config.n_train == [4, 8] and config.test_on == "hard" and config.format is None
     assert config.dataset_path("toy.csv").endswith("toy.csv") and Path(config.dataset_path("toy.csv")).is_file()
 
 
@@ -54,7 +54,7 @@ def test_every_problem_is_reported_together(make_config):
 
 def test_unknown_learner_option_and_seed_option(make_config):
     message = _error(make_config, learners=[{"name": "icl", "options": {"kk": 3}}])
-    assert "unknown icl option 'kk' (did you mean 'k'?)" in message
+    assert "learner 'icl' has no option 'kk' (did you mean 'k'?)" in message
     message = _error(make_config, learners=[{"name": "icl", "options": {"seed": 3}}])
     assert "set seeds at the top level" in message
     message = _error(make_config, learners=[{"name": "icl", "options": {"format": "listd"}}], normalization="per_tok")
@@ -81,7 +81,29 @@ def test_learner_params_resolution(make_config):
     icl = learner_params(config.learners[0], config, seed=7)
     assert icl["k"] == 3 and icl["format"] == "letters" and icl["seed"] == 7 and icl["normalization"] == "raw"
     zero_shot = learner_params(config.learners[1], config, seed=7)
-    assert zero_shot == {"format": "cloze", "normalization": "raw"}
+    assert zero_shot == {"format": "cloze", "normalization": "raw", "extraction": "last"}
+
+
+def test_format_and_extraction_default_to_the_datasets(make_config, tmp_path):
+    """Unset at the top level, format and extraction come from the dataset entry, else the dataset's facts."""
+    (tmp_path / "toy.csv.yaml").write_text("format: cloze\nextraction: first\n")
+    config = make_config(learners=["icl"], k=2, datasets=[{"name": "toy.csv", "measures": ["difficulty"]}])
+    params = learner_params(config.learners[0], config, seed=0, dataset=config.datasets[0])
+    assert params["format"] == "cloze" and params["extraction"] == "first"
+    entry = make_config(
+        learners=["icl"], k=2, datasets=[{"name": "toy.csv", "measures": ["difficulty"], "format": "qa"}]
+    )
+    assert learner_params(entry.learners[0], entry, seed=0, dataset=entry.datasets[0])["format"] == "qa"
+    top = make_config(learners=["icl"], k=2, format="letters", extraction="last")
+    params = learner_params(top.learners[0], top, seed=0, dataset=top.datasets[0])
+    assert params["format"] == "letters" and params["extraction"] == "last"
+
+
+def test_a_dataset_without_measures_is_a_random_split(make_config):
+    config = make_config(datasets=[{"name": "toy.csv"}], train_on="all", test_on="all")
+    assert config.datasets[0].measures == []
+    message = _error(make_config, datasets=[{"name": "toy.csv"}])
+    assert "has no measures (a random split without levels): set train_on: all and test_on: all" in message
 
 
 def test_yaml_file_errors(tmp_path, toy_csv):

@@ -79,12 +79,13 @@ def _check_measures(names: list[str], dataset: str | None = None) -> list[str]:
 
 
 def _check_choice(kind: str, value: Any) -> list[str]:
-    """Problems with a prompt ``format`` or score ``normalization`` name (empty when it is known)."""
+    """Problems with a prompt ``format``, score ``normalization`` or ``extraction`` rule name (empty when known)."""
+    from e2h.data import EXTRACTION_RULES
     from e2h.learners.prompting import NORMALIZATIONS
     from e2h.models.templates import FORMATS
 
-    known = list(FORMATS) if kind == "format" else list(NORMALIZATIONS)
-    return [] if value in known else [unknown(kind, value, known)]
+    known = {"format": list(FORMATS), "normalization": list(NORMALIZATIONS), "extraction": list(EXTRACTION_RULES)}
+    return [] if value in known[kind] else [unknown(kind, value, known[kind])]
 
 
 def learner_class(name: str) -> Any:
@@ -106,8 +107,10 @@ class _Strict(BaseModel):
 class LearnerSpec(_Strict):
     """One learner of the grid: ``icl`` or ``{name: icl, options: {k: 5}}``."""
 
-    name: str = Field(description="registered learner: zero-shot, icl, icl-cot, linear-probe, lora, qlora")
-    options: dict[str, Any] = Field(default_factory=dict, description="constructor options, e.g. {epochs: 50}")
+    name: str = Field(description="a registered learner (see the learner table: zero-shot, icl, linear-probe…)")
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="the learner's declared parameters, e.g. {epochs: 50}"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -258,9 +261,15 @@ class ExperimentConfig(_Strict):
         description="compute dtype: null/auto = bf16 on CUDA and, on CPU, whichever of fp32/bf16 this machine "
         "runs faster; or float32, bfloat16, float16",
     )
-    datasets: list[DatasetSpec] = Field(min_length=1, description="datasets and their measures")
-    learners: list[LearnerSpec] = Field(min_length=1, description="learner names or {name, options}")
-    train_on: list[str] = Field(default_factory=lambda: ["easy", "hard"], min_length=1, description="train levels")
+    datasets: list[DatasetSpec] = Field(
+        min_length=1, description="datasets to test on, with their measures (datasets[] keys)"
+    )
+    learners: list[LearnerSpec] = Field(min_length=1, description="learner names or {name, options} (learners[] keys)")
+    train_on: list[str] = Field(
+        default_factory=lambda: ["easy", "hard"],
+        min_length=1,
+        description="levels to train on, one grid axis: easy, medium, hard, all, easy_and_hard",
+    )
     test_on: str = Field("hard", description="test level; `all` keeps every level and breaks results down by it")
     n_train: list[int] = Field(default_factory=lambda: [160], min_length=1, description="training-set size(s)")
     k: int = Field(10, ge=0, description="in-context demonstrations for learners that take k")
@@ -273,7 +282,10 @@ class ExperimentConfig(_Strict):
     extraction: str | None = Field(
         None, description="answer extraction rule of generated answers (last, first); null = the dataset's"
     )
-    label_noise: LabelNoise = Field(default_factory=LabelNoise, description="training-label noise")
+    label_noise: LabelNoise = Field(
+        default_factory=LabelNoise,
+        description="training-label noise: a number p, or {p: [...], hard_multiplier} (label_noise keys)",
+    )
     output_dir: str = Field("runs", description="folder of runs, relative to the working directory")
 
     _base_dir: Path | None = PrivateAttr(default=None)
@@ -339,7 +351,7 @@ class ExperimentConfig(_Strict):
             raise ValueError(unknown("dtype", value, known))
         return value
 
-    @field_validator("format", "normalization")
+    @field_validator("format", "normalization", "extraction")
     @classmethod
     def _choice(cls, value: str | None, info: ValidationInfo) -> str | None:
         bad = [] if value is None else _check_choice(info.field_name, value)

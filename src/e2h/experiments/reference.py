@@ -20,11 +20,14 @@ SECTIONS = ("config-reference", "learner-reference")
 
 
 def _default(field: Any) -> str:
-    if field.default_factory is not None:
-        return f"`{field.default_factory()!r}`".replace("'", "")
-    if field.default is PydanticUndefined:
+    value = field.default_factory() if field.default_factory is not None else field.default
+    if value is PydanticUndefined:
         return "required"
-    return f"`{field.default!r}`".replace("'", "") if field.default is not None else "`null`"
+    if isinstance(value, BaseModel):
+        value = value.model_dump()
+    if value is None:
+        return "`null`"
+    return f"`{value!r}`".replace("'", "") if value != "" else '`""`'
 
 
 def _rows(model: type[BaseModel], prefix: str = "") -> list[str]:
@@ -66,7 +69,7 @@ def render(section: str) -> str:
 
 def block(text: str, section: str) -> str | None:
     """The text between ``<!-- section:start -->`` and ``<!-- section:end -->`` in ``text``, stripped."""
-    found = re.search(rf"<!-- {section}:start -->\n(.*?)\n<!-- {section}:end -->", text, flags=re.S)
+    found = re.search(rf"<!-- {section}:start -->\n(.*?)<!-- {section}:end -->", text, flags=re.S)
     return found.group(1).strip() if found else None
 
 
@@ -75,8 +78,8 @@ def update(path: Path) -> None:
     text = path.read_text()
     for section in SECTIONS:
         text = re.sub(
-            rf"(<!-- {section}:start -->\n).*?(\n<!-- {section}:end -->)",
-            lambda m, s=section: m.group(1) + render(s) + m.group(2),
+            rf"(<!-- {section}:start -->\n).*?(<!-- {section}:end -->)",
+            lambda m, s=section: m.group(1) + render(s) + "\n" + m.group(2),
             text,
             flags=re.S,
         )

@@ -262,7 +262,9 @@ class LoRA(Learner):
         from e2h.models.templates import cot_prompt
 
         prompts = [cot_prompt(item, demos="") for item in test.to_dict("records")]
-        predictions = predict_generative(lm, test, prompts, self.max_new_tokens, stop=(COT_END,))
+        predictions = predict_generative(
+            lm, test, prompts, self.max_new_tokens, stop=(COT_END,), extraction=self.extraction
+        )
         predictions.info.update(info)
         return predictions
 

@@ -279,7 +279,9 @@ class _Scoring(_Prompting):
         longest = max(self.lm.count_tokens(c) for c in contexts)
         prefix, kept = self._fitting_demos(self.format, longest + DIRECT_MAX_NEW_TOKENS, slack=2)
         prompts = [prefix + context for context in contexts]
-        preds = predict_generative(self.lm, test, prompts, DIRECT_MAX_NEW_TOKENS, stop=("\n",))
+        preds = predict_generative(
+            self.lm, test, prompts, DIRECT_MAX_NEW_TOKENS, stop=("\n",), extraction=self.extraction
+        )
         preds.info.update(self._info(kept))
         return preds
 
@@ -367,6 +369,6 @@ class ICLChainOfThought(_Prompting):
         longest = max((self.lm.count_tokens(cot_prompt(item)) for _, item in test.iterrows()), default=0)
         prefix, kept = self._fitting_demos("cot", longest + self.max_new_tokens, slack=2)
         prompts = [cot_prompt(item, prefix) for _, item in test.iterrows()]
-        preds = predict_generative(self.lm, test, prompts, self.max_new_tokens)
+        preds = predict_generative(self.lm, test, prompts, self.max_new_tokens, extraction=self.extraction)
         preds.info.update({"format": "cot", "k": self.k, "k_used": kept, "demo_ids": self.demo_ids_[:kept]})
         return preds
