@@ -92,6 +92,7 @@ def test_registry_and_make_learner(tiny_lm) -> None:
         "k": 3,
         "format": "listed",
         "normalization": "raw",
+        "extraction": "last",
         "seed": 4,
     }
     with pytest.raises(E2HError, match="did you mean 'icl'"):
