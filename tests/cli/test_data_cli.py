@@ -141,7 +141,7 @@ def test_show_gsm8k_warns_about_the_small_hard_level(capsys):
 
 
 @pytest.mark.integration
-def test_show_arc_grade_levels(capsys):
+def test_show_arc_grade_levels(arc_annotations, capsys):  # the grades exist only with the annotations
     code, out, _ = run(["data", "show", "arc", "-m", "human_grade"], capsys)
     assert code == 0
     assert "human_grade: cutoffs lo=5, hi=8 (table)" in out

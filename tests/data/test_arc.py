@@ -134,10 +134,8 @@ def test_arc_counts_choices_and_annotations(arc_annotations):
 
 
 @pytest.mark.integration
-def test_arc_views_filter_the_same_items(arc_annotations):
-    full = load_dataset("arc", arc_annotations=arc_annotations)
-    easy = load_dataset("arc-easy", arc_annotations=arc_annotations)
-    challenge = load_dataset("arc-challenge", arc_annotations=arc_annotations)
+def test_arc_views_filter_the_same_items():
+    full, easy, challenge = (load_dataset(name) for name in ("arc", "arc-easy", "arc-challenge"))
     assert (len(easy), len(challenge)) == (2946, 1471)
     assert set(easy["id"]) | set(challenge["id"]) == set(full["id"])
     assert set(easy["dataset"]) == {"arc-easy"} and set(challenge["arc_subset"]) == {"challenge"}

@@ -205,7 +205,9 @@ def test_generative_items_are_answered_by_generation(tiny_lm) -> None:
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("dataset", ["gsm8k", "strategyqa"])
+@pytest.mark.parametrize(
+    "dataset", ["gsm8k", pytest.param("strategyqa", marks=pytest.mark.shared_data("bigbench-strategyqa-task.json"))]
+)
 def test_cot_with_smollm2_on_real_items(dataset: str) -> None:
     from e2h.data import load_dataset
     from e2h.models import load_model
