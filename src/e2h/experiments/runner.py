@@ -13,7 +13,6 @@ n_train of a dataset/measure/seed) → label noise on the training items → ``m
 from __future__ import annotations
 
 import itertools
-import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,14 +25,13 @@ from e2h.experiments.config import DatasetSpec, ExperimentConfig, suggest
 from e2h.experiments.grid import Cell, expand
 from e2h.experiments.store import RunStore, cell_frame
 from e2h.io import content_hash
+from e2h.notices import warn
 from e2h.progress import bar
 from e2h.seeding import make_rng
 
 if TYPE_CHECKING:
     from e2h.hardness import Split
     from e2h.models import LanguageModel
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -83,7 +81,7 @@ def load_run_data(config: ExperimentConfig) -> RunData:
         problems += [f"{where}: {p}" for p in problem]
         if note:
             notes.append(f"{where}: {note}")
-            log.warning("%s", notes[-1])
+            warn(notes[-1])
         if spec.train_dataset:
             for m in [spec.train_measure] if spec.train_measure else measures[index]:
                 if not _has_values(items[spec.train_dataset], m):
@@ -257,7 +255,6 @@ def _record_failure(store: RunStore, result: RunResult, cell: Cell, exc: BaseExc
     store.fail_cell(cell, exc, seconds)
     message = f"{type(exc).__name__}: {exc}".splitlines()[0]
     result.failures.append((cell, message))
-    log.debug("cell %s failed: %s", cell.describe(), message)
 
 
 __all__ = [

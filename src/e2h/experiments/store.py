@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
-import logging
 import os
 import platform
 import shutil
@@ -42,8 +41,7 @@ from e2h.experiments.config import ExperimentConfig
 from e2h.experiments.grid import Cell
 from e2h.io import atomic_path, content_hash, write_json
 from e2h.learners.base import Predictions
-
-log = logging.getLogger(__name__)
+from e2h.notices import warn
 
 #: Columns of a cell's Parquet file (docs/design.md, "Results store").
 SCHEMA = pa.schema(
@@ -237,11 +235,9 @@ class RunStore:
             os.replace(path, self.stale_dir / path.name)
         if old_manifest:
             shutil.copyfile(self.manifest_path, self.stale_dir / f"manifest-{old_manifest.get('config_hash')}.json")
-        log.warning(
-            "%d cell(s) of an earlier config of run %r moved to %s (kept, not reported)",
-            len(foreign),
-            self.dir.name,
-            self.stale_dir,
+        run = self.dir.name
+        warn(
+            f"{len(foreign)} cell(s) of an earlier config of run {run!r} moved to {self.stale_dir} (kept, not reported)"
         )
 
     def _save(self) -> None:
