@@ -210,8 +210,7 @@ def run_experiment(config: ExperimentConfig, *, force: bool = False) -> RunResul
     store.open(config, cells, force=force, notes=data.notes)
     result = RunResult(store.dir, cells)
     todo = [c for c in cells if force or not store.is_done(c.cell_id)]
-    progress = bar(f"run {config.name}", total=len(cells), unit="cell")
-    progress.update(len(cells) - len(todo))
+    progress = bar(f"run {config.name}", total=len(cells), unit="cell", initial=len(cells) - len(todo))
     try:
         for model, group in itertools.groupby(todo, key=lambda c: c.model):
             group = list(group)
