@@ -68,6 +68,19 @@ def test_show_prints_cutoffs_levels_distribution_and_warnings(user_csv, capsys):
     assert "warning: steps: fewer than the paper's n_train = 160 items in easy 13, medium 8, hard 16" in out
 
 
+def test_show_overview_skips_a_measure_without_values_but_a_named_one_fails(user_csv, capsys):
+    code, out, err = run(["data", "show", str(user_csv)], capsys)  # no item has gold reasoning
+    assert code == 0 and err == ""
+    assert "mine.csv: 40 items, 6 measure(s)" in out  # steps, score and the four length measures
+    assert "reasoning_num_words: no values (missing for every item)" in out
+    assert "steps: cutoffs" in out and "score: cutoffs" in out
+    code, out, err = run(["data", "show", str(user_csv), "-m", "reasoning_num_words"], capsys)
+    assert code == 2 and err == (
+        "e2h: error: measure 'reasoning_num_words' has no values (all missing): "
+        "choose another measure or add its values.\n"
+    )
+
+
 def test_show_cutoff_override_and_quantiles(user_csv, capsys):
     code, out, _ = run(["data", "show", str(user_csv), "-m", "steps", "-m", "score", "--cutoff", "steps=1,5"], capsys)
     assert code == 0
@@ -146,3 +159,12 @@ def test_show_arc_grade_levels(arc_annotations, capsys):  # the grades exist onl
     assert code == 0
     assert "human_grade: cutoffs lo=5, hi=8 (table)" in out
     assert level_rows(out) == {"easy": "860", "medium": "610", "hard": "1161", "missing": "1786"}
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("name", ["arc", "mmlu-stem5"])
+def test_show_a_builtin_overview_ends_well(name, capsys):
+    code, out, err = run(["data", "show", name], capsys)
+    assert code == 0 and "error" not in err
+    assert "reasoning_num_words: no values (missing for every item)" in out  # no gold reasoning in either
+    assert "question_num_words: cutoffs" in out
