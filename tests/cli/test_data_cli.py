@@ -112,6 +112,16 @@ def test_errors_are_one_line_and_exit_code_2(argv, message, user_csv, tmp_path, 
     assert not (tmp_path / "out.xlsx").exists()
 
 
+def test_a_corrupt_annotations_file_named_by_the_user_is_exit_2(tmp_path, monkeypatch, capsys):
+    corrupt = tmp_path / "annotations.json"
+    corrupt.write_text("{not json")
+    monkeypatch.setenv("E2H_ARC_ANNOTATIONS", str(corrupt))
+    code, out, err = run(["data", "show", "arc"], capsys)
+    assert code == 2 and out == ""
+    assert err.startswith(f"e2h: error: arc-annotations at {corrupt} has sha256 ") and err.count("\n") == 1
+    assert "point E2H_ARC_ANNOTATIONS at the original file" in err
+
+
 def test_correlate_prints_the_spearman_matrix(user_csv, capsys):
     code, out, _ = run(["data", "correlate", str(user_csv)], capsys)
     assert code == 0
