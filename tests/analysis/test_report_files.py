@@ -79,6 +79,15 @@ def test_without_level_cells_the_heatmap_is_skipped_with_a_note(tmp_path: Path):
     assert "No train-level × test-level heatmap" in paths.markdown.read_text(encoding="utf-8")
 
 
+def test_temporary_files_of_a_killed_report_are_removed(tmp_path: Path):
+    run = write_fake_run(tmp_path / "killed", test_on_all=False)
+    (run / "report").mkdir()
+    leftover = run / "report" / ".report.html.k3x9q2.tmp"  # what atomic_path leaves under kill -9
+    leftover.write_text("<html><body>half")
+    write_report(run, n_boot=N_BOOT)
+    assert not [p.name for p in (run / "report").iterdir() if p.name.startswith(".")]
+
+
 def test_summary_table_lists_each_sgr_row(fake_run: Path, report: ReportPaths):
     sgr = pd.read_parquet(report.folder / "sgr.parquet")
     table = summary_table(sgr=sgr)

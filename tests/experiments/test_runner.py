@@ -225,6 +225,17 @@ def test_label_noise_is_seeded_and_hard_labels_noisier(make_config):
     pd.testing.assert_frame_equal(noisy, noisy_labels(train, cell))  # same seed, same corruption
 
 
+def test_a_rerun_removes_the_temporary_files_of_a_killed_run(make_config):
+    config = make_config(learners=["zero-shot"])
+    run_experiment(config)
+    store = RunStore.for_config(config)
+    leftovers = [store.dir / ".manifest.json.a1b2c3.tmp", store.cells_dir / ".0123abcd.parquet.d4e5f6.tmp"]
+    for path in leftovers:
+        path.write_bytes(b"half")  # what atomic_path leaves under kill -9
+    assert run_experiment(config).executed == []
+    assert not any(path.exists() for path in leftovers)
+
+
 def test_kill_9_loses_at_most_the_cell_in_progress(make_config, tmp_path, toy_csv, counted):
     config_file = tmp_path / "toy.yaml"
     config_file.write_text(

@@ -25,7 +25,7 @@ from e2h.analysis.plots import Plot, plot_accuracy, plot_level_heatmap, plot_sgr
 from e2h.analysis.results import load_manifest, load_results
 from e2h.analysis.stats import N_BOOT
 from e2h.analysis.tables import accuracy_table, sgr_table, write_table
-from e2h.io import atomic_path
+from e2h.io import atomic_path, remove_stale_temps
 
 SCREENSHOT = "screenshot.png"
 HEADLINE_NOTE = (
@@ -366,6 +366,7 @@ def write_report(run_dir: str | Path, *, n_boot: int = N_BOOT, seed: int = 0) ->
     manifest, results = load_manifest(run_dir), load_results(run_dir)
     folder = run_dir / "report"
     folder.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(folder)  # left by a report killed while being written
     acc = accuracy_table(results, n_boot=n_boot, seed=seed)
     sgr = sgr_table(results, n_boot=n_boot, seed=seed)
     tables = [*write_table(acc, folder, "accuracy"), *write_table(sgr, folder, "sgr")]
