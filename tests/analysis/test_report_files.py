@@ -13,9 +13,10 @@ import pytest
 from PIL import Image
 from rich.console import Console
 
-from e2h.analysis.fake import write_fake_run
 from e2h.analysis.report import ReportPaths, summary_table, write_report
 from e2h.analysis.results import load_results
+
+from fake_runs import write_fake_run
 
 N_BOOT = 300
 
