@@ -69,27 +69,36 @@ def _learner(row: pd.Series) -> str:
     return label
 
 
+def _sgr_columns(r: pd.Series) -> dict[str, str]:
+    """What the headline and the SGR details show of one SGR row: the group and its three accuracies."""
+    return {
+        "model": r.model,
+        "dataset": r.dataset,
+        "measure": r.measure,
+        "learner": _learner(r),
+        "test on": r.test_on,
+        "Unsupervised": _ci(r.unsup_acc, r.unsup_lo, r.unsup_hi),
+        "Easy": _ci(r.easy_acc, r.easy_lo, r.easy_hi),
+        "Hard": _ci(r.hard_acc, r.hard_lo, r.hard_hi),
+    }
+
+
+def _sgr_value(r: pd.Series) -> str:
+    return f"{r.sgr:.2f} [{r.sgr_lo:.2f}, {r.sgr_hi:.2f}]" if r.defined else "undefined"
+
+
 def sgr_display(sgr: pd.DataFrame) -> pd.DataFrame:
     """The SGR table as strings, one row per supervised learner."""
-    rows = []
-    for _, r in sgr.iterrows():
-        value = f"{r.sgr:.2f} [{r.sgr_lo:.2f}, {r.sgr_hi:.2f}]" if r.defined else f"undefined: {r.reason}"
-        rows.append(
-            {
-                "model": r.model,
-                "dataset": r.dataset,
-                "measure": r.measure,
-                "learner": _learner(r),
-                "test on": r.test_on,
-                "Unsupervised": _ci(r.unsup_acc, r.unsup_lo, r.unsup_hi),
-                "Easy": _ci(r.easy_acc, r.easy_lo, r.easy_hi),
-                "Hard": _ci(r.hard_acc, r.hard_lo, r.hard_hi),
-                "chance": f"{r.chance:.3f}",
-                "SGR [95% CI]": value,
-                "p (easy ≤ unsup.)": "—" if pd.isna(r.p_value) else f"{r.p_value:.4f}",
-                "items × seeds": "—" if pd.isna(r.n_items) else f"{int(r.n_items)} × {int(r.n_seeds)}",
-            }
-        )
+    rows = [
+        {
+            **_sgr_columns(r),
+            "chance": f"{r.chance:.3f}",
+            "SGR [95% CI]": _sgr_value(r) if r.defined else f"undefined: {r.reason}",
+            "p (easy ≤ unsup.)": "—" if pd.isna(r.p_value) else f"{r.p_value:.4f}",
+            "items × seeds": "—" if pd.isna(r.n_items) else f"{int(r.n_items)} × {int(r.n_seeds)}",
+        }
+        for _, r in sgr.iterrows()
+    ]
     return pd.DataFrame(rows)
 
 
@@ -123,22 +132,9 @@ def accuracy_reading(row: pd.Series) -> str:
 def headline_table(sgr: pd.DataFrame, acc: pd.DataFrame) -> pd.DataFrame:
     """The report's first table, as strings: SGR per supervised learner, or (without any) the accuracies."""
     if not sgr.empty:
-        rows = [
-            {
-                "model": r.model,
-                "dataset": r.dataset,
-                "measure": r.measure,
-                "learner": _learner(r),
-                "test on": r.test_on,
-                "Unsupervised": _ci(r.unsup_acc, r.unsup_lo, r.unsup_hi),
-                "Easy": _ci(r.easy_acc, r.easy_lo, r.easy_hi),
-                "Hard": _ci(r.hard_acc, r.hard_lo, r.hard_hi),
-                "SGR [95% CI]": f"{r.sgr:.2f} [{r.sgr_lo:.2f}, {r.sgr_hi:.2f}]" if r.defined else "undefined",
-                "reading": sgr_reading(r),
-            }
-            for _, r in sgr.iterrows()
-        ]
-        return pd.DataFrame(rows)
+        return pd.DataFrame(
+            [{**_sgr_columns(r), "SGR [95% CI]": _sgr_value(r), "reading": sgr_reading(r)} for _, r in sgr.iterrows()]
+        )
     whole = acc[acc["item_level"] == acc["test_on"]]
     rows = [
         {
@@ -194,9 +190,8 @@ def summary_table(
         for column in ("test", "unsup.", "easy", "hard", "chance", "SGR"):
             table.add_column(column, no_wrap=True)
         for _, r in sgr.iterrows():
-            value = f"{r.sgr:.2f} [{r.sgr_lo:.2f}, {r.sgr_hi:.2f}]" if r.defined else "undefined"
-            accs = ["—" if pd.isna(a) else f"{a:.2f}" for a in (r.unsup_acc, r.easy_acc, r.hard_acc)]
-            table.add_row(r.model, r.dataset, r.measure, _learner(r), r.test_on, *accs, f"{r.chance:.2f}", value)
+            accs = ["—" if pd.isna(a) else f"{a:.2f}" for a in (r.unsup_acc, r.easy_acc, r.hard_acc, r.chance)]
+            table.add_row(r.model, r.dataset, r.measure, _learner(r), r.test_on, *accs, _sgr_value(r))
         return table
     if acc is None:
         acc = accuracy_table(results, n_boot=n_boot)
