@@ -1,7 +1,9 @@
 """Fixtures shared by the whole suite.
 
-Real reference files come from ``../shared/data`` beside the checkout when it exists (tests
-that need them skip otherwise); real assets are fetched into ``$E2H_HOME`` on first use.
+Real reference files come from ``../shared/data`` beside the checkout when it exists; a test that
+needs one asks for its fixture (``arc_annotations``, ``strategyqa_file``) or carries the
+``shared_data`` marker, and skips with a reason when the file is absent. Real assets are fetched
+into ``$E2H_HOME`` on first use.
 """
 
 from __future__ import annotations
@@ -14,32 +16,72 @@ import pytest
 os.environ.setdefault("E2H_QUIET", "1")
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+#: Environment variable → reference file that stands in for the asset (never taken from the user's shell).
+REFERENCE_FILES = {
+    "E2H_ARC_ANNOTATIONS": SHARED_DATA / "arc-challenge-easy-annotations.json",
+    "E2H_STRATEGYQA": SHARED_DATA / "bigbench-strategyqa-task.json",
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "shared_data(*names): needs these files of ../shared/data (default: all); skips without them"
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        marker = item.get_closest_marker("shared_data")
+        if marker is None:
+            continue
+        paths = [SHARED_DATA / name for name in marker.args] or list(REFERENCE_FILES.values())
+        if reason := _missing(*paths):
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
+def _missing(*paths: Path) -> str:
+    """Why a test needing ``paths`` must skip, or "" when they are all there."""
+    names = [p.name for p in paths if not p.is_file()]
+    return f"needs {', '.join(names)} from ../shared/data beside this checkout" if names else ""
+
+
+def _require(*paths: Path) -> None:
+    if reason := _missing(*paths):
+        pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The folder of reference files, or skip."""
-    if not SHARED_DATA.is_dir():
-        pytest.skip("../shared/data is not beside this checkout")
+    _require(*REFERENCE_FILES.values())
     return SHARED_DATA
 
 
 @pytest.fixture(scope="session")
-def arc_annotations(shared_data: Path) -> Path:
-    return shared_data / "arc-challenge-easy-annotations.json"
+def arc_annotations() -> Path:
+    """The ARC human annotations (the file ``E2H_ARC_ANNOTATIONS`` points at in every test), or skip."""
+    path = REFERENCE_FILES["E2H_ARC_ANNOTATIONS"]
+    _require(path)
+    return path
 
 
 @pytest.fixture(scope="session")
-def strategyqa_file(shared_data: Path) -> Path:
-    return shared_data / "bigbench-strategyqa-task.json"
+def strategyqa_file() -> Path:
+    """StrategyQA as shipped in BIG-bench (the file ``E2H_STRATEGYQA`` points at in every test), or skip."""
+    path = REFERENCE_FILES["E2H_STRATEGYQA"]
+    _require(path)
+    return path
 
 
 @pytest.fixture(autouse=True)
 def _reference_files_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Point the hand-supplied asset variables at ../shared/data so tests need not download them."""
-    if SHARED_DATA.is_dir():
-        monkeypatch.setenv("E2H_ARC_ANNOTATIONS", str(SHARED_DATA / "arc-challenge-easy-annotations.json"))
-        monkeypatch.setenv("E2H_STRATEGYQA", str(SHARED_DATA / "bigbench-strategyqa-task.json"))
+    """Point the hand-supplied asset variables at ../shared/data, or unset them when it is absent,
+    so that no test depends on what the user's shell sets."""
+    for variable, path in REFERENCE_FILES.items():
+        if path.is_file():
+            monkeypatch.setenv(variable, str(path))
+        else:
+            monkeypatch.delenv(variable, raising=False)
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,8 @@
 
 A reader never sees a half-written file: data goes to a temporary file in the same
 folder, which is then renamed over the target (``os.replace`` is atomic on POSIX).
+A writer killed in between (``kill -9``) leaves a hidden ``.<name>.<random>.tmp``; nothing reads
+those, and the run store and the report remove them (``remove_stale_temps``) when they next write.
 """
 
 import contextlib
@@ -12,6 +14,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
+
+TEMP_PATTERN = ".*.tmp"  # the temporary files of atomic_path: ".<target name>.<random>.tmp"
 
 
 @contextlib.contextmanager
@@ -28,6 +32,19 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         os.replace(tmp_path, target)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def remove_stale_temps(folder: str | Path) -> int:
+    """Delete what killed writers (``kill -9``) left of :func:`atomic_path` in ``folder``; returns how many.
+
+    Only for a folder that one process writes at a time (a run folder, its report): it would also
+    delete another live writer's file in progress.
+    """
+    folder = Path(folder)
+    stale = [p for p in folder.glob(TEMP_PATTERN) if p.is_file()] if folder.is_dir() else []
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return len(stale)
 
 
 def _umask() -> int:

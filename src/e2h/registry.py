@@ -9,13 +9,10 @@ from e2h.errors import E2HError
 T = TypeVar("T")
 
 
-def did_you_mean(name: object, options: Iterable[str]) -> str:
-    """``did you mean 'human_grade'?`` when a known name is close to ``name``, else ``known: a, b, c``."""
-    options = sorted(options)
-    close = difflib.get_close_matches(str(name), options, n=3, cutoff=0.5)
-    if close:
-        return f"did you mean {', '.join(repr(c) for c in close)}?"
-    return f"known: {', '.join(options)}" if options else "none are known"
+def did_you_mean(name: object, options: Iterable[str], n: int = 3) -> str:
+    """``did you mean 'human_grade'?`` (up to ``n`` close names), or "" when none is close."""
+    close = difflib.get_close_matches(str(name), list(options), n=n, cutoff=0.5)
+    return f"did you mean {', '.join(repr(c) for c in close)}?" if close else ""
 
 
 class Registry(Generic[T]):
@@ -45,8 +42,8 @@ class Registry(Generic[T]):
         raise E2HError(self.unknown_message(name))
 
     def unknown_message(self, name: str) -> str:
-        close = difflib.get_close_matches(name, list(self._items), n=3, cutoff=0.5)
-        suggestion = f"did you mean {', '.join(repr(c) for c in close)}? " if close else ""
+        suggestion = did_you_mean(name, self._items)
+        suggestion = f"{suggestion} " if suggestion else ""
         hint = f" {self.hint}" if self.hint else ""
         return f"unknown {self.kind} {name!r}: {suggestion}known: {', '.join(sorted(self._items))}.{hint}"
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from e2h.analysis.fake import write_fake_run
+from fake_runs import write_fake_run
 
 
 @pytest.fixture(scope="session")

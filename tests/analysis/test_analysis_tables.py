@@ -8,10 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from e2h.analysis.fake import write_fake_run
 from e2h.analysis.results import load_results
 from e2h.analysis.tables import ACC_KEYS, accuracy_table, chance_rate, sgr_table, write_table
 from e2h.errors import E2HError
+
+from fake_runs import write_fake_run
 
 N_BOOT = 300
 

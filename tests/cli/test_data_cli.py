@@ -68,6 +68,19 @@ def test_show_prints_cutoffs_levels_distribution_and_warnings(user_csv, capsys):
     assert "warning: steps: fewer than the paper's n_train = 160 items in easy 13, medium 8, hard 16" in out
 
 
+def test_show_overview_skips_a_measure_without_values_but_a_named_one_fails(user_csv, capsys):
+    code, out, err = run(["data", "show", str(user_csv)], capsys)  # no item has gold reasoning
+    assert code == 0 and err == ""
+    assert "mine.csv: 40 items, 6 measure(s)" in out  # steps, score and the four length measures
+    assert "reasoning_num_words: no values (missing for every item)" in out
+    assert "steps: cutoffs" in out and "score: cutoffs" in out
+    code, out, err = run(["data", "show", str(user_csv), "-m", "reasoning_num_words"], capsys)
+    assert code == 2 and err == (
+        "e2h: error: measure 'reasoning_num_words' has no values (all missing): "
+        "choose another measure or add its values.\n"
+    )
+
+
 def test_show_cutoff_override_and_quantiles(user_csv, capsys):
     code, out, _ = run(["data", "show", str(user_csv), "-m", "steps", "-m", "score", "--cutoff", "steps=1,5"], capsys)
     assert code == 0
@@ -97,6 +110,16 @@ def test_errors_are_one_line_and_exit_code_2(argv, message, user_csv, tmp_path, 
     assert err.count("\n") == 1 and "Traceback" not in err
     assert "items," not in out  # nothing printed before the error
     assert not (tmp_path / "out.xlsx").exists()
+
+
+def test_a_corrupt_annotations_file_named_by_the_user_is_exit_2(tmp_path, monkeypatch, capsys):
+    corrupt = tmp_path / "annotations.json"
+    corrupt.write_text("{not json")
+    monkeypatch.setenv("E2H_ARC_ANNOTATIONS", str(corrupt))
+    code, out, err = run(["data", "show", "arc"], capsys)
+    assert code == 2 and out == ""
+    assert err.startswith(f"e2h: error: arc-annotations at {corrupt} has sha256 ") and err.count("\n") == 1
+    assert "point E2H_ARC_ANNOTATIONS at the original file" in err
 
 
 def test_correlate_prints_the_spearman_matrix(user_csv, capsys):
@@ -141,8 +164,17 @@ def test_show_gsm8k_warns_about_the_small_hard_level(capsys):
 
 
 @pytest.mark.integration
-def test_show_arc_grade_levels(capsys):
+def test_show_arc_grade_levels(arc_annotations, capsys):  # the grades exist only with the annotations
     code, out, _ = run(["data", "show", "arc", "-m", "human_grade"], capsys)
     assert code == 0
     assert "human_grade: cutoffs lo=5, hi=8 (table)" in out
     assert level_rows(out) == {"easy": "860", "medium": "610", "hard": "1161", "missing": "1786"}
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("name", ["arc", "mmlu-stem5"])
+def test_show_a_builtin_overview_ends_well(name, capsys):
+    code, out, err = run(["data", "show", name], capsys)
+    assert code == 0 and "error" not in err
+    assert "reasoning_num_words: no values (missing for every item)" in out  # no gold reasoning in either
+    assert "question_num_words: cutoffs" in out

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from e2h.analysis.fake import write_fake_run
 from e2h.cli import main
+
+from fake_runs import write_fake_run
 
 
 def e2h(*args: str) -> int:

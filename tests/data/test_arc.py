@@ -1,6 +1,5 @@
 import json
 import math
-import warnings
 from collections import Counter
 
 import pandas as pd
@@ -134,10 +133,8 @@ def test_arc_counts_choices_and_annotations(arc_annotations):
 
 
 @pytest.mark.integration
-def test_arc_views_filter_the_same_items(arc_annotations):
-    full = load_dataset("arc", arc_annotations=arc_annotations)
-    easy = load_dataset("arc-easy", arc_annotations=arc_annotations)
-    challenge = load_dataset("arc-challenge", arc_annotations=arc_annotations)
+def test_arc_views_filter_the_same_items():
+    full, easy, challenge = (load_dataset(name) for name in ("arc", "arc-easy", "arc-challenge"))
     assert (len(easy), len(challenge)) == (2946, 1471)
     assert set(easy["id"]) | set(challenge["id"]) == set(full["id"])
     assert set(easy["dataset"]) == {"arc-easy"} and set(challenge["arc_subset"]) == {"challenge"}
@@ -157,12 +154,38 @@ def test_a_known_test_item_is_parsed_exactly(arc_annotations):
     assert measures == [8, 3, 2, 2] and annotated["choices"][annotated["label"]] == "drought"
 
 
+def _unavailable(name: str):
+    raise E2HError(f"{name} is not cached and E2H_OFFLINE is set: copy it into the asset folder.")
+
+
 @pytest.mark.integration
-def test_arc_without_annotations_warns_once_and_still_loads(monkeypatch, tmp_path):
-    monkeypatch.setenv("E2H_ARC_ANNOTATIONS", str(tmp_path / "missing.json"))
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        items = load_dataset("arc")
-    messages = [str(w.message) for w in caught]
-    assert len(messages) == 1 and "human_grade" in messages[0] and "E2H_ARC_ANNOTATIONS" in messages[0]
+def test_arc_without_the_default_annotations_warns_once_and_still_loads(monkeypatch, tmp_path, capsys):
+    monkeypatch.delenv("E2H_ARC_ANNOTATIONS", raising=False)
+    monkeypatch.setenv("E2H_ASSET_DIR", str(tmp_path))  # a new environment: the default file is looked up anew
+    monkeypatch.setattr(arc, "member_path", _unavailable)
+    items = load_dataset("arc")
+    load_dataset("arc-easy")
+    warning = capsys.readouterr().err
+    assert warning.startswith("e2h: warning: ARC human measures") and warning.count("\n") == 1
+    assert "human_grade" in warning and "E2H_ARC_ANNOTATIONS" in warning and "E2H_OFFLINE" in warning
     assert len(items) == 4417 and items["human_grade"].isna().all()
+
+
+@pytest.fixture
+def corrupt_files(tmp_path):
+    """Annotation files a user might name by mistake: not JSON, valid JSON but not the original, absent."""
+    broken, edited = tmp_path / "broken.json", tmp_path / "edited.json"
+    broken.write_text('{"ARCCH_Q1": {"grade": "Grade 07"')
+    edited.write_text(json.dumps({"ARCCH_Q1": {"grade": "Grade 07"}}))
+    return {"not JSON": broken, "edited": edited, "absent": tmp_path / "missing.json"}
+
+
+@pytest.mark.parametrize("kind", ["not JSON", "edited", "absent"])
+def test_a_named_annotations_file_that_is_not_the_original_is_an_error(kind, corrupt_files, monkeypatch, capsys):
+    path = corrupt_files[kind]
+    with pytest.raises(E2HError, match="does not exist" if kind == "absent" else "is not the original"):
+        load_dataset("arc", arc_annotations=path)
+    monkeypatch.setenv("E2H_ARC_ANNOTATIONS", str(path))
+    with pytest.raises(E2HError, match="E2H_ARC_ANNOTATIONS") as info:
+        load_dataset("arc")
+    assert "\n" not in str(info.value) and capsys.readouterr().err == ""  # an error, not a warning

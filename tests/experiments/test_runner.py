@@ -151,14 +151,15 @@ def test_failing_cell_is_recorded_and_the_run_continues(make_config, counted):
     assert retry.ok and counted.calls == [failed.cell_id]
 
 
-def test_changed_config_sets_old_cells_aside(make_config, caplog):
+def test_changed_config_sets_old_cells_aside(make_config, capsys):
     first = make_config(learners=["zero-shot"])
     old = run_experiment(first)
     store = RunStore.for_config(first)
     changed = make_config(learners=["zero-shot"], n_test=4)
-    with caplog.at_level("WARNING"):
-        new = run_experiment(changed)
-    assert "moved to" in caplog.text
+    capsys.readouterr()
+    new = run_experiment(changed)
+    warning = capsys.readouterr().err
+    assert warning.startswith("e2h: warning: ") and "cell(s) of an earlier config" in warning and "moved to" in warning
     assert {p.stem for p in store.cells_dir.glob("*.parquet")} == {c.cell_id for c in new.cells}
     assert {p.stem for p in store.stale_dir.glob("*.parquet")} == {c.cell_id for c in old.cells}
     assert list(store.stale_dir.glob("manifest-*.json"))
@@ -181,10 +182,11 @@ def test_impossible_split_is_one_config_error_before_any_model_loads(make_config
     assert not (config.output_dir and RunStore.for_config(config).manifest_path.exists())
 
 
-def test_fallback_measures_when_the_measure_has_no_values(make_config):
+def test_fallback_measures_when_the_measure_has_no_values(make_config, capsys):
     config = make_config(datasets=[{"name": "toy.csv", "measures": ["blank"], "fallback_measures": ["difficulty"]}])
     data = load_run_data(config)
     assert data.measures == {0: ["difficulty"]} and "blank has no values" in data.notes[0]
+    assert capsys.readouterr().err == f"e2h: warning: {data.notes[0]}\n"
     assert {c.measure for c in expand(config, data.measures)} == {"difficulty"}
     with pytest.raises(ConfigError, match=r"measure blank has no values \(all NaN\); add fallback_measures"):
         load_run_data(make_config(datasets=[{"name": "toy.csv", "measures": ["blank"]}]))
@@ -221,6 +223,17 @@ def test_label_noise_is_seeded_and_hard_labels_noisier(make_config):
     assert hard.any() and noisy["label_noise"][hard].all()  # p = min(1, 0.5 * 2) at the hard level
     assert 0 < noisy["label_noise"][~hard].sum() < (~hard).sum()
     pd.testing.assert_frame_equal(noisy, noisy_labels(train, cell))  # same seed, same corruption
+
+
+def test_a_rerun_removes_the_temporary_files_of_a_killed_run(make_config):
+    config = make_config(learners=["zero-shot"])
+    run_experiment(config)
+    store = RunStore.for_config(config)
+    leftovers = [store.dir / ".manifest.json.a1b2c3.tmp", store.cells_dir / ".0123abcd.parquet.d4e5f6.tmp"]
+    for path in leftovers:
+        path.write_bytes(b"half")  # what atomic_path leaves under kill -9
+    assert run_experiment(config).executed == []
+    assert not any(path.exists() for path in leftovers)
 
 
 def test_kill_9_loses_at_most_the_cell_in_progress(make_config, tmp_path, toy_csv, counted):

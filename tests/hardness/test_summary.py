@@ -7,7 +7,7 @@ import pytest
 from scipy import stats
 
 from e2h.errors import E2HError
-from e2h.hardness.summary import spearman_matrix, summarize_measure
+from e2h.hardness.summary import has_values, spearman_matrix, summarize_measure
 
 
 def test_discrete_measure_summary(graded_items):
@@ -61,3 +61,10 @@ def test_spearman_uses_pairwise_complete_items(items_factory):
 def test_summary_of_an_unknown_measure(graded_items):
     with pytest.raises(E2HError, match="did you mean 'human_grade'"):
         summarize_measure(graded_items, "human_grades")
+
+
+def test_has_values(graded_items):
+    assert has_values(graded_items, "human_grade")
+    assert not has_values(graded_items.assign(blank=np.nan), "blank")
+    with pytest.raises(E2HError, match="did you mean 'human_grade'"):
+        has_values(graded_items, "human_grades")

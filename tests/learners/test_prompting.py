@@ -270,7 +270,9 @@ def test_an_unknown_extraction_rule_fails_before_generating() -> None:
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("dataset", ["gsm8k", "strategyqa"])
+@pytest.mark.parametrize(
+    "dataset", ["gsm8k", pytest.param("strategyqa", marks=pytest.mark.shared_data("bigbench-strategyqa-task.json"))]
+)
 def test_cot_with_smollm2_on_real_items(dataset: str) -> None:
     from e2h.data import load_dataset
     from e2h.models import load_model

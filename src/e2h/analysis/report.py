@@ -3,6 +3,10 @@
 ``write_report(run_dir)`` reads only the results store, computes the accuracy and SGR tables,
 draws the figures and writes everything atomically. ``summary_table(results)`` is the short
 terminal summary (a rich Table) printed by ``e2h run`` and ``e2h report``.
+
+Both renderings put results first: the headline table (SGR per supervised learner with CIs, or the
+accuracies when the run has no easy/hard pair), each row with a one-sentence reading; then the
+figures; then the full tables, the method, and last the provenance (collapsed in HTML).
 """
 
 from __future__ import annotations
@@ -21,9 +25,13 @@ from e2h.analysis.plots import Plot, plot_accuracy, plot_level_heatmap, plot_sgr
 from e2h.analysis.results import load_manifest, load_results
 from e2h.analysis.stats import N_BOOT
 from e2h.analysis.tables import accuracy_table, sgr_table, write_table
-from e2h.io import atomic_path
+from e2h.io import atomic_path, remove_stale_temps
 
 SCREENSHOT = "screenshot.png"
+HEADLINE_NOTE = (
+    "Accuracy [95% CI] on the hard test items of each measure without training (Unsupervised = zero-shot), "
+    "trained on easy items and trained on hard items; SGR = (Easy − Unsupervised) / (Hard − Unsupervised)."
+)
 METHOD_NOTE = (
     "Accuracies are means over the item × seed grid of each cell group (each seed has its own test pool). "
     "95% CIs come from a bootstrap that resamples items and seeds with replacement (Hase et al., 2024). "
@@ -61,27 +69,86 @@ def _learner(row: pd.Series) -> str:
     return label
 
 
+def _sgr_columns(r: pd.Series) -> dict[str, str]:
+    """What the headline and the SGR details show of one SGR row: the group and its three accuracies."""
+    return {
+        "model": r.model,
+        "dataset": r.dataset,
+        "measure": r.measure,
+        "learner": _learner(r),
+        "test on": r.test_on,
+        "Unsupervised": _ci(r.unsup_acc, r.unsup_lo, r.unsup_hi),
+        "Easy": _ci(r.easy_acc, r.easy_lo, r.easy_hi),
+        "Hard": _ci(r.hard_acc, r.hard_lo, r.hard_hi),
+    }
+
+
+def _sgr_value(r: pd.Series) -> str:
+    return f"{r.sgr:.2f} [{r.sgr_lo:.2f}, {r.sgr_hi:.2f}]" if r.defined else "undefined"
+
+
 def sgr_display(sgr: pd.DataFrame) -> pd.DataFrame:
     """The SGR table as strings, one row per supervised learner."""
-    rows = []
-    for _, r in sgr.iterrows():
-        value = f"{r.sgr:.2f} [{r.sgr_lo:.2f}, {r.sgr_hi:.2f}]" if r.defined else f"undefined: {r.reason}"
-        rows.append(
-            {
-                "model": r.model,
-                "dataset": r.dataset,
-                "measure": r.measure,
-                "learner": _learner(r),
-                "test on": r.test_on,
-                "Unsupervised": _ci(r.unsup_acc, r.unsup_lo, r.unsup_hi),
-                "Easy": _ci(r.easy_acc, r.easy_lo, r.easy_hi),
-                "Hard": _ci(r.hard_acc, r.hard_lo, r.hard_hi),
-                "chance": f"{r.chance:.3f}",
-                "SGR [95% CI]": value,
-                "p (easy ≤ unsup.)": "—" if pd.isna(r.p_value) else f"{r.p_value:.4f}",
-                "items × seeds": "—" if pd.isna(r.n_items) else f"{int(r.n_items)} × {int(r.n_seeds)}",
-            }
+    rows = [
+        {
+            **_sgr_columns(r),
+            "chance": f"{r.chance:.3f}",
+            "SGR [95% CI]": _sgr_value(r) if r.defined else f"undefined: {r.reason}",
+            "p (easy ≤ unsup.)": "—" if pd.isna(r.p_value) else f"{r.p_value:.4f}",
+            "items × seeds": "—" if pd.isna(r.n_items) else f"{int(r.n_items)} × {int(r.n_seeds)}",
+        }
+        for _, r in sgr.iterrows()
+    ]
+    return pd.DataFrame(rows)
+
+
+def _pct(value: float) -> str:
+    return "?" if pd.isna(value) else f"{100 * value:.0f}"
+
+
+def sgr_reading(row: pd.Series) -> str:
+    """One plain sentence for one SGR row."""
+    if not row["defined"]:
+        return f"No SGR: {str(row['reason']).rstrip('.')}."
+    sentence = (
+        f"Training on easy items recovers {_pct(row['sgr'])}% [{_pct(row['sgr_lo'])}, {_pct(row['sgr_hi'])}] "
+        "of the gain of training on hard items"
+    )
+    if pd.isna(row["p_value"]):
+        return sentence + "."
+    beats = "beats" if row["p_value"] < 0.05 else "is not clearly better than"
+    return f"{sentence}; easy training {beats} zero-shot (p = {row['p_value']:.3f})."
+
+
+def accuracy_reading(row: pd.Series) -> str:
+    """One plain sentence for one accuracy row (a cell group over its whole test set)."""
+    trained = "without training" if row["learner"] == "zero-shot" else f"trained on {row['train_on']} items"
+    return (
+        f"{row['learner'].capitalize()} {trained} answers {_pct(row['acc'])}% [{_pct(row['ci_lo'])}, "
+        f"{_pct(row['ci_hi'])}] of {row['test_on']} test items correctly (chance {_pct(row['chance'])}%)."
+    )
+
+
+def headline_table(sgr: pd.DataFrame, acc: pd.DataFrame) -> pd.DataFrame:
+    """The report's first table, as strings: SGR per supervised learner, or (without any) the accuracies."""
+    if not sgr.empty:
+        return pd.DataFrame(
+            [{**_sgr_columns(r), "SGR [95% CI]": _sgr_value(r), "reading": sgr_reading(r)} for _, r in sgr.iterrows()]
         )
+    whole = acc[acc["item_level"] == acc["test_on"]]
+    rows = [
+        {
+            "model": r.model,
+            "dataset": r.dataset,
+            "measure": "—" if pd.isna(r.measure) else r.measure,
+            "learner": _learner(r),
+            "train → test": f"{r.train_on} → {r.test_on}",
+            "accuracy [95% CI]": _ci(r.acc, r.ci_lo, r.ci_hi),
+            "chance": f"{r.chance:.3f}",
+            "reading": accuracy_reading(r),
+        }
+        for _, r in whole.iterrows()
+    ]
     return pd.DataFrame(rows)
 
 
@@ -123,9 +190,8 @@ def summary_table(
         for column in ("test", "unsup.", "easy", "hard", "chance", "SGR"):
             table.add_column(column, no_wrap=True)
         for _, r in sgr.iterrows():
-            value = f"{r.sgr:.2f} [{r.sgr_lo:.2f}, {r.sgr_hi:.2f}]" if r.defined else "undefined"
-            accs = ["—" if pd.isna(a) else f"{a:.2f}" for a in (r.unsup_acc, r.easy_acc, r.hard_acc)]
-            table.add_row(r.model, r.dataset, r.measure, _learner(r), r.test_on, *accs, f"{r.chance:.2f}", value)
+            accs = ["—" if pd.isna(a) else f"{a:.2f}" for a in (r.unsup_acc, r.easy_acc, r.hard_acc, r.chance)]
+            table.add_row(r.model, r.dataset, r.measure, _learner(r), r.test_on, *accs, _sgr_value(r))
         return table
     if acc is None:
         acc = accuracy_table(results, n_boot=n_boot)
@@ -144,7 +210,7 @@ def _provenance(manifest: dict[str, Any], results: pd.DataFrame) -> tuple[list[t
     first = ["name", "description", "status", "started", "finished"]
     for key in sorted(manifest, key=lambda k: (first.index(k) if k in first else len(first), k)):
         value = manifest[key]
-        if isinstance(value, dict | list) and not value:
+        if value is None or (isinstance(value, dict | list) and not value):
             continue
         if key == "cells" and isinstance(value, list):  # one entry per cell: summarised, failures listed apart
             statuses = pd.Series([c.get("status", "?") for c in value if isinstance(c, dict)]).value_counts()
@@ -154,7 +220,7 @@ def _provenance(manifest: dict[str, Any], results: pd.DataFrame) -> tuple[list[t
         elif (
             isinstance(value, dict) and len(value) <= 6 and all(not isinstance(v, dict | list) for v in value.values())
         ):
-            facts += [(f"{key} {k}", str(v)) for k, v in value.items()]  # e.g. git commit, machine platform
+            facts += [(f"{key} {k}", "—" if v is None else str(v)) for k, v in value.items()]  # e.g. git commit
         elif isinstance(value, dict | list):
             blocks[key] = json.dumps(value, indent=2, sort_keys=True, default=str)
         else:
@@ -202,27 +268,43 @@ def _html_table(frame: pd.DataFrame) -> str:
 
 @dataclass
 class _Content:
-    """What both renderings show, already as strings and tables."""
+    """What both renderings show, already as strings and tables, in the order they show it."""
 
     name: str
-    facts: list[tuple[str, str]]
-    blocks: dict[str, str]
-    sgr: pd.DataFrame
-    accuracy: pd.DataFrame
-    failed: pd.DataFrame
+    description: str
+    headline_title: str
+    headline_note: str
+    headline: pd.DataFrame
     plots: list[Plot]
     notes: list[str]
+    accuracy: pd.DataFrame
+    sgr: pd.DataFrame
+    failed: pd.DataFrame
+    facts: list[tuple[str, str]]
+    blocks: dict[str, str]
+
+
+def _failed_note(c: _Content) -> str:
+    return f"{len(c.failed)} cell(s) did not finish; these results leave them out (list below)."
 
 
 def _markdown(c: _Content) -> str:
-    parts = [f"# e2h report — {c.name}\n\n## Provenance\n\n", _md_table(pd.DataFrame(c.facts, columns=["", "value"]))]
-    parts += [f"\n**{key}**\n\n```json\n{text}\n```\n" for key, text in c.blocks.items()]
-    if not c.failed.empty:
-        parts += [f"\n## Cells that did not finish ({len(c.failed)})\n\n", _md_table(c.failed)]
-    parts += ["\n## Supervision gap recovered\n\n", _md_table(c.sgr), "\n## Figures\n"]
+    parts = [f"# e2h report — {c.name}\n\n"]
+    parts += [f"{c.description}\n\n"] if c.description else []
+    parts += [f"## {c.headline_title}\n\n", f"{c.headline_note}\n\n" if c.headline_note else ""]
+    parts.append(_md_table(c.headline))
+    parts += [f"\n> {_failed_note(c)}\n"] if not c.failed.empty else []
+    parts += ["\n## Figures\n"]
     parts += [f"\n### {p.title}\n\n![{p.title}]({p.path.name})\n\n{p.caption}\n" for p in c.plots]
     parts += [f"\n> {note}\n" for note in c.notes]
-    parts += ["\n## Accuracy\n\n", _md_table(c.accuracy), f"\n## Method\n\n{METHOD_NOTE}\n"]
+    parts += ["\n## Accuracy\n\n", _md_table(c.accuracy)]
+    if not c.sgr.empty:
+        parts += ["\n## Supervision gap recovered: details\n\n", _md_table(c.sgr)]
+    if not c.failed.empty:
+        parts += [f"\n## Cells that did not finish ({len(c.failed)})\n\n", _md_table(c.failed)]
+    parts += [f"\n## Method\n\n{METHOD_NOTE}\n", "\n## Provenance\n\n"]
+    parts.append(_md_table(pd.DataFrame(c.facts, columns=["", "value"])))
+    parts += [f"\n**{key}**\n\n```json\n{text}\n```\n" for key, text in c.blocks.items()]
     return "".join(parts)
 
 
@@ -237,6 +319,9 @@ figure { margin: 1rem 0 2rem; }
 figure img { max-width: 100%; border: 1px solid #ddd; }
 figcaption { color: #555; font-size: .9rem; }
 pre { background: #f6f8fa; padding: .6rem; overflow-x: auto; font-size: .8rem; }
+details { margin: .5rem 0; }
+summary { cursor: pointer; }
+details.provenance > summary { font-size: 1.5rem; font-weight: bold; margin: 1rem 0 .5rem; }
 .note { background: #fff8e1; border-left: 4px solid #E69F00; padding: .5rem .8rem; }
 """
 
@@ -244,12 +329,12 @@ pre { background: #f6f8fa; padding: .6rem; overflow-x: auto; font-size: .8rem; }
 def _html(c: _Content) -> str:
     esc = html.escape
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>e2h report — {esc(c.name)}</title>"]
-    parts += [f"<style>{CSS}</style></head><body><h1>e2h report — {esc(c.name)}</h1>", "<h2>Provenance</h2>"]
-    parts.append(_html_table(pd.DataFrame(c.facts, columns=["", "value"])))
-    parts += [f"<details><summary>{esc(k)}</summary><pre>{esc(text)}</pre></details>" for k, text in c.blocks.items()]
-    if not c.failed.empty:
-        parts += [f"<h2>Cells that did not finish ({len(c.failed)})</h2>", _html_table(c.failed)]
-    parts += ["<h2>Supervision gap recovered</h2>", _html_table(c.sgr), "<h2>Figures</h2>"]
+    parts += [f"<style>{CSS}</style></head><body><h1>e2h report — {esc(c.name)}</h1>"]
+    parts += [f"<p>{esc(c.description)}</p>"] if c.description else []
+    parts += [f"<h2>{esc(c.headline_title)}</h2>", f"<p>{esc(c.headline_note)}</p>" if c.headline_note else ""]
+    parts.append(_html_table(c.headline))
+    parts += [f"<p class='note'>{esc(_failed_note(c))}</p>"] if not c.failed.empty else []
+    parts.append("<h2>Figures</h2>")
     for p in c.plots:
         data = base64.b64encode(p.path.read_bytes()).decode("ascii")
         parts.append(
@@ -257,7 +342,16 @@ def _html(c: _Content) -> str:
             f"data-file='{esc(p.path.name)}'><figcaption>{esc(p.caption)}</figcaption></figure>"
         )
     parts += [f"<p class='note'>{esc(note)}</p>" for note in c.notes]
-    parts += ["<h2>Accuracy</h2>", _html_table(c.accuracy), f"<h2>Method</h2><p>{esc(METHOD_NOTE)}</p></body></html>"]
+    parts += ["<h2>Accuracy</h2>", _html_table(c.accuracy)]
+    if not c.sgr.empty:
+        parts += ["<h2>Supervision gap recovered: details</h2>", _html_table(c.sgr)]
+    if not c.failed.empty:
+        parts += [f"<h2>Cells that did not finish ({len(c.failed)})</h2>", _html_table(c.failed)]
+    parts += [f"<h2>Method</h2><p>{esc(METHOD_NOTE)}</p>"]
+    parts += ["<details class='provenance'><summary>Provenance (config, versions, machine, git)</summary>"]
+    parts.append(_html_table(pd.DataFrame(c.facts, columns=["", "value"])))
+    parts += [f"<details><summary>{esc(k)}</summary><pre>{esc(text)}</pre></details>" for k, text in c.blocks.items()]
+    parts.append("</details></body></html>")
     return "\n".join(parts)
 
 
@@ -267,6 +361,7 @@ def write_report(run_dir: str | Path, *, n_boot: int = N_BOOT, seed: int = 0) ->
     manifest, results = load_manifest(run_dir), load_results(run_dir)
     folder = run_dir / "report"
     folder.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(folder)  # left by a report killed while being written
     acc = accuracy_table(results, n_boot=n_boot, seed=seed)
     sgr = sgr_table(results, n_boot=n_boot, seed=seed)
     tables = [*write_table(acc, folder, "accuracy"), *write_table(sgr, folder, "sgr")]
@@ -287,13 +382,17 @@ def write_report(run_dir: str | Path, *, n_boot: int = N_BOOT, seed: int = 0) ->
     facts, blocks = _provenance(manifest, results)
     content = _Content(
         name=str(manifest.get("name", run_dir.name)),
-        facts=facts,
-        blocks=blocks,
-        sgr=sgr_display(sgr),
-        accuracy=accuracy_display(acc),
-        failed=failed_cells(manifest),
+        description=str(manifest.get("description") or ""),
+        headline_title="Supervision gap recovered" if not sgr.empty else "Accuracy on the test items",
+        headline_note=HEADLINE_NOTE if not sgr.empty else "",
+        headline=headline_table(sgr, acc),
         plots=plots,
         notes=notes,
+        accuracy=accuracy_display(acc),
+        sgr=sgr_display(sgr),
+        failed=failed_cells(manifest),
+        facts=facts,
+        blocks=blocks,
     )
     paths = ReportPaths(folder, folder / "report.md", folder / "report.html", [p.path for p in plots], tables)
     for path, render in ((paths.markdown, _markdown), (paths.html, _html)):

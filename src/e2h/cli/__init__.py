@@ -6,7 +6,6 @@ Every :class:`~e2h.errors.E2HError` becomes one line on stderr and exit code 2.
 from __future__ import annotations
 
 import sys
-import warnings
 
 import typer
 
@@ -37,13 +36,8 @@ def _register() -> None:
     app.command(name="report", help=report.report_command.__doc__)(report.report_command)
 
 
-def _one_line_warning(message, category, filename, lineno, line=None) -> str:
-    return f"e2h: warning: {message}\n"
-
-
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
-    warnings.formatwarning = _one_line_warning
     _register()
     try:
         result = app(args=argv, standalone_mode=False)

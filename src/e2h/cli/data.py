@@ -60,21 +60,28 @@ def show_command(
         None, "--cutoff", metavar="MEASURE=LO,HI", help="Override a measure's cutoffs (repeatable)."
     ),
 ) -> None:
-    """Per measure: cutoffs and their source, items per level, and the distribution of values."""
+    """Per measure: cutoffs and their source, items per level, and the distribution of values.
+
+    Without ``--measure`` every measure is shown; one the dataset has no values of gets one line ("no values").
+    """
     from e2h.data import load_dataset
     from e2h.data.schema import measure_columns
     from e2h.hardness.cutoffs import parse_cutoff_option
     from e2h.hardness.levels import measure_values
-    from e2h.hardness.summary import PAPER_N_TRAIN, summarize_measure
+    from e2h.hardness.summary import PAPER_N_TRAIN, has_values, summarize_measure
 
     overrides = dict(parse_cutoff_option(text) for text in cutoff or [])
     items = load_dataset(name)
     measures = list(measure) if measure else measure_columns(items)
     for m in [*measures, *overrides]:
         measure_values(items, m)  # an unknown measure fails here, before any output
+    empty = set() if measure else {m for m in measures if not has_values(items, m)}
     out = console()
     out.print(f"[bold]{name}[/bold]: {len(items)} items, {len(measures)} measure(s)", soft_wrap=True)
     for m in measures:
+        if m in empty:
+            out.print(f"\n[bold]{m}[/bold]: no values (missing for every item)", soft_wrap=True)
+            continue
         summary = summarize_measure(items, m, overrides)
         cut = summary.cutoffs
         out.print(f"\n[bold]{m}[/bold]: cutoffs lo={cut.lo:g}, hi={cut.hi:g} ({cut.source})", soft_wrap=True)

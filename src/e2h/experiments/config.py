@@ -13,7 +13,6 @@ dataset and model paths are looked up next to the config file first, then in the
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -36,9 +35,10 @@ from e2h.hardness import TEST_ON, TRAIN_ON
 
 def suggest(name: object, options: Iterable[str]) -> str:
     """``did you mean 'human_grade'?``, or the known names when none is close."""
+    from e2h.registry import did_you_mean
+
     options = sorted(options)
-    close = difflib.get_close_matches(str(name), options, n=1, cutoff=0.5)
-    return f"did you mean {close[0]!r}?" if close else f"known: {', '.join(options)}"
+    return did_you_mean(name, options, n=1) or f"known: {', '.join(options)}"
 
 
 def unknown(kind: str, name: object, options: Iterable[str]) -> str:

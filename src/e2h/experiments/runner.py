@@ -13,7 +13,6 @@ n_train of a dataset/measure/seed) → label noise on the training items → ``m
 from __future__ import annotations
 
 import itertools
-import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ from e2h.experiments.grid import Cell, expand
 from e2h.experiments.store import RunStore, cell_frame
 from e2h.hardness import RANDOM
 from e2h.io import content_hash
+from e2h.notices import warn
 from e2h.progress import bar
 from e2h.seeding import make_rng
 
@@ -34,8 +34,6 @@ if TYPE_CHECKING:
     from e2h.hardness import Split
     from e2h.learners import Learner, Predictions
     from e2h.models import LanguageModel
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -85,7 +83,7 @@ def load_run_data(config: ExperimentConfig) -> RunData:
         problems += [f"{where}: {p}" for p in problem]
         if note:
             notes.append(f"{where}: {note}")
-            log.warning("%s", notes[-1])
+            warn(notes[-1])
         if spec.train_dataset:
             for m in [spec.train_measure] if spec.train_measure else measures[index]:
                 if not _has_values(items[spec.train_dataset], m):
@@ -234,8 +232,7 @@ def run_experiment(config: ExperimentConfig, *, force: bool = False) -> RunResul
     store.open(config, cells, force=force, notes=data.notes)
     result = RunResult(store.dir, cells)
     todo = [c for c in cells if force or not store.is_done(c.cell_id)]
-    progress = bar(f"run {config.name}", total=len(cells), unit="cell")
-    progress.update(len(cells) - len(todo))
+    progress = bar(f"run {config.name}", total=len(cells), unit="cell", initial=len(cells) - len(todo))
     try:
         for model, group in itertools.groupby(todo, key=lambda c: c.model):
             group = list(group)
@@ -279,7 +276,6 @@ def _record_failure(store: RunStore, result: RunResult, cell: Cell, exc: BaseExc
     store.fail_cell(cell, exc, seconds)
     message = f"{type(exc).__name__}: {exc}".splitlines()[0]
     result.failures.append((cell, message))
-    log.debug("cell %s failed: %s", cell.describe(), message)
 
 
 __all__ = [

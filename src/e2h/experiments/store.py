@@ -9,7 +9,8 @@ Layout::
 Rules:
 
 * A cell's Parquet file is written atomically, so it exists only once the cell is complete; an interrupted run
-  (Ctrl-C, ``kill -9``) loses at most the cell in progress. The manifest is rewritten atomically after each cell.
+  (Ctrl-C, ``kill -9``) loses at most the cell in progress. The manifest is rewritten atomically after each cell;
+  the temporary files of a killed writer are deleted when the run is opened again.
 * A rerun skips every cell whose file exists; ``force=True`` recomputes (each file is replaced when its cell ends).
 * When the config under a run name changes, files of cells that are no longer in the grid move to ``stale/`` (kept,
   never reported; a warning says how many), and move back if a later config contains them again. So ``cells/``
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
-import logging
 import os
 import platform
 import shutil
@@ -40,10 +40,9 @@ import pyarrow.parquet as pq
 
 from e2h.experiments.config import ExperimentConfig
 from e2h.experiments.grid import Cell
-from e2h.io import atomic_path, content_hash, write_json
+from e2h.io import atomic_path, content_hash, remove_stale_temps, write_json
 from e2h.learners.base import Predictions
-
-log = logging.getLogger(__name__)
+from e2h.notices import warn
 
 #: Columns of a cell's Parquet file (docs/design.md, "Results store").
 SCHEMA = pa.schema(
@@ -188,8 +187,8 @@ class RunStore:
     ) -> None:
         """Start (or resume) the run: set stale cells aside, mark finished ones, write the manifest."""
         self.cells_dir.mkdir(parents=True, exist_ok=True)
-        for leftover in self.cells_dir.glob(".*.tmp"):  # a cell killed while being written (kill -9)
-            leftover.unlink(missing_ok=True)
+        for folder in (self.dir, self.cells_dir):  # a manifest or cell killed while being written (kill -9)
+            remove_stale_temps(folder)
         previous = self._read_manifest()
         config_json = config.model_dump(mode="json")
         self._set_aside({c.cell_id for c in cells}, previous if previous.get("config") != config_json else None)
@@ -237,11 +236,9 @@ class RunStore:
             os.replace(path, self.stale_dir / path.name)
         if old_manifest:
             shutil.copyfile(self.manifest_path, self.stale_dir / f"manifest-{old_manifest.get('config_hash')}.json")
-        log.warning(
-            "%d cell(s) of an earlier config of run %r moved to %s (kept, not reported)",
-            len(foreign),
-            self.dir.name,
-            self.stale_dir,
+        run = self.dir.name
+        warn(
+            f"{len(foreign)} cell(s) of an earlier config of run {run!r} moved to {self.stale_dir} (kept, not reported)"
         )
 
     def _save(self) -> None:

@@ -6,7 +6,6 @@ missing (NaN) has no level (``None``) and takes part in no split on that measure
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -15,6 +14,7 @@ import pandas as pd
 from e2h.data.schema import measure_columns
 from e2h.errors import E2HError
 from e2h.hardness.cutoffs import Cutoffs, get_cutoffs
+from e2h.registry import did_you_mean
 
 LEVELS = ("easy", "medium", "hard")
 
@@ -25,8 +25,8 @@ def measure_values(items: pd.DataFrame, measure: str) -> pd.Series:
     """The float column of ``measure``; an unknown or non-numeric measure raises with a did-you-mean."""
     if measure not in items.columns:
         known = measure_columns(items)
-        close = difflib.get_close_matches(measure, known, n=3, cutoff=0.5)
-        hint = f"did you mean {', '.join(repr(c) for c in close)}? " if close else ""
+        hint = did_you_mean(measure, known)
+        hint = f"{hint} " if hint else ""
         raise E2HError(f"unknown measure {measure!r}: {hint}this table has {', '.join(known) or 'no measure columns'}.")
     try:
         return pd.to_numeric(items[measure], errors="raise").astype(float)

@@ -42,6 +42,11 @@ class MeasureSummary:
         return [level for level in LEVELS if self.counts[level] < n_train and (level != "medium" or self.counts[level])]
 
 
+def has_values(items: pd.DataFrame, measure: str) -> bool:
+    """Whether any item has a value of ``measure`` (an unknown measure raises, as in ``measure_values``)."""
+    return bool(measure_values(items, measure).notna().any())
+
+
 def summarize_measure(
     items: pd.DataFrame, measure: str, cutoffs: CutoffsLike | None = None, dataset: str | None = None
 ) -> MeasureSummary:

@@ -122,7 +122,11 @@ class Learner:
     @classmethod
     def check_options(cls, options: dict[str, Any]) -> None:
         """Raise one :class:`E2HError` naming every option this learner does not declare."""
-        bad = [f"{key!r} ({did_you_mean(key, cls.params)})" for key in options if key not in cls.params]
+        bad = [
+            " ".join([repr(key), f"({hint})" if (hint := did_you_mean(key, cls.params)) else ""]).strip()
+            for key in options
+            if key not in cls.params
+        ]
         if bad:
             raise E2HError(
                 f"learner {cls.name!r} has no option {', '.join(bad)}; it takes: {', '.join(cls.params) or 'none'}."

@@ -195,9 +195,11 @@ def _gguf_folder(spec: ModelSpec) -> Path:
     def build(tmp: Path) -> dict[str, Any]:
         from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
 
+        from e2h.notices import info
+
         gguf = _gguf_file(spec)
         _quiet_transformers()
-        print(f"e2h: dequantizing {gguf.name} into {cache_dir('models')} (once)", flush=True)
+        info(f"dequantizing {gguf.name} into {cache_dir('models')} (once)")
         model = AutoModelForCausalLM.from_pretrained(
             gguf.parent, gguf_file=gguf.name, quantization_config=GgufConfig(dequantize=True), dtype=torch.float32
         )

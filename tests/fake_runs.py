@@ -119,7 +119,7 @@ def write_fake_run(
         run_dir / "manifest.json",
         {
             "name": run_dir.name,
-            "description": "synthetic results written by e2h.analysis.fake (no model was run)",
+            "description": "synthetic results written by tests/fake_runs.py (no model was run)",
             "config": {"model": model, "dataset": dataset, "measures": list(measures), "seeds": list(seeds)},
             "packages": {"e2h": "fake", "numpy": np.__version__, "pandas": pd.__version__},
             "git": {"commit": "0000000", "dirty": False},
