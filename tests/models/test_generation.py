@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from e2h.errors import E2HError
-from e2h.models.generation import _cut
+from e2h.models.generation import cut
 
 PROMPTS = ["Question: 2+2?\nAnswer:", "Hi", "A much longer prompt that forces left padding in the batch."]
 
@@ -41,9 +41,9 @@ def test_stop_strings_cut_the_text(tiny_lm):
 
 
 def test_cut_helper():
-    assert _cut("abc\n\ndef", ("\n\n",)) == ("abc", True)
-    assert _cut("abc. The end", ("\n\n", ".")) == ("abc", True)
-    assert _cut("abc", ("\n\n",)) == ("abc", False)
+    assert cut("abc\n\ndef", ("\n\n",)) == ("abc", True)
+    assert cut("abc. The end", ("\n\n", ".")) == ("abc", True)
+    assert cut("abc", ("\n\n",)) == ("abc", False)
 
 
 def test_bad_arguments(tiny_lm, monkeypatch):

@@ -11,11 +11,9 @@ Fast path (:meth:`LanguageModel.score`):
 
 1. the head is run once per distinct prefix; its KV cache (per layer ``(1, n_kv, P, hd)``) is
    kept in a small LRU and never mutated: each forward gets a fresh cache built from it;
-2. requests that share a head are *tree-packed* into one row of at most ``batch_tokens`` new
-   tokens, ``ctx_1 ch_1^1 ch_1^2 … ctx_2 ch_2^1 …``, with a 4D mask in which a token sees the
-   head, the earlier tokens of its own context, and the earlier tokens of its own choice; the
-   position ids continue from the head (choice ``j`` of request ``r`` starts at ``P + len(ctx_r)``).
-   So each context is computed once for all its choices and each choice once;
+2. requests that share a head are *tree-packed* (:mod:`e2h.models.packing`) into rows of at
+   most ``batch_tokens`` new tokens under a 4D mask, so each context is computed once for all
+   its choices and each choice once;
 3. only the positions that predict continuation tokens are projected onto the vocabulary.
 
 :meth:`LanguageModel.choice_logprobs` (with gradients) packs rows the same way, but with the head
@@ -24,6 +22,10 @@ context (head included) is still computed once for all of a request's choices.
 
 The naive path runs one full sequence per (request, choice), sorted by length and batched
 under the same token budget, so the two differ only in prefix sharing.
+
+Module layout (imports point one way): this engine uses :mod:`~e2h.models.packing` (rows and
+masks), :mod:`~e2h.models.hidden` (layer indices) and :mod:`~e2h.models.generation` (greedy
+decoding); none of them imports the engine.
 """
 
 from __future__ import annotations
@@ -39,11 +41,15 @@ import torch
 
 from e2h.errors import E2HError
 from e2h.io import atomic_path, content_hash
+from e2h.models.generation import Decoding, eos_ids, greedy
+from e2h.models.hidden import check_layers, pick
+from e2h.models.packing import Encoded, PackedRow, pack, tree_mask
 from e2h.paths import cache_dir
 from e2h.progress import bar
 
 ENGINE_VERSION = 1  # bump when a change alters cached scores or hidden states
 _HEAD_LRU = 4  # distinct prefixes whose KV cache is kept in memory
+_GENERATE_BATCH = 32  # prompts decoded together at most
 
 
 @dataclass(frozen=True)
@@ -62,19 +68,6 @@ class ChoiceScores:
     logprob: np.ndarray  # (n_choices,) summed log-prob of the continuation tokens
     n_tokens: np.ndarray  # (n_choices,)
     n_chars: np.ndarray  # (n_choices,)
-
-
-@dataclass
-class _Encoded:
-    """A request in token ids: the head (BOS + prefix), the context and each continuation."""
-
-    head: tuple[int, ...]
-    context: list[int]
-    choices: list[list[int]]
-
-    @property
-    def n_new(self) -> int:  # tokens the request adds after the head in a packed row
-        return len(self.context) + sum(len(c) for c in self.choices)
 
 
 class LanguageModel:
@@ -111,8 +104,7 @@ class LanguageModel:
         self.n_forward_calls = 0
         self.bos = _bos_ids(tokenizer)
         self.pad_id = next(i for i in (tokenizer.pad_token_id, tokenizer.eos_token_id, 0) if i is not None)
-        self._heads: OrderedDict[tuple[int, ...], tuple[list[tuple[torch.Tensor, torch.Tensor]], torch.Tensor]]
-        self._heads = OrderedDict()
+        self._heads: OrderedDict[tuple[int, ...], list[tuple[torch.Tensor, torch.Tensor]]] = OrderedDict()
 
     def __repr__(self) -> str:
         return (
@@ -130,7 +122,7 @@ class LanguageModel:
         """The number of tokens ``text`` adds to a prompt (no special tokens)."""
         return len(self.tokenize(text))
 
-    def encode(self, requests: Sequence[ScoreRequest]) -> list[_Encoded]:
+    def encode(self, requests: Sequence[ScoreRequest]) -> list[Encoded]:
         """Apply the tokenization rule; raise if a request cannot be scored or is too long."""
         heads: dict[str, tuple[int, ...]] = {}
         encoded = []
@@ -139,12 +131,15 @@ class LanguageModel:
                 raise E2HError("a ScoreRequest has no continuations: give at least one choice to score.")
             if request.prefix not in heads:
                 heads[request.prefix] = tuple(self.bos + self.tokenize(request.prefix))
-            item = _Encoded(heads[request.prefix], self.tokenize(request.context), [])
-            item.choices = [self.tokenize(c) for c in request.continuations]
-            if any(not c for c in item.choices):
+            head, context = heads[request.prefix], tuple(self.tokenize(request.context))
+            choices = tuple(tuple(self.tokenize(c)) for c in request.continuations)
+            if any(not c for c in choices):
                 raise E2HError(f"empty continuation in request {request.context[:40]!r}: every choice needs text.")
-            if not item.head and not item.context:
+            if not head and not context:
                 raise E2HError("a request with no prefix and no context cannot be scored by a model without BOS.")
+            if not context:  # the last head token predicts the first continuation token
+                head, context = head[:-1], head[-1:]
+            item = Encoded(head, context, choices)
             longest = len(item.head) + len(item.context) + max(len(c) for c in item.choices)
             if longest > self.max_length:
                 raise E2HError(
@@ -167,13 +162,12 @@ class LanguageModel:
         encoded = self.encode(requests)
         logprobs = [np.zeros(len(e.choices)) for e in encoded]
         with self._inference():
-            for head, rows in self._packed_rows(encoded):
-                past, head_last = self._head_cache(head)
+            for head, rows in pack(encoded, self.batch_tokens):
+                past = self._head_cache(head)
                 with bar(desc or f"score {self.name}", total=len(rows), unit="row") as progress_bar:
                     for row in rows:
-                        plan, token_lp = self._row_logprobs(encoded, row, len(head), past, head_last)
-                        for (r, j, _, _), v in zip(plan, token_lp.tolist(), strict=True):
-                            logprobs[r][j] += v
+                        for t, v in zip(row.plan, self._row_logprobs(row, past).tolist(), strict=True):
+                            logprobs[t.request][t.choice] += v
                         progress_bar.update(1)
         scores = [_choice_scores(lp, e, r) for lp, e, r in zip(logprobs, encoded, requests, strict=True)]
         if path is not None:
@@ -199,16 +193,15 @@ class LanguageModel:
         Tree-packed like :meth:`score`, with each head packed into its request's context so that
         every token is on the autograd graph; equal to one full sequence per choice.
         """
-        encoded = [_Encoded((), [*e.head, *e.context], e.choices) for e in self.encode(list(requests))]
+        encoded = [Encoded((), (*e.head, *e.context), e.choices) for e in self.encode(list(requests))]
         sizes = [len(e.choices) for e in encoded]
         first = np.cumsum([0, *sizes])  # request r's choices are flat[first[r] : first[r] + sizes[r]]
         flat = torch.zeros(sum(sizes), device=self.device)  # (total choices,)
         with torch.enable_grad():
-            for _, rows in self._packed_rows(encoded):  # one group: every head is now empty
+            for _, rows in pack(encoded, self.batch_tokens):  # one group: every head is now empty
                 for row in rows:
-                    plan, token_lp = self._row_logprobs(encoded, row, 0, None, None)
-                    which = torch.tensor([int(first[r]) + j for r, j, _, _ in plan], device=self.device)
-                    flat = flat.index_add(0, which, token_lp)  # out of place: autograd-safe
+                    which = torch.tensor([int(first[t.request]) + t.choice for t in row.plan], device=self.device)
+                    flat = flat.index_add(0, which, self._row_logprobs(row, None))  # out of place: autograd-safe
         return list(flat.split(sizes))
 
     def sequence_loss(self, prompts: Sequence[str], targets: Sequence[str]) -> torch.Tensor:
@@ -222,46 +215,79 @@ class LanguageModel:
     def hidden_states(
         self, requests: Sequence[ScoreRequest], layers: Sequence[int] | None = None, *, cache: bool | None = None
     ) -> list[np.ndarray]:
-        """Hidden states ``(n_choices, n_layers, d)`` of each request's last continuation token (disk-cached).
+        """Hidden states ``(n_choices, n_layers, d)`` float32 of each request's last continuation tokens.
 
-        See :mod:`e2h.models.hidden` for what a layer index means; default: middle and last layer.
+        Disk-cached. See :mod:`e2h.models.hidden` for what a layer index means; default: middle and
+        last layer.
         """
-        from e2h.models.hidden import hidden_states
-
-        return hidden_states(self, requests, layers, cache)
+        requests = list(requests)
+        layers = check_layers(self.model, layers, self.name)
+        counts = [len(r.continuations) for r in requests]
+        keys = [_request_key(r) for r in requests]
+        path = self._cache_file("hidden", "hidden", layers, keys, cache=cache, suffix=".npy")
+        if path is not None and path.is_file():
+            return _split(np.load(path, mmap_mode="r"), counts)
+        encoded = self.encode(requests)
+        offsets = np.concatenate([[0], np.cumsum(counts)])
+        states: np.ndarray | None = None  # (total choices, n_layers, d)
+        with self._inference(), bar(f"hidden states {self.name}", total=len(encoded), unit="item") as progress_bar:
+            for head, rows in pack(encoded, self.batch_tokens):
+                past = self._head_cache(head)
+                for row in rows:
+                    out = self._tree_forward(row, past, output_hidden_states=list(layers), logits_to_keep=1)
+                    picked = pick(out.hidden_states, [end.position for end in row.ends], layers)  # (n, L, d)
+                    if states is None:
+                        states = np.zeros((offsets[-1], len(layers), picked.shape[-1]), dtype=np.float32)
+                    states[[offsets[end.request] + end.choice for end in row.ends]] = picked
+                    progress_bar.update(len(row.ends))
+        assert states is not None
+        if path is not None:
+            with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+                np.save(handle, states)
+        return _split(states, counts)
 
     def generate(
         self, prompts: Sequence[str], *, max_new_tokens: int = 256, stop: Sequence[str] = ("\n\n",)
     ) -> list[str]:
-        """Greedy continuations of ``prompts`` (new text only, cut before the first stop string or EOS)."""
-        from e2h.models.generation import generate
+        """Greedy continuations of ``prompts`` (new text only, cut before the first stop string or EOS).
 
-        return generate(self, prompts, max_new_tokens=max_new_tokens, stop=stop)
+        Each prompt follows the tokenization rule (BOS if the tokenizer adds one, then the prompt).
+        """
+        if max_new_tokens < 1:
+            raise E2HError(f"max_new_tokens={max_new_tokens}: ask for at least 1 new token.")
+        encoded = [self.bos + self.tokenize(p) for p in prompts]
+        for ids in encoded:
+            if not ids:
+                raise E2HError("cannot generate from an empty prompt with a model without BOS: give some prompt text.")
+            if len(ids) + max_new_tokens > self.max_length:
+                raise E2HError(
+                    f"prompt of {len(ids)} tokens + max_new_tokens={max_new_tokens} exceeds {self.name}'s max_length "
+                    f"{self.max_length}: shorten the prompt (fewer demonstrations) or lower max_new_tokens."
+                )
+        decoding = Decoding(max_new_tokens, tuple(stop), eos_ids(self.model, self.tokenizer), self.pad_id)
+        order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
+        texts = [""] * len(encoded)
+        with self._inference(), bar(f"generate {self.name}", total=len(encoded), unit="prompt") as progress_bar:
+            start = 0
+            while start < len(order):
+                size = max(1, min(_GENERATE_BATCH, self.batch_tokens // (len(encoded[order[start]]) + max_new_tokens)))
+                batch = order[start : start + size]
+                new = greedy(
+                    self.forward, [encoded[i] for i in batch], decoding, self._decode,
+                    config=self.model.config, device=self.device,
+                )  # fmt: skip
+                for i, text in zip(batch, new, strict=True):
+                    texts[i] = text
+                progress_bar.update(len(batch))
+                start += size
+        return texts
 
     # ------------------------------------------------------------------ fast path internals
 
-    def _packed_rows(self, encoded: list[_Encoded]) -> Iterator[tuple[tuple[int, ...], list[list[int]]]]:
-        """Group requests by head, then pack each group, longest first, into rows under the token budget."""
-        groups: dict[tuple[int, ...], list[int]] = {}
-        for i, e in enumerate(encoded):
-            groups.setdefault(e.head, []).append(i)
-        for head, members in groups.items():
-            members.sort(key=lambda i: -encoded[i].n_new)
-            rows: list[list[int]] = []
-            size = 0
-            for i in members:
-                if rows and size + encoded[i].n_new <= self.batch_tokens:
-                    rows[-1].append(i)
-                    size += encoded[i].n_new
-                else:
-                    rows.append([i])
-                    size = encoded[i].n_new
-            yield head, rows
-
-    def _head_cache(self, head: tuple[int, ...]) -> tuple[list[tuple[torch.Tensor, torch.Tensor]] | None, Any]:
-        """KV cache and next-token log-probs ``(V,)`` after the head; computed once per prefix (LRU)."""
+    def _head_cache(self, head: tuple[int, ...]) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
+        """KV cache after the head (per layer ``(1, n_kv, P, hd)``); computed once per head (LRU)."""
         if not head:
-            return None, None
+            return None
         keep = self.cache_allowed()  # with trainable weights a remembered KV may be stale
         if keep and head in self._heads:
             self._heads.move_to_end(head)
@@ -269,101 +295,51 @@ class LanguageModel:
         from transformers import DynamicCache
 
         ids = torch.tensor([head], device=self.device)  # (1, P)
-        out = self._forward(input_ids=ids, cache=DynamicCache(), use_cache=True, logits_to_keep=1)
+        out = self.forward(input_ids=ids, cache=DynamicCache(), use_cache=True, logits_to_keep=1)
         past = [(layer.keys, layer.values) for layer in out.cache.layers]  # each (1, n_kv, P, hd)
-        entry = (past, out.logits[0, -1].float().log_softmax(-1))
         if keep:
-            self._heads[head] = entry
+            self._heads[head] = past
             while len(self._heads) > _HEAD_LRU:
                 self._heads.popitem(last=False)
-        return entry
+        return past
 
-    def _tree_inputs(self, encoded: list[_Encoded], row: list[int], head_len: int) -> dict[str, Any]:
-        """Packed ids, positions, segment labels and the scoring plan of one row."""
-        ids, pos, req, branch = [], [], [], []
-        plan = []  # (request index, choice index, position predicting token (-1: head), token id)
-        ends = []  # (request index, choice index, position of the choice's last token)
-        for r in row:
-            e = encoded[r]
-            start = len(ids)
-            ids += e.context
-            pos += range(head_len, head_len + len(e.context))
-            req += [r] * len(e.context)
-            branch += [-1] * len(e.context)
-            last_ctx = start + len(e.context) - 1 if e.context else -1
-            for j, choice in enumerate(e.choices):
-                first = len(ids)
-                ids += choice
-                pos += range(head_len + len(e.context), head_len + len(e.context) + len(choice))
-                req += [r] * len(choice)
-                branch += [j] * len(choice)
-                for k, token in enumerate(choice):
-                    plan.append((r, j, last_ctx if k == 0 else first + k - 1, token))
-                ends.append((r, j, len(ids) - 1))
-        return {"ids": ids, "pos": pos, "req": req, "branch": branch, "plan": plan, "ends": ends}
-
-    def _tree_mask(self, t: dict[str, Any], head_len: int) -> Any:
-        """Additive mask ``(1, 1, q, P + q)``: head visible, own context, own choice, causal; per layer type."""
-        dev = self.device
-        req = torch.tensor(t["req"], device=dev)  # (q,)
-        branch = torch.tensor(t["branch"], device=dev)  # (q,)
-        pos = torch.tensor(t["pos"], device=dev)  # (q,)
-        q = len(t["ids"])
-        idx = torch.arange(q, device=dev)
-        inner = (idx[None, :] <= idx[:, None]) & (req[None, :] == req[:, None])
-        inner &= (branch[None, :] == -1) | (branch[None, :] == branch[:, None])  # (q, q)
-        allowed = torch.cat([torch.ones(q, head_len, dtype=torch.bool, device=dev), inner], dim=1)  # (q, P+q)
-        full = _additive(allowed, self.dtype)[None, None]  # (1, 1, q, P+q)
-        window = getattr(self.model.config, "sliding_window", None)
-        layer_types = set(getattr(self.model.config, "layer_types", None) or ())
-        if not (window and layer_types - {"full_attention"}):
-            return full
-        # hybrid models (Gemma 3) take one mask per layer type; sliding layers see the last `window` positions
-        key_pos = torch.cat([torch.arange(head_len, device=dev), pos])  # (P+q,)
-        sliding = _additive(allowed & (pos[:, None] - key_pos[None, :] < window), self.dtype)[None, None]
-        return {kind: full if kind == "full_attention" else sliding for kind in layer_types}
-
-    def _tree_forward(self, t: dict[str, Any], head_len: int, past: Any, **kwargs: Any) -> Any:
-        """One forward over a packed row (see the module docstring)."""
+    def _tree_forward(self, row: PackedRow, past: Any, **kwargs: Any) -> Any:
+        """One forward over a packed row (see :mod:`e2h.models.packing`)."""
         from transformers import DynamicCache
 
-        ids = torch.tensor([t["ids"]], device=self.device)  # (1, q)
-        pos = torch.tensor([t["pos"]], device=self.device)  # (1, q)
+        config = self.model.config
+        mask = tree_mask(
+            row, dtype=self.dtype, device=self.device, sliding_window=getattr(config, "sliding_window", None),
+            layer_types=getattr(config, "layer_types", None) or (),
+        )  # fmt: skip
         cache = DynamicCache(ddp_cache_data=past) if past is not None else None  # fresh: the head's is never mutated
-        return self._forward(
-            input_ids=ids,
-            position_ids=pos,
-            attention_mask=self._tree_mask(t, head_len),
+        return self.forward(
+            input_ids=torch.tensor([row.ids], device=self.device),  # (1, q)
+            position_ids=torch.tensor([row.positions], device=self.device),  # (1, q)
+            attention_mask=mask,
             cache=cache,
             use_cache=cache is not None,
             **kwargs,
         )
 
-    def _row_logprobs(
-        self, encoded: list[_Encoded], row: list[int], head_len: int, past: Any, head_last: Any
-    ) -> tuple[list[tuple[int, int, int, int]], torch.Tensor]:
-        """Log-prob ``(n_plan,)`` of every continuation token of one packed row, and the plan saying whose.
+    def _row_logprobs(self, row: PackedRow, past: Any) -> torch.Tensor:
+        """Log-prob ``(n_plan,)`` of every continuation token of one packed row (``row.plan`` says whose).
 
-        The plan has one ``(request, choice, predicting position or -1 for the head, token)`` per
-        continuation token; gradients flow when autograd is on and ``past`` is ``None``.
+        Gradients flow when autograd is on and ``past`` is ``None``.
         """
-        t = self._tree_inputs(encoded, row, head_len)
-        plan = t["plan"]
-        keep = sorted({p for _, _, p, _ in plan if p >= 0}) or [0]  # [0]: nothing to project but a dummy
-        out = self._tree_forward(t, head_len, past, logits_to_keep=torch.tensor(keep, device=self.device))
+        keep = sorted({t.source for t in row.plan})
+        out = self._tree_forward(row, past, logits_to_keep=torch.tensor(keep, device=self.device))
         logp = out.logits[0].float().log_softmax(-1)  # (n_keep, V)
-        if head_last is not None:
-            logp = torch.cat([logp, head_last[None]])  # row n_keep: the head's next-token log-probs
-        row_of = {p: i for i, p in enumerate(keep)} | {-1: len(keep)}
-        where = torch.tensor([row_of[p] for _, _, p, _ in plan], device=self.device)
-        targets = torch.tensor([tok for *_, tok in plan], device=self.device)
-        return plan, logp[where, targets]  # (n_plan,)
+        row_of = {p: i for i, p in enumerate(keep)}
+        where = torch.tensor([row_of[t.source] for t in row.plan], device=self.device)
+        targets = torch.tensor([t.token for t in row.plan], device=self.device)
+        return logp[where, targets]  # (n_plan,)
 
     # ------------------------------------------------------------------ full-sequence path
 
-    def _full_logprobs(self, encoded: list[_Encoded], *, grad: bool) -> list[torch.Tensor]:
+    def _full_logprobs(self, encoded: list[Encoded], *, grad: bool) -> list[torch.Tensor]:
         """Token log-probs of each continuation, one full sequence per (request, choice), flat order."""
-        seqs = [(list(e.head) + e.context + c, len(c)) for e in encoded for c in e.choices]
+        seqs = [(seq, len(c)) for e in encoded for seq, c in zip(e.sequences(), e.choices, strict=True)]
         order = sorted(range(len(seqs)), key=lambda i: -len(seqs[i][0]))
         result: list[torch.Tensor | None] = [None] * len(seqs)
         with bar("score (full sequences)", total=len(seqs), unit="seq") as progress_bar:
@@ -387,7 +363,7 @@ class LanguageModel:
             mask[b, : len(s)] = 1
             keep[b, len(s) - n - 1 : len(s) - 1] = True  # positions predicting the continuation
         with torch.set_grad_enabled(grad):
-            out = self._forward(input_ids=ids, attention_mask=mask, logits_to_keep=keep, use_cache=False)
+            out = self.forward(input_ids=ids, attention_mask=mask, logits_to_keep=keep, use_cache=False)
             logp = out.logits.float().log_softmax(-1)  # (n_keep, V), row-major over (B, L)
             targets = torch.cat([torch.tensor(s[len(s) - n :]) for s, n in seqs]).to(self.device)
             token_lp = logp.gather(-1, targets[:, None])[:, 0]  # (n_keep,)
@@ -396,8 +372,8 @@ class LanguageModel:
 
     # ------------------------------------------------------------------ plumbing
 
-    def _forward(self, **kwargs: Any) -> Any:
-        """The one place the model is called."""
+    def forward(self, **kwargs: Any) -> Any:
+        """The one place the model is called (counted in ``n_forward_calls``)."""
         self.n_forward_calls += 1
         return self.model(**kwargs)
 
@@ -425,12 +401,15 @@ class LanguageModel:
         folder = cache_dir(kind, _safe(self.name))
         return folder / f"{content_hash(ENGINE_VERSION, self.fingerprint, *key)}{suffix}"
 
+    def _decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=True)
+
     def clear_memory(self) -> None:
         """Forget the in-memory prefix KV caches (e.g. after changing the weights)."""
         self._heads.clear()
 
 
-def _choice_scores(logprob: np.ndarray, e: _Encoded, request: ScoreRequest) -> ChoiceScores:
+def _choice_scores(logprob: np.ndarray, e: Encoded, request: ScoreRequest) -> ChoiceScores:
     return ChoiceScores(
         logprob=np.asarray(logprob, dtype=np.float64),
         n_tokens=np.array([len(c) for c in e.choices], dtype=np.int64),
@@ -462,11 +441,6 @@ def _load_scores(path: Any) -> list[ChoiceScores]:
     return [ChoiceScores(lp, nt, nc) for lp, nt, nc in zip(*parts, strict=True)]
 
 
-def _additive(allowed: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """Boolean "may attend" → additive float mask (0 where allowed, the dtype's minimum elsewhere)."""
-    return torch.zeros(allowed.shape, dtype=dtype, device=allowed.device).masked_fill(~allowed, torch.finfo(dtype).min)
-
-
 def _bos_ids(tokenizer: Any) -> list[int]:
     """``[bos_id]`` if the tokenizer prepends BOS when adding special tokens, else ``[]``."""
     bos = tokenizer.bos_token_id
@@ -484,3 +458,8 @@ def _max_length(model: Any, tokenizer: Any) -> int:
 
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+def _split(states: np.ndarray, counts: list[int]) -> list[np.ndarray]:
+    bounds = np.cumsum(counts)
+    return [states[end - n : end] for n, end in zip(counts, bounds, strict=True)]
