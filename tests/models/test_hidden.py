@@ -20,7 +20,7 @@ def _by_hand(lm, request: ScoreRequest, layers) -> np.ndarray:
     """(n_choices, n_layers, d) from one plain forward per choice with every hidden state returned."""
     out = []
     for continuation in request.continuations:
-        ids = lm.bos + lm.tokenize(request.prefix) + lm.tokenize(request.context) + lm.tokenize(continuation)
+        ids = lm.bos + lm.tokenize(request.prefix + request.context + continuation)  # no trailing space here
         with torch.no_grad():
             states = lm.model(input_ids=torch.tensor([ids]), output_hidden_states=True).hidden_states
         out.append(np.stack([states[layer][0, -1].numpy() for layer in layers]))

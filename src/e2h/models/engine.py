@@ -1,15 +1,22 @@
 """The scoring engine: log-likelihoods of continuations, with shared prefixes computed once.
 
 Tokenization rule (every path here: ``score``, ``score_naive``, ``choice_logprobs``,
-``hidden_states``, ``sequence_loss``, ``generate``)::
+``hidden_states``, ``sequence_loss``, ``generate``): the text is tokenized whole, as in
+lm-evaluation-harness (``TemplateLM._encode_pair``) and in a plain ``model(tokenizer(text))``::
 
-    ids = [BOS, if the tokenizer adds one] + tok(prefix) + tok(context) + tok(continuation)
+    context      = prefix + context, its trailing whitespace moved to the front of each continuation
+    ids          = [BOS, if the tokenizer adds one] + tok(context)
+    continuation = tok(context + continuation)[len(tok(context)):]
 
-each piece tokenized on its own without special tokens. The *head* is ``BOS + tok(prefix)``.
+without special tokens. Tokens can merge across the prefix/context boundary (a prefix ending in
+``"\n\n"`` alone is one token in byte-level BPE, two before ``"Question"``), so the *head* whose
+KV is cached is the longest run of leading tokens that ``BOS + tok(prefix)`` shares with ``ids``,
+minus a margin of two tokens (the same for nearly every request of a prefix); the rest of ``ids``
+is computed with each request.
 
 Fast path (:meth:`LanguageModel.score`):
 
-1. the head is run once per distinct prefix; its KV cache (per layer ``(1, n_kv, P, hd)``) is
+1. the head is run once per distinct head; its KV cache (per layer ``(1, n_kv, P, hd)``) is
    kept in a small LRU and never mutated: each forward gets a fresh cache built from it;
 2. requests that share a head are *tree-packed* (:mod:`e2h.models.packing`) into rows of at
    most ``batch_tokens`` new tokens under a 4D mask, so each context is computed once for all
@@ -43,12 +50,13 @@ from e2h.errors import E2HError
 from e2h.io import atomic_path, content_hash
 from e2h.models.generation import Decoding, eos_ids, greedy
 from e2h.models.hidden import check_layers, pick
-from e2h.models.packing import Encoded, PackedRow, pack, tree_mask
+from e2h.models.packing import Encoded, PackedRow, pack, split_head, tree_mask
 from e2h.paths import cache_dir
 from e2h.progress import bar
 
-ENGINE_VERSION = 1  # bump when a change alters cached scores or hidden states
+ENGINE_VERSION = 2  # bump when a change alters cached scores or hidden states
 _HEAD_LRU = 4  # distinct prefixes whose KV cache is kept in memory
+_HEAD_MARGIN = 2  # tokens at the end of a prefix that may merge differently with the text after it
 _GENERATE_BATCH = 32  # prompts decoded together at most
 
 
@@ -122,31 +130,35 @@ class LanguageModel:
         """The number of tokens ``text`` adds to a prompt (no special tokens)."""
         return len(self.tokenize(text))
 
+    def tokenize_many(self, texts: Sequence[str]) -> list[list[int]]:
+        """:meth:`tokenize` of many texts in one (parallel) tokenizer call."""
+        ids = self.tokenizer(list(texts), add_special_tokens=False)["input_ids"] if texts else []
+        return [list(x) if text else [] for x, text in zip(ids, texts, strict=True)]
+
     def encode(self, requests: Sequence[ScoreRequest]) -> list[Encoded]:
-        """Apply the tokenization rule; raise if a request cannot be scored or is too long."""
-        heads: dict[str, tuple[int, ...]] = {}
+        """Apply the tokenization rule (module docstring); raise if a request cannot be scored or is too long."""
+        requests = list(requests)
+        pairs = [_split_pair(r) for r in requests]  # (context text, continuation texts) per request
+        prefixes = list(dict.fromkeys(r.prefix for r in requests))
+        texts = [*prefixes, *(t for context, conts in pairs for t in (context, *(context + c for c in conts)))]
+        tokens = iter(self.tokenize_many(texts))
+        shared = {prefix: self.bos + next(tokens) for prefix in prefixes}  # BOS + tok(prefix)
         encoded = []
-        for request in requests:
-            if not request.continuations:
-                raise E2HError("a ScoreRequest has no continuations: give at least one choice to score.")
-            if request.prefix not in heads:
-                heads[request.prefix] = tuple(self.bos + self.tokenize(request.prefix))
-            head, context = heads[request.prefix], tuple(self.tokenize(request.context))
-            choices = tuple(tuple(self.tokenize(c)) for c in request.continuations)
-            if any(not c for c in choices):
-                raise E2HError(f"empty continuation in request {request.context[:40]!r}: every choice needs text.")
-            if not head and not context:
+        for request, (_, conts) in zip(requests, pairs, strict=True):
+            context = next(tokens)
+            choices = [next(tokens)[len(context) :] for _ in conts]  # tok(context + c) minus tok(context)
+            _check_request(request, choices)
+            ids = self.bos + context
+            if not ids:
                 raise E2HError("a request with no prefix and no context cannot be scored by a model without BOS.")
-            if not context:  # the last head token predicts the first continuation token
-                head, context = head[:-1], head[-1:]
-            item = Encoded(head, context, choices)
-            longest = len(item.head) + len(item.context) + max(len(c) for c in item.choices)
+            longest = len(ids) + max(len(c) for c in choices)
             if longest > self.max_length:
                 raise E2HError(
                     f"request of {longest} tokens exceeds {self.name}'s max_length {self.max_length}: "
                     "use fewer demonstrations or shorter text (count with lm.count_tokens)."
                 )
-            encoded.append(item)
+            h = split_head(ids, shared[request.prefix], _HEAD_MARGIN, keep=len(self.bos))
+            encoded.append(Encoded(tuple(ids[:h]), tuple(ids[h:]), tuple(tuple(c) for c in choices)))
         return encoded
 
     # ------------------------------------------------------------------ scoring
@@ -407,6 +419,27 @@ class LanguageModel:
     def clear_memory(self) -> None:
         """Forget the in-memory prefix KV caches (e.g. after changing the weights)."""
         self._heads.clear()
+
+
+def _split_pair(request: ScoreRequest) -> tuple[str, tuple[str, ...]]:
+    """The context text and the continuation texts, trailing whitespace moved as lm-eval does."""
+    text = request.prefix + request.context
+    stripped = text.rstrip()
+    space = text[len(stripped) :]
+    return stripped, tuple(space + c for c in request.continuations)
+
+
+def _check_request(request: ScoreRequest, choices: list[list[int]]) -> None:
+    if not request.continuations:
+        raise E2HError("a ScoreRequest has no continuations: give at least one choice to score.")
+    for text, ids in zip(request.continuations, choices, strict=True):
+        if not text:
+            raise E2HError(f"empty continuation in request {request.context[:40]!r}: every choice needs text.")
+        if not ids:
+            raise E2HError(
+                f"continuation {text!r} adds no token after {request.context[-40:]!r}: it merges into the "
+                "context's last token; start it with a space or end the context differently."
+            )
 
 
 def _choice_scores(logprob: np.ndarray, e: Encoded, request: ScoreRequest) -> ChoiceScores:
