@@ -47,11 +47,11 @@ import numpy as np
 import torch
 
 from e2h.errors import E2HError
-from e2h.io import atomic_path, content_hash
+from e2h.io import content_hash
+from e2h.models.cache import ResultCache
 from e2h.models.generation import Decoding, eos_ids, greedy
 from e2h.models.hidden import check_layers, pick
 from e2h.models.packing import Encoded, PackedRow, pack, split_head, tree_mask
-from e2h.paths import cache_dir
 from e2h.progress import bar
 
 ENGINE_VERSION = 2  # bump when a change alters cached scores or hidden states
@@ -110,6 +110,7 @@ class LanguageModel:
         self.cache = cache
         self.max_length = _max_length(model, tokenizer)
         self.n_forward_calls = 0
+        self.n_requests_computed = 0  # requests scored or encoded by a forward pass (not served from a cache)
         self.bos = _bos_ids(tokenizer)
         self.pad_id = next(i for i in (tokenizer.pad_token_id, tokenizer.eos_token_id, 0) if i is not None)
         self._heads: OrderedDict[tuple[int, ...], list[tuple[torch.Tensor, torch.Tensor]]] = OrderedDict()
@@ -166,25 +167,17 @@ class LanguageModel:
     def score(
         self, requests: Sequence[ScoreRequest], *, desc: str | None = None, cache: bool | None = None
     ) -> list[ChoiceScores]:
-        """Summed log-probs of every continuation (fast path, no gradients, disk-cached)."""
+        """Summed log-probs of every continuation (fast path, no gradients); cached per request."""
         requests = list(requests)
-        path = self._cache_file("scores", "score", [_request_key(r) for r in requests], cache=cache)
-        if path is not None and path.is_file():
-            return _load_scores(path)
-        encoded = self.encode(requests)
-        logprobs = [np.zeros(len(e.choices)) for e in encoded]
-        with self._inference():
-            for head, rows in pack(encoded, self.batch_tokens):
-                past = self._head_cache(head)
-                with bar(desc or f"score {self.name}", total=len(rows), unit="row") as progress_bar:
-                    for row in rows:
-                        for t, v in zip(row.plan, self._row_logprobs(row, past).tolist(), strict=True):
-                            logprobs[t.request][t.choice] += v
-                        progress_bar.update(1)
-        scores = [_choice_scores(lp, e, r) for lp, e, r in zip(logprobs, encoded, requests, strict=True)]
-        if path is not None:
-            _save_scores(path, scores)
-        return scores
+        keys, scores, _ = self._results(requests, scores=True, layers=(), cache=cache, desc=desc)
+        return [
+            ChoiceScores(
+                logprob=scores[k][0].copy(),
+                n_tokens=scores[k][1].astype(np.int64),
+                n_chars=np.array([len(c) for c in r.continuations], dtype=np.int64),
+            )
+            for k, r in zip(keys, requests, strict=True)
+        ]
 
     def score_naive(self, requests: Sequence[ScoreRequest]) -> list[ChoiceScores]:
         """Reference scores: one full forward per prompt+continuation (batched, sorted by length)."""
@@ -194,8 +187,13 @@ class LanguageModel:
             flat = self._full_logprobs(encoded, grad=False)
         out, i = [], 0
         for e, r in zip(encoded, requests, strict=True):
-            lp = np.array([float(t.sum()) for t in flat[i : i + len(e.choices)]])
-            out.append(_choice_scores(lp, e, r))
+            out.append(
+                ChoiceScores(
+                    logprob=np.array([float(t.sum()) for t in flat[i : i + len(e.choices)]]),
+                    n_tokens=np.array([len(c) for c in e.choices], dtype=np.int64),
+                    n_chars=np.array([len(c) for c in r.continuations], dtype=np.int64),
+                )
+            )
             i += len(e.choices)
         return out
 
@@ -213,7 +211,7 @@ class LanguageModel:
             for _, rows in pack(encoded, self.batch_tokens):  # one group: every head is now empty
                 for row in rows:
                     which = torch.tensor([int(first[t.request]) + t.choice for t in row.plan], device=self.device)
-                    flat = flat.index_add(0, which, self._row_logprobs(row, None))  # out of place: autograd-safe
+                    flat = flat.index_add(0, which, self._row_logprobs(row, None)[0])  # out of place: autograd-safe
         return list(flat.split(sizes))
 
     def sequence_loss(self, prompts: Sequence[str], targets: Sequence[str]) -> torch.Tensor:
@@ -229,45 +227,66 @@ class LanguageModel:
     ) -> list[np.ndarray]:
         """Hidden states ``(n_choices, n_layers, d)`` float32 of each request's last continuation tokens.
 
-        Disk-cached. See :mod:`e2h.models.hidden` for what a layer index means; default: middle and
-        last layer.
+        Cached per request and layer, with the scores of the same pass. See :mod:`e2h.models.hidden`
+        for what a layer index means; default: middle and last layer.
         """
         requests = list(requests)
         layers = check_layers(self.model, layers, self.name)
-        counts = [len(r.continuations) for r in requests]
-        keys = [_request_key(r) for r in requests]
-        path = self._cache_file("hidden", "hidden", layers, keys, cache=cache, suffix=".npy")
-        if path is not None and path.is_file():
-            return _split(np.load(path, mmap_mode="r"), counts)
-        encoded = self.encode(requests)
-        offsets = np.concatenate([[0], np.cumsum(counts)])
-        states: np.ndarray | None = None  # (total choices, n_layers, d)
-        with self._inference(), bar(f"hidden states {self.name}", total=len(encoded), unit="item") as progress_bar:
-            for head, rows in pack(encoded, self.batch_tokens):
-                past = self._head_cache(head)
-                for row in rows:
-                    out = self._tree_forward(row, past, output_hidden_states=list(layers), logits_to_keep=1)
-                    picked = pick(out.hidden_states, [end.position for end in row.ends], layers)  # (n, L, d)
-                    if states is None:
-                        states = np.zeros((offsets[-1], len(layers), picked.shape[-1]), dtype=np.float32)
-                    states[[offsets[end.request] + end.choice for end in row.ends]] = picked
-                    progress_bar.update(len(row.ends))
-        assert states is not None
-        if path is not None:
-            with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-                np.save(handle, states)
-        return _split(states, counts)
+        keys, _, states = self._results(
+            requests, scores=False, layers=layers, cache=cache, desc=f"hidden states {self.name}"
+        )
+        return [np.stack([states[k, layer] for layer in layers], axis=1) for k in keys]
+
+    def prefetch(
+        self, requests: Sequence[ScoreRequest], *, scores: bool = True, layers: Sequence[int] | None = ()
+    ) -> int:
+        """Fill the caches of :meth:`score` and :meth:`hidden_states` for ``requests`` in ONE pass.
+
+        Each packed row runs one forward that yields both the continuations' log-probs and the
+        hidden states of ``layers`` (``()``: none; ``None``: the default layers), so a later
+        ``score`` and ``hidden_states`` of these requests run no forward. Returns how many
+        requests were computed (0 when all were cached, or when caching is off: nothing to fill).
+        """
+        if self._store("scores", None) is None:
+            return 0
+        chosen = () if layers is not None and len(layers) == 0 else check_layers(self.model, layers, self.name)
+        if not scores and not chosen:
+            return 0
+        before = self.n_requests_computed
+        self._results(list(requests), scores=scores, layers=chosen, cache=None, desc=f"prefetch {self.name}")
+        return self.n_requests_computed - before
 
     def generate(
-        self, prompts: Sequence[str], *, max_new_tokens: int = 256, stop: Sequence[str] = ("\n\n",)
+        self,
+        prompts: Sequence[str],
+        *,
+        max_new_tokens: int = 256,
+        stop: Sequence[str] = ("\n\n",),
+        cache: bool | None = None,
     ) -> list[str]:
         """Greedy continuations of ``prompts`` (new text only, cut before the first stop string or EOS).
 
-        Each prompt follows the tokenization rule (BOS if the tokenizer adds one, then the prompt).
+        Each prompt follows the tokenization rule (BOS if the tokenizer adds one, then the prompt
+        tokenized whole). Cached per prompt and generation settings.
         """
         if max_new_tokens < 1:
             raise E2HError(f"max_new_tokens={max_new_tokens}: ask for at least 1 new token.")
-        encoded = [self.bos + self.tokenize(p) for p in prompts]
+        prompts = list(prompts)
+        base = content_hash(ENGINE_VERSION, self.fingerprint, str(self.dtype), max_new_tokens, list(stop), length=32)
+        keys = [content_hash(base, p, length=32) for p in prompts]
+        unique = dict(zip(keys, prompts, strict=True))
+        store = self._store("generations", cache)
+        found = {k: v.decode() for k, v in store.get(list(unique)).items()} if store is not None else {}
+        todo = [k for k in unique if k not in found]
+        if todo:
+            texts = self._generate([unique[k] for k in todo], max_new_tokens, tuple(stop))
+            found.update(zip(todo, texts, strict=True))
+            if store is not None:
+                store.put({k: text.encode() for k, text in zip(todo, texts, strict=True)})
+        return [found[k] for k in keys]
+
+    def _generate(self, prompts: list[str], max_new_tokens: int, stop: tuple[str, ...]) -> list[str]:
+        encoded = [self.bos + ids for ids in self.tokenize_many(prompts)]
         for ids in encoded:
             if not ids:
                 raise E2HError("cannot generate from an empty prompt with a model without BOS: give some prompt text.")
@@ -276,7 +295,7 @@ class LanguageModel:
                     f"prompt of {len(ids)} tokens + max_new_tokens={max_new_tokens} exceeds {self.name}'s max_length "
                     f"{self.max_length}: shorten the prompt (fewer demonstrations) or lower max_new_tokens."
                 )
-        decoding = Decoding(max_new_tokens, tuple(stop), eos_ids(self.model, self.tokenizer), self.pad_id)
+        decoding = Decoding(max_new_tokens, stop, eos_ids(self.model, self.tokenizer), self.pad_id)
         order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
         texts = [""] * len(encoded)
         with self._inference(), bar(f"generate {self.name}", total=len(encoded), unit="prompt") as progress_bar:
@@ -292,9 +311,99 @@ class LanguageModel:
                     texts[i] = text
                 progress_bar.update(len(batch))
                 start += size
+        self.n_requests_computed += len(prompts)
         return texts
 
     # ------------------------------------------------------------------ fast path internals
+
+    def _results(
+        self,
+        requests: list[ScoreRequest],
+        *,
+        scores: bool,
+        layers: tuple[int, ...],
+        cache: bool | None,
+        desc: str | None,
+    ) -> tuple[list[str], dict[str, np.ndarray], dict[tuple[str, int], np.ndarray]]:
+        """Each request's key, and the scores ``{key: (2, n_choices)}`` (log-probs; token counts) and
+        states ``{(key, layer): (n_choices, d)}`` asked for: from the caches, the rest computed in one pass.
+
+        Every pass stores its scores, whichever was asked for: they cost one projection per
+        continuation token.
+        """
+        keys = self._request_keys(requests)
+        unique = dict(zip(keys, requests, strict=True))
+        score_store = self._store("scores", cache)
+        hidden_store = self._store("hidden", cache) if layers else None
+        got_scores: dict[str, np.ndarray] = {}
+        got_states: dict[tuple[str, int], np.ndarray] = {}
+        if scores and score_store is not None:
+            for k, value in score_store.get(list(unique)).items():
+                got_scores[k] = np.frombuffer(value, dtype=np.float64).reshape(2, -1)
+        if hidden_store is not None:
+            wanted = {f"{k}@{layer}": (k, layer) for k in unique for layer in layers}
+            for name, value in hidden_store.get(list(wanted)).items():
+                k, layer = wanted[name]
+                got_states[k, layer] = np.frombuffer(value, dtype=np.float32).reshape(len(unique[k].continuations), -1)
+        todo = [
+            k
+            for k in unique
+            if (scores and k not in got_scores) or any((k, layer) not in got_states for layer in layers)
+        ]
+        if not todo:
+            return keys, got_scores, got_states
+        logprobs, n_tokens, states = self._run([unique[k] for k in todo], layers, desc)
+        new_scores = {k: np.stack([lp, nt]) for k, lp, nt in zip(todo, logprobs, n_tokens, strict=True)}
+        new_states = {(k, lay): st[:, i] for k, st in zip(todo, states, strict=True) for i, lay in enumerate(layers)}
+        got_scores.update(new_scores)
+        got_states.update(new_states)
+        if score_store is not None:
+            score_store.put({k: v.tobytes() for k, v in new_scores.items()})
+        if hidden_store is not None:
+            hidden_store.put({f"{k}@{lay}": np.ascontiguousarray(v).tobytes() for (k, lay), v in new_states.items()})
+        return keys, got_scores, got_states
+
+    def _run(
+        self, requests: list[ScoreRequest], layers: tuple[int, ...], desc: str | None
+    ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+        """One pass over ``requests``: log-probs ``(n_choices,)``, token counts ``(n_choices,)`` and
+        states ``(n_choices, n_layers, d)`` (``n_layers = 0`` without ``layers``) of each request."""
+        encoded = self.encode(requests)
+        d = int(self.model.config.get_text_config().hidden_size)
+        logprobs = [np.zeros(len(e.choices)) for e in encoded]
+        states = [np.zeros((len(e.choices), len(layers), d), dtype=np.float32) for e in encoded]
+        groups = pack(encoded, self.batch_tokens)
+        n_rows = sum(len(rows) for _, rows in groups)
+        with self._inference(), bar(desc or f"score {self.name}", total=n_rows, unit="row") as progress_bar:
+            for head, rows in groups:
+                past = self._head_cache(head)
+                for row in rows:
+                    token_lp, out = self._row_logprobs(row, past, layers)
+                    for t, v in zip(row.plan, token_lp.tolist(), strict=True):
+                        logprobs[t.request][t.choice] += v
+                    if layers:
+                        picked = pick(out.hidden_states, [end.position for end in row.ends], layers)  # (n, L, d)
+                        for end, state in zip(row.ends, picked, strict=True):
+                            states[end.request][end.choice] = state
+                    progress_bar.update(1)
+        self.n_requests_computed += len(requests)
+        return logprobs, [np.array([len(c) for c in e.choices], dtype=np.float64) for e in encoded], states
+
+    def _request_keys(self, requests: Sequence[ScoreRequest]) -> list[str]:
+        """A content hash per request: engine version, model, dtype, prefix, context, continuations."""
+        base = (ENGINE_VERSION, self.fingerprint, str(self.dtype))
+        prefixes: dict[str, str] = {}
+        keys = []
+        for r in requests:
+            if r.prefix not in prefixes:
+                prefixes[r.prefix] = content_hash(*base, r.prefix, length=32)
+            keys.append(content_hash(prefixes[r.prefix], r.context, list(r.continuations), length=32))
+        return keys
+
+    def _store(self, kind: str, cache: bool | None) -> ResultCache | None:
+        """The result cache of ``kind`` for this model, or ``None`` when caching is off or not valid."""
+        use = self.cache if cache is None else cache
+        return ResultCache(kind, _safe(self.name)) if use and self.cache_allowed() else None
 
     def _head_cache(self, head: tuple[int, ...]) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
         """KV cache after the head (per layer ``(1, n_kv, P, hd)``); computed once per head (LRU)."""
@@ -334,18 +443,20 @@ class LanguageModel:
             **kwargs,
         )
 
-    def _row_logprobs(self, row: PackedRow, past: Any) -> torch.Tensor:
-        """Log-prob ``(n_plan,)`` of every continuation token of one packed row (``row.plan`` says whose).
+    def _row_logprobs(self, row: PackedRow, past: Any, layers: Sequence[int] = ()) -> tuple[torch.Tensor, Any]:
+        """Log-prob ``(n_plan,)`` of every continuation token of one packed row (``row.plan`` says whose),
+        and the forward's output (with the hidden states of ``layers``).
 
         Gradients flow when autograd is on and ``past`` is ``None``.
         """
         keep = sorted({t.source for t in row.plan})
-        out = self._tree_forward(row, past, logits_to_keep=torch.tensor(keep, device=self.device))
+        extra = {"output_hidden_states": list(layers)} if layers else {}
+        out = self._tree_forward(row, past, logits_to_keep=torch.tensor(keep, device=self.device), **extra)
         logp = out.logits[0].float().log_softmax(-1)  # (n_keep, V)
         row_of = {p: i for i, p in enumerate(keep)}
         where = torch.tensor([row_of[t.source] for t in row.plan], device=self.device)
         targets = torch.tensor([t.token for t in row.plan], device=self.device)
-        return logp[where, targets]  # (n_plan,)
+        return logp[where, targets], out  # (n_plan,)
 
     # ------------------------------------------------------------------ full-sequence path
 
@@ -406,13 +517,6 @@ class LanguageModel:
             return False
         return not any(p.requires_grad for p in self.model.parameters())
 
-    def _cache_file(self, kind: str, *key: Any, cache: bool | None, suffix: str = ".npz") -> Any:
-        use = self.cache if cache is None else cache
-        if not use or not self.cache_allowed():
-            return None
-        folder = cache_dir(kind, _safe(self.name))
-        return folder / f"{content_hash(ENGINE_VERSION, self.fingerprint, *key)}{suffix}"
-
     def _decode(self, ids: list[int]) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=True)
 
@@ -442,38 +546,6 @@ def _check_request(request: ScoreRequest, choices: list[list[int]]) -> None:
             )
 
 
-def _choice_scores(logprob: np.ndarray, e: Encoded, request: ScoreRequest) -> ChoiceScores:
-    return ChoiceScores(
-        logprob=np.asarray(logprob, dtype=np.float64),
-        n_tokens=np.array([len(c) for c in e.choices], dtype=np.int64),
-        n_chars=np.array([len(c) for c in request.continuations], dtype=np.int64),
-    )
-
-
-def _request_key(r: ScoreRequest) -> list[Any]:
-    return [r.prefix, r.context, list(r.continuations)]
-
-
-def _save_scores(path: Any, scores: list[ChoiceScores]) -> None:
-    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-        np.savez(
-            handle,
-            counts=np.array([len(s.logprob) for s in scores], dtype=np.int64),
-            logprob=np.concatenate([s.logprob for s in scores]) if scores else np.zeros(0),
-            n_tokens=np.concatenate([s.n_tokens for s in scores]) if scores else np.zeros(0, np.int64),
-            n_chars=np.concatenate([s.n_chars for s in scores]) if scores else np.zeros(0, np.int64),
-        )
-
-
-def _load_scores(path: Any) -> list[ChoiceScores]:
-    with np.load(path) as data:
-        counts, columns = data["counts"], [data[k] for k in ("logprob", "n_tokens", "n_chars")]
-    if not counts.size:
-        return []
-    parts = [np.split(column, np.cumsum(counts)[:-1]) for column in columns]
-    return [ChoiceScores(lp, nt, nc) for lp, nt, nc in zip(*parts, strict=True)]
-
-
 def _bos_ids(tokenizer: Any) -> list[int]:
     """``[bos_id]`` if the tokenizer prepends BOS when adding special tokens, else ``[]``."""
     bos = tokenizer.bos_token_id
@@ -491,8 +563,3 @@ def _max_length(model: Any, tokenizer: Any) -> int:
 
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
-
-
-def _split(states: np.ndarray, counts: list[int]) -> list[np.ndarray]:
-    bounds = np.cumsum(counts)
-    return [states[end - n : end] for n, end in zip(counts, bounds, strict=True)]
