@@ -128,3 +128,38 @@ def test_cache_info_and_clear_commands(lm, capsys):
     calls = lm.n_forward_calls
     lm.score(REQUESTS[:2])
     assert lm.n_forward_calls > calls  # recomputed after clearing
+
+
+def test_prefetch_runs_one_forward_per_row_for_scores_and_states(lm):
+    from e2h.models.packing import pack
+
+    groups = pack(lm.encode(REQUESTS), lm.batch_tokens)
+    rows, heads = sum(len(r) for _, r in groups), sum(1 for head, _ in groups if head)
+    assert lm.prefetch(REQUESTS, layers=None) == len(REQUESTS)
+    assert lm.n_forward_calls == rows + heads  # one forward per packed row (and one per shared head)
+    calls = lm.n_forward_calls
+    scores, states = lm.score(REQUESTS), lm.hidden_states(REQUESTS)
+    assert lm.n_forward_calls == calls  # both served by the one pass
+    assert lm.prefetch(REQUESTS, layers=None) == 0
+    separate_scores, separate_states = lm.score(REQUESTS, cache=False), lm.hidden_states(REQUESTS, cache=False)
+    assert lm.n_forward_calls == calls + 2 * rows  # the separate paths: two forwards per row
+    for a, b in zip(scores, separate_scores, strict=True):
+        np.testing.assert_allclose(a.logprob, b.logprob, atol=1e-4)
+        np.testing.assert_array_equal(a.n_tokens, b.n_tokens)
+    for a, b in zip(states, separate_states, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-4)
+
+
+def test_hidden_states_store_the_scores_of_their_pass(lm):
+    lm.hidden_states(REQUESTS, layers=[1])
+    calls = lm.n_forward_calls
+    lm.score(REQUESTS)
+    assert lm.n_forward_calls == calls
+
+
+def test_prefetch_without_a_cache_does_nothing(monkeypatch, tmp_path):
+    monkeypatch.setenv("E2H_HOME", str(tmp_path))
+    lm = load_model("tiny-random", cache=False)
+    assert lm.prefetch(REQUESTS, layers=None) == 0 and lm.n_forward_calls == 0
+    with pytest.raises(E2HError, match="out of range"):
+        load_model("tiny-random").prefetch(REQUESTS, layers=[9])

@@ -30,9 +30,14 @@ context (head included) is still computed once for all of a request's choices.
 The naive path runs one full sequence per (request, choice), sorted by length and batched
 under the same token budget, so the two differ only in prefix sharing.
 
+Caches: results are stored per request (:mod:`e2h.models.cache`), keyed by the model, its dtype
+and the request's text, so any subset, superset or reordering of earlier requests computes only
+what is missing. Every pass stores the scores it computed; :meth:`LanguageModel.prefetch` fills
+scores and hidden states with one forward per packed row.
+
 Module layout (imports point one way): this engine uses :mod:`~e2h.models.packing` (rows and
-masks), :mod:`~e2h.models.hidden` (layer indices) and :mod:`~e2h.models.generation` (greedy
-decoding); none of them imports the engine.
+masks), :mod:`~e2h.models.hidden` (layer indices), :mod:`~e2h.models.generation` (greedy
+decoding) and :mod:`~e2h.models.cache` (result stores); none of them imports the engine.
 """
 
 from __future__ import annotations
