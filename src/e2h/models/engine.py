@@ -54,15 +54,16 @@ import torch
 from e2h.errors import E2HError
 from e2h.io import content_hash
 from e2h.models.cache import ResultCache
-from e2h.models.generation import Decoding, eos_ids, greedy
+from e2h.models.generation import Decoding, eos_ids, greedy, greedy_shared
 from e2h.models.hidden import check_layers, pick
-from e2h.models.packing import Encoded, PackedRow, pack, split_head, tree_mask
+from e2h.models.packing import Encoded, PackedRow, common_prefix, pack, split_head, tree_mask
 from e2h.progress import bar
 
 ENGINE_VERSION = 2  # bump when a change alters cached scores or hidden states
 _HEAD_LRU = 4  # distinct prefixes whose KV cache is kept in memory
 _HEAD_MARGIN = 2  # tokens at the end of a prefix that may merge differently with the text after it
 _GENERATE_BATCH = 32  # prompts decoded together at most
+_GENERATE_KV_BYTES = 2 * 1024**3  # KV cache of one generation batch at most
 
 
 @dataclass(frozen=True)
@@ -267,31 +268,48 @@ class LanguageModel:
         *,
         max_new_tokens: int = 256,
         stop: Sequence[str] = ("\n\n",),
+        prefix: str = "",
         cache: bool | None = None,
     ) -> list[str]:
-        """Greedy continuations of ``prompts`` (new text only, cut before the first stop string or EOS).
+        """Greedy continuations of ``prefix + prompt`` for each prompt (new text only, cut before the
+        first stop string or EOS). Cached per prompt and generation settings.
 
-        Each prompt follows the tokenization rule (BOS if the tokenizer adds one, then the prompt
-        tokenized whole). Cached per prompt and generation settings.
+        Each text is tokenized whole (after BOS if the tokenizer adds one). The leading tokens all
+        prompts share (e.g. the demonstrations, given as ``prefix`` or already in the prompts) are
+        computed once and their KV cache reused by every item; items are decoded in batches
+        (:func:`~e2h.models.generation.greedy_shared`), equal to :meth:`generate_naive`.
         """
         if max_new_tokens < 1:
             raise E2HError(f"max_new_tokens={max_new_tokens}: ask for at least 1 new token.")
-        prompts = list(prompts)
+        texts = [prefix + p for p in prompts]
         base = content_hash(ENGINE_VERSION, self.fingerprint, str(self.dtype), max_new_tokens, list(stop), length=32)
-        keys = [content_hash(base, p, length=32) for p in prompts]
-        unique = dict(zip(keys, prompts, strict=True))
+        keys = [content_hash(base, text, length=32) for text in texts]
+        unique = dict(zip(keys, texts, strict=True))
         store = self._store("generations", cache)
         found = {k: v.decode() for k, v in store.get(list(unique)).items()} if store is not None else {}
         todo = [k for k in unique if k not in found]
         if todo:
-            texts = self._generate([unique[k] for k in todo], max_new_tokens, tuple(stop))
-            found.update(zip(todo, texts, strict=True))
+            new = self._generate([unique[k] for k in todo], max_new_tokens, tuple(stop))
+            found.update(zip(todo, new, strict=True))
             if store is not None:
-                store.put({k: text.encode() for k, text in zip(todo, texts, strict=True)})
+                store.put({k: text.encode() for k, text in zip(todo, new, strict=True)})
         return [found[k] for k in keys]
 
-    def _generate(self, prompts: list[str], max_new_tokens: int, stop: tuple[str, ...]) -> list[str]:
-        encoded = [self.bos + ids for ids in self.tokenize_many(prompts)]
+    def generate_naive(
+        self, prompts: Sequence[str], *, max_new_tokens: int = 256, stop: Sequence[str] = ("\n\n",)
+    ) -> list[str]:
+        """Reference generations: one prompt at a time through the model's own masks, nothing shared or cached."""
+        encoded = self._generation_ids(list(prompts), max_new_tokens)
+        decoding = Decoding(max_new_tokens, tuple(stop), eos_ids(self.model, self.tokenizer), self.pad_id)
+        with self._inference():
+            return [
+                greedy(self.forward, [ids], decoding, self._decode, config=self.model.config, device=self.device)[0]
+                for ids in encoded
+            ]
+
+    def _generation_ids(self, texts: list[str], max_new_tokens: int) -> list[list[int]]:
+        """``BOS + tok(text)`` of each text; raise if one is empty or too long to generate from."""
+        encoded = [self.bos + ids for ids in self.tokenize_many(texts)]
         for ids in encoded:
             if not ids:
                 raise E2HError("cannot generate from an empty prompt with a model without BOS: give some prompt text.")
@@ -300,24 +318,43 @@ class LanguageModel:
                     f"prompt of {len(ids)} tokens + max_new_tokens={max_new_tokens} exceeds {self.name}'s max_length "
                     f"{self.max_length}: shorten the prompt (fewer demonstrations) or lower max_new_tokens."
                 )
+        return encoded
+
+    def _generate(self, texts: list[str], max_new_tokens: int, stop: tuple[str, ...]) -> list[str]:
+        """The fast path: the prompts' common leading tokens computed once, items decoded in batches."""
+        encoded = self._generation_ids(texts, max_new_tokens)
+        shared = min(len(ids) for ids in encoded) - 1  # every prompt keeps at least one token of its own
+        for ids in encoded[1:]:
+            shared = common_prefix(ids[:shared], encoded[0][:shared])
+        head = tuple(encoded[0][:shared])
+        suffixes = [ids[shared:] for ids in encoded]
         decoding = Decoding(max_new_tokens, stop, eos_ids(self.model, self.tokenizer), self.pad_id)
-        order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
-        texts = [""] * len(encoded)
+        order = sorted(range(len(suffixes)), key=lambda i: -len(suffixes[i]))
+        out = [""] * len(suffixes)
         with self._inference(), bar(f"generate {self.name}", total=len(encoded), unit="prompt") as progress_bar:
+            past = self._head_cache(head)
             start = 0
             while start < len(order):
-                size = max(1, min(_GENERATE_BATCH, self.batch_tokens // (len(encoded[order[start]]) + max_new_tokens)))
+                slots = len(head) + len(suffixes[order[start]]) + max_new_tokens
+                size = max(1, min(_GENERATE_BATCH, _GENERATE_KV_BYTES // (slots * self._kv_bytes_per_token())))
                 batch = order[start : start + size]
-                new = greedy(
-                    self.forward, [encoded[i] for i in batch], decoding, self._decode,
-                    config=self.model.config, device=self.device,
+                new = greedy_shared(
+                    self.forward, past, [suffixes[i] for i in batch], decoding, self._decode,
+                    config=self.model.config, device=self.device, dtype=self.dtype,
                 )  # fmt: skip
                 for i, text in zip(batch, new, strict=True):
-                    texts[i] = text
+                    out[i] = text
                 progress_bar.update(len(batch))
                 start += size
-        self.n_requests_computed += len(prompts)
-        return texts
+        self.n_requests_computed += len(texts)
+        return out
+
+    def _kv_bytes_per_token(self) -> int:
+        """Bytes of KV cache one token takes over all layers."""
+        config = self.model.config.get_text_config()
+        n_kv = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
+        head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+        return 2 * config.num_hidden_layers * n_kv * head_dim * torch.finfo(self.dtype).bits // 8
 
     # ------------------------------------------------------------------ fast path internals
 
