@@ -25,12 +25,22 @@ def _fresh(**kwargs) -> LanguageModel:
     return load_model("tiny-random", cache=False, **kwargs)
 
 
+def whole_string_ids(lm: LanguageModel, request: ScoreRequest, continuation: str) -> tuple[list[int], list[int]]:
+    """(context ids, continuation ids) as lm-eval's ``_encode_pair`` makes them, BOS first if the model has one."""
+    context = request.prefix + request.context
+    spaces = len(context) - len(context.rstrip())
+    if spaces:
+        context, continuation = context[:-spaces], context[-spaces:] + continuation
+    whole = lm.tokenizer(context + continuation, add_special_tokens=False)["input_ids"]
+    context_ids = lm.tokenizer(context, add_special_tokens=False)["input_ids"] if context else []
+    return lm.bos + context_ids, whole[len(context_ids) :]
+
+
 def _by_hand(lm: LanguageModel, request: ScoreRequest) -> np.ndarray:
     """Summed log-probs from one plain forward per choice, written independently of the engine."""
     out = []
     for continuation in request.continuations:
-        head = lm.bos + lm.tokenize(request.prefix) + lm.tokenize(request.context)
-        cont = lm.tokenize(continuation)
+        head, cont = whole_string_ids(lm, request, continuation)
         ids = torch.tensor([head + cont])
         with torch.no_grad():
             logp = lm.model(input_ids=ids).logits[0].log_softmax(-1)  # (L, V)
@@ -158,8 +168,7 @@ def _by_hand_with_grad(lm: LanguageModel, request: ScoreRequest) -> torch.Tensor
     """``(n_choices,)`` summed log-probs WITH gradients, one plain forward per choice (the unpacked reference)."""
     out = []
     for continuation in request.continuations:
-        head = lm.bos + lm.tokenize(request.prefix) + lm.tokenize(request.context)
-        cont = lm.tokenize(continuation)
+        head, cont = whole_string_ids(lm, request, continuation)
         logp = lm.model(input_ids=torch.tensor([head + cont])).logits[0].log_softmax(-1)  # (L, V)
         rows = torch.arange(len(head) - 1, len(head) + len(cont) - 1)
         out.append(logp[rows, torch.tensor(cont)].sum())
@@ -212,8 +221,11 @@ def test_score_cache_serves_repeats_without_forward(tmp_path, monkeypatch):
     again = lm.score(QUESTIONS)
     assert lm.n_forward_calls == calls
     assert _max_diff(first, again) == 0.0
-    np.testing.assert_array_equal(again[0].n_chars, first[0].n_chars)
-    assert len(list((tmp_path / "scores").rglob("*.npz"))) == 1
+    for a, b in zip(first, again, strict=True):
+        np.testing.assert_array_equal(a.n_tokens, b.n_tokens)
+        np.testing.assert_array_equal(a.n_chars, b.n_chars)
+    stored = [p.name for p in (tmp_path / "engine" / "scores").iterdir() if p.suffix == ".sqlite"]
+    assert stored == ["tiny-random.sqlite"]
     lm.score(QUESTIONS, cache=False)
     assert lm.n_forward_calls > calls
     lm.model.lm_head.weight.requires_grad_(True)  # trainable weights: cached scores may be stale

@@ -1,21 +1,26 @@
 """The scoring engine: log-likelihoods of continuations, with shared prefixes computed once.
 
 Tokenization rule (every path here: ``score``, ``score_naive``, ``choice_logprobs``,
-``hidden_states``, ``sequence_loss``, ``generate``)::
+``hidden_states``, ``sequence_loss``, ``generate``): the text is tokenized whole, as in
+lm-evaluation-harness (``TemplateLM._encode_pair``) and in a plain ``model(tokenizer(text))``::
 
-    ids = [BOS, if the tokenizer adds one] + tok(prefix) + tok(context) + tok(continuation)
+    context      = prefix + context, its trailing whitespace moved to the front of each continuation
+    ids          = [BOS, if the tokenizer adds one] + tok(context)
+    continuation = tok(context + continuation)[len(tok(context)):]
 
-each piece tokenized on its own without special tokens. The *head* is ``BOS + tok(prefix)``.
+without special tokens. Tokens can merge across the prefix/context boundary (a prefix ending in
+``"\n\n"`` alone is one token in byte-level BPE, two before ``"Question"``), so the *head* whose
+KV is cached is the longest run of leading tokens that ``BOS + tok(prefix)`` shares with ``ids``,
+minus a margin of two tokens (the same for nearly every request of a prefix); the rest of ``ids``
+is computed with each request.
 
 Fast path (:meth:`LanguageModel.score`):
 
-1. the head is run once per distinct prefix; its KV cache (per layer ``(1, n_kv, P, hd)``) is
+1. the head is run once per distinct head; its KV cache (per layer ``(1, n_kv, P, hd)``) is
    kept in a small LRU and never mutated: each forward gets a fresh cache built from it;
-2. requests that share a head are *tree-packed* into one row of at most ``batch_tokens`` new
-   tokens, ``ctx_1 ch_1^1 ch_1^2 … ctx_2 ch_2^1 …``, with a 4D mask in which a token sees the
-   head, the earlier tokens of its own context, and the earlier tokens of its own choice; the
-   position ids continue from the head (choice ``j`` of request ``r`` starts at ``P + len(ctx_r)``).
-   So each context is computed once for all its choices and each choice once;
+2. requests that share a head are *tree-packed* (:mod:`e2h.models.packing`) into rows of at
+   most ``batch_tokens`` new tokens under a 4D mask, so each context is computed once for all
+   its choices and each choice once;
 3. only the positions that predict continuation tokens are projected onto the vocabulary.
 
 :meth:`LanguageModel.choice_logprobs` (with gradients) packs rows the same way, but with the head
@@ -24,6 +29,15 @@ context (head included) is still computed once for all of a request's choices.
 
 The naive path runs one full sequence per (request, choice), sorted by length and batched
 under the same token budget, so the two differ only in prefix sharing.
+
+Caches: results are stored per request (:mod:`e2h.models.cache`), keyed by the model, its dtype
+and the request's text, so any subset, superset or reordering of earlier requests computes only
+what is missing. Every pass stores the scores it computed; :meth:`LanguageModel.prefetch` fills
+scores and hidden states with one forward per packed row.
+
+Module layout (imports point one way): this engine uses :mod:`~e2h.models.packing` (rows and
+masks), :mod:`~e2h.models.hidden` (layer indices), :mod:`~e2h.models.generation` (greedy
+decoding) and :mod:`~e2h.models.cache` (result stores); none of them imports the engine.
 """
 
 from __future__ import annotations
@@ -38,12 +52,18 @@ import numpy as np
 import torch
 
 from e2h.errors import E2HError
-from e2h.io import atomic_path, content_hash
-from e2h.paths import cache_dir
+from e2h.io import content_hash
+from e2h.models.cache import ResultCache
+from e2h.models.generation import Decoding, eos_ids, greedy, greedy_shared
+from e2h.models.hidden import check_layers, pick
+from e2h.models.packing import Encoded, PackedRow, common_prefix, pack, split_head, tree_mask
 from e2h.progress import bar
 
-ENGINE_VERSION = 1  # bump when a change alters cached scores or hidden states
+ENGINE_VERSION = 2  # bump when a change alters cached scores or hidden states
 _HEAD_LRU = 4  # distinct prefixes whose KV cache is kept in memory
+_HEAD_MARGIN = 2  # tokens at the end of a prefix that may merge differently with the text after it
+_GENERATE_BATCH = 32  # prompts decoded together at most
+_GENERATE_KV_BYTES = 2 * 1024**3  # KV cache of one generation batch at most
 
 
 @dataclass(frozen=True)
@@ -62,19 +82,6 @@ class ChoiceScores:
     logprob: np.ndarray  # (n_choices,) summed log-prob of the continuation tokens
     n_tokens: np.ndarray  # (n_choices,)
     n_chars: np.ndarray  # (n_choices,)
-
-
-@dataclass
-class _Encoded:
-    """A request in token ids: the head (BOS + prefix), the context and each continuation."""
-
-    head: tuple[int, ...]
-    context: list[int]
-    choices: list[list[int]]
-
-    @property
-    def n_new(self) -> int:  # tokens the request adds after the head in a packed row
-        return len(self.context) + sum(len(c) for c in self.choices)
 
 
 class LanguageModel:
@@ -109,10 +116,10 @@ class LanguageModel:
         self.cache = cache
         self.max_length = _max_length(model, tokenizer)
         self.n_forward_calls = 0
+        self.n_requests_computed = 0  # requests scored or encoded by a forward pass (not served from a cache)
         self.bos = _bos_ids(tokenizer)
         self.pad_id = next(i for i in (tokenizer.pad_token_id, tokenizer.eos_token_id, 0) if i is not None)
-        self._heads: OrderedDict[tuple[int, ...], tuple[list[tuple[torch.Tensor, torch.Tensor]], torch.Tensor]]
-        self._heads = OrderedDict()
+        self._heads: OrderedDict[tuple[int, ...], list[tuple[torch.Tensor, torch.Tensor]]] = OrderedDict()
 
     def __repr__(self) -> str:
         return (
@@ -130,28 +137,35 @@ class LanguageModel:
         """The number of tokens ``text`` adds to a prompt (no special tokens)."""
         return len(self.tokenize(text))
 
-    def encode(self, requests: Sequence[ScoreRequest]) -> list[_Encoded]:
-        """Apply the tokenization rule; raise if a request cannot be scored or is too long."""
-        heads: dict[str, tuple[int, ...]] = {}
+    def tokenize_many(self, texts: Sequence[str]) -> list[list[int]]:
+        """:meth:`tokenize` of many texts in one (parallel) tokenizer call."""
+        ids = self.tokenizer(list(texts), add_special_tokens=False)["input_ids"] if texts else []
+        return [list(x) if text else [] for x, text in zip(ids, texts, strict=True)]
+
+    def encode(self, requests: Sequence[ScoreRequest]) -> list[Encoded]:
+        """Apply the tokenization rule (module docstring); raise if a request cannot be scored or is too long."""
+        requests = list(requests)
+        pairs = [_split_pair(r) for r in requests]  # (context text, continuation texts) per request
+        prefixes = list(dict.fromkeys(r.prefix for r in requests))
+        texts = [*prefixes, *(t for context, conts in pairs for t in (context, *(context + c for c in conts)))]
+        tokens = iter(self.tokenize_many(texts))
+        shared = {prefix: self.bos + next(tokens) for prefix in prefixes}  # BOS + tok(prefix)
         encoded = []
-        for request in requests:
-            if not request.continuations:
-                raise E2HError("a ScoreRequest has no continuations: give at least one choice to score.")
-            if request.prefix not in heads:
-                heads[request.prefix] = tuple(self.bos + self.tokenize(request.prefix))
-            item = _Encoded(heads[request.prefix], self.tokenize(request.context), [])
-            item.choices = [self.tokenize(c) for c in request.continuations]
-            if any(not c for c in item.choices):
-                raise E2HError(f"empty continuation in request {request.context[:40]!r}: every choice needs text.")
-            if not item.head and not item.context:
+        for request, (_, conts) in zip(requests, pairs, strict=True):
+            context = next(tokens)
+            choices = [next(tokens)[len(context) :] for _ in conts]  # tok(context + c) minus tok(context)
+            _check_request(request, choices)
+            ids = self.bos + context
+            if not ids:
                 raise E2HError("a request with no prefix and no context cannot be scored by a model without BOS.")
-            longest = len(item.head) + len(item.context) + max(len(c) for c in item.choices)
+            longest = len(ids) + max(len(c) for c in choices)
             if longest > self.max_length:
                 raise E2HError(
                     f"request of {longest} tokens exceeds {self.name}'s max_length {self.max_length}: "
                     "use fewer demonstrations or shorter text (count with lm.count_tokens)."
                 )
-            encoded.append(item)
+            h = split_head(ids, shared[request.prefix], _HEAD_MARGIN, keep=len(self.bos))
+            encoded.append(Encoded(tuple(ids[:h]), tuple(ids[h:]), tuple(tuple(c) for c in choices)))
         return encoded
 
     # ------------------------------------------------------------------ scoring
@@ -159,26 +173,17 @@ class LanguageModel:
     def score(
         self, requests: Sequence[ScoreRequest], *, desc: str | None = None, cache: bool | None = None
     ) -> list[ChoiceScores]:
-        """Summed log-probs of every continuation (fast path, no gradients, disk-cached)."""
+        """Summed log-probs of every continuation (fast path, no gradients); cached per request."""
         requests = list(requests)
-        path = self._cache_file("scores", "score", [_request_key(r) for r in requests], cache=cache)
-        if path is not None and path.is_file():
-            return _load_scores(path)
-        encoded = self.encode(requests)
-        logprobs = [np.zeros(len(e.choices)) for e in encoded]
-        with self._inference():
-            for head, rows in self._packed_rows(encoded):
-                past, head_last = self._head_cache(head)
-                with bar(desc or f"score {self.name}", total=len(rows), unit="row") as progress_bar:
-                    for row in rows:
-                        plan, token_lp = self._row_logprobs(encoded, row, len(head), past, head_last)
-                        for (r, j, _, _), v in zip(plan, token_lp.tolist(), strict=True):
-                            logprobs[r][j] += v
-                        progress_bar.update(1)
-        scores = [_choice_scores(lp, e, r) for lp, e, r in zip(logprobs, encoded, requests, strict=True)]
-        if path is not None:
-            _save_scores(path, scores)
-        return scores
+        keys, scores, _ = self._results(requests, scores=True, layers=(), cache=cache, desc=desc)
+        return [
+            ChoiceScores(
+                logprob=scores[k][0].copy(),
+                n_tokens=scores[k][1].astype(np.int64),
+                n_chars=np.array([len(c) for c in r.continuations], dtype=np.int64),
+            )
+            for k, r in zip(keys, requests, strict=True)
+        ]
 
     def score_naive(self, requests: Sequence[ScoreRequest]) -> list[ChoiceScores]:
         """Reference scores: one full forward per prompt+continuation (batched, sorted by length)."""
@@ -188,8 +193,13 @@ class LanguageModel:
             flat = self._full_logprobs(encoded, grad=False)
         out, i = [], 0
         for e, r in zip(encoded, requests, strict=True):
-            lp = np.array([float(t.sum()) for t in flat[i : i + len(e.choices)]])
-            out.append(_choice_scores(lp, e, r))
+            out.append(
+                ChoiceScores(
+                    logprob=np.array([float(t.sum()) for t in flat[i : i + len(e.choices)]]),
+                    n_tokens=np.array([len(c) for c in e.choices], dtype=np.int64),
+                    n_chars=np.array([len(c) for c in r.continuations], dtype=np.int64),
+                )
+            )
             i += len(e.choices)
         return out
 
@@ -199,16 +209,15 @@ class LanguageModel:
         Tree-packed like :meth:`score`, with each head packed into its request's context so that
         every token is on the autograd graph; equal to one full sequence per choice.
         """
-        encoded = [_Encoded((), [*e.head, *e.context], e.choices) for e in self.encode(list(requests))]
+        encoded = [Encoded((), (*e.head, *e.context), e.choices) for e in self.encode(list(requests))]
         sizes = [len(e.choices) for e in encoded]
         first = np.cumsum([0, *sizes])  # request r's choices are flat[first[r] : first[r] + sizes[r]]
         flat = torch.zeros(sum(sizes), device=self.device)  # (total choices,)
         with torch.enable_grad():
-            for _, rows in self._packed_rows(encoded):  # one group: every head is now empty
+            for _, rows in pack(encoded, self.batch_tokens):  # one group: every head is now empty
                 for row in rows:
-                    plan, token_lp = self._row_logprobs(encoded, row, 0, None, None)
-                    which = torch.tensor([int(first[r]) + j for r, j, _, _ in plan], device=self.device)
-                    flat = flat.index_add(0, which, token_lp)  # out of place: autograd-safe
+                    which = torch.tensor([int(first[t.request]) + t.choice for t in row.plan], device=self.device)
+                    flat = flat.index_add(0, which, self._row_logprobs(row, None)[0])  # out of place: autograd-safe
         return list(flat.split(sizes))
 
     def sequence_loss(self, prompts: Sequence[str], targets: Sequence[str]) -> torch.Tensor:
@@ -222,46 +231,226 @@ class LanguageModel:
     def hidden_states(
         self, requests: Sequence[ScoreRequest], layers: Sequence[int] | None = None, *, cache: bool | None = None
     ) -> list[np.ndarray]:
-        """Hidden states ``(n_choices, n_layers, d)`` of each request's last continuation token (disk-cached).
+        """Hidden states ``(n_choices, n_layers, d)`` float32 of each request's last continuation tokens.
 
-        See :mod:`e2h.models.hidden` for what a layer index means; default: middle and last layer.
+        Cached per request and layer, with the scores of the same pass. See :mod:`e2h.models.hidden`
+        for what a layer index means; default: middle and last layer.
         """
-        from e2h.models.hidden import hidden_states
+        requests = list(requests)
+        layers = check_layers(self.model, layers, self.name)
+        keys, _, states = self._results(
+            requests, scores=False, layers=layers, cache=cache, desc=f"hidden states {self.name}"
+        )
+        return [np.stack([states[k, layer] for layer in layers], axis=1) for k in keys]
 
-        return hidden_states(self, requests, layers, cache)
+    def prefetch(
+        self, requests: Sequence[ScoreRequest], *, scores: bool = True, layers: Sequence[int] | None = ()
+    ) -> int:
+        """Fill the caches of :meth:`score` and :meth:`hidden_states` for ``requests`` in ONE pass.
+
+        Each packed row runs one forward that yields both the continuations' log-probs and the
+        hidden states of ``layers`` (``()``: none; ``None``: the default layers), so a later
+        ``score`` and ``hidden_states`` of these requests run no forward. Returns how many
+        requests were computed (0 when all were cached, or when caching is off: nothing to fill).
+        """
+        if self._store("scores", None) is None:
+            return 0
+        chosen = () if layers is not None and len(layers) == 0 else check_layers(self.model, layers, self.name)
+        if not scores and not chosen:
+            return 0
+        before = self.n_requests_computed
+        self._results(list(requests), scores=scores, layers=chosen, cache=None, desc=f"prefetch {self.name}")
+        return self.n_requests_computed - before
 
     def generate(
+        self,
+        prompts: Sequence[str],
+        *,
+        max_new_tokens: int = 256,
+        stop: Sequence[str] = ("\n\n",),
+        prefix: str = "",
+        cache: bool | None = None,
+    ) -> list[str]:
+        """Greedy continuations of ``prefix + prompt`` for each prompt (new text only, cut before the
+        first stop string or EOS). Cached per prompt and generation settings.
+
+        Each text is tokenized whole (after BOS if the tokenizer adds one). The leading tokens all
+        prompts share (e.g. the demonstrations, given as ``prefix`` or already in the prompts) are
+        computed once and their KV cache reused by every item; items are decoded in batches
+        (:func:`~e2h.models.generation.greedy_shared`), equal to :meth:`generate_naive`.
+        """
+        if max_new_tokens < 1:
+            raise E2HError(f"max_new_tokens={max_new_tokens}: ask for at least 1 new token.")
+        texts = [prefix + p for p in prompts]
+        base = content_hash(ENGINE_VERSION, self.fingerprint, str(self.dtype), max_new_tokens, list(stop), length=32)
+        keys = [content_hash(base, text, length=32) for text in texts]
+        unique = dict(zip(keys, texts, strict=True))
+        store = self._store("generations", cache)
+        found = {k: v.decode() for k, v in store.get(list(unique)).items()} if store is not None else {}
+        todo = [k for k in unique if k not in found]
+        if todo:
+            new = self._generate([unique[k] for k in todo], max_new_tokens, tuple(stop))
+            found.update(zip(todo, new, strict=True))
+            if store is not None:
+                store.put({k: text.encode() for k, text in zip(todo, new, strict=True)})
+        return [found[k] for k in keys]
+
+    def generate_naive(
         self, prompts: Sequence[str], *, max_new_tokens: int = 256, stop: Sequence[str] = ("\n\n",)
     ) -> list[str]:
-        """Greedy continuations of ``prompts`` (new text only, cut before the first stop string or EOS)."""
-        from e2h.models.generation import generate
+        """Reference generations: one prompt at a time through the model's own masks, nothing shared or cached."""
+        encoded = self._generation_ids(list(prompts), max_new_tokens)
+        decoding = Decoding(max_new_tokens, tuple(stop), eos_ids(self.model, self.tokenizer), self.pad_id)
+        with self._inference():
+            return [
+                greedy(self.forward, [ids], decoding, self._decode, config=self.model.config, device=self.device)[0]
+                for ids in encoded
+            ]
 
-        return generate(self, prompts, max_new_tokens=max_new_tokens, stop=stop)
+    def _generation_ids(self, texts: list[str], max_new_tokens: int) -> list[list[int]]:
+        """``BOS + tok(text)`` of each text; raise if one is empty or too long to generate from."""
+        encoded = [self.bos + ids for ids in self.tokenize_many(texts)]
+        for ids in encoded:
+            if not ids:
+                raise E2HError("cannot generate from an empty prompt with a model without BOS: give some prompt text.")
+            if len(ids) + max_new_tokens > self.max_length:
+                raise E2HError(
+                    f"prompt of {len(ids)} tokens + max_new_tokens={max_new_tokens} exceeds {self.name}'s max_length "
+                    f"{self.max_length}: shorten the prompt (fewer demonstrations) or lower max_new_tokens."
+                )
+        return encoded
+
+    def _generate(self, texts: list[str], max_new_tokens: int, stop: tuple[str, ...]) -> list[str]:
+        """The fast path: the prompts' common leading tokens computed once, items decoded in batches."""
+        encoded = self._generation_ids(texts, max_new_tokens)
+        shared = min(len(ids) for ids in encoded) - 1  # every prompt keeps at least one token of its own
+        for ids in encoded[1:]:
+            shared = common_prefix(ids[:shared], encoded[0][:shared])
+        head = tuple(encoded[0][:shared])
+        suffixes = [ids[shared:] for ids in encoded]
+        decoding = Decoding(max_new_tokens, stop, eos_ids(self.model, self.tokenizer), self.pad_id)
+        order = sorted(range(len(suffixes)), key=lambda i: -len(suffixes[i]))
+        out = [""] * len(suffixes)
+        with self._inference(), bar(f"generate {self.name}", total=len(encoded), unit="prompt") as progress_bar:
+            past = self._head_cache(head)
+            start = 0
+            while start < len(order):
+                slots = len(head) + len(suffixes[order[start]]) + max_new_tokens
+                size = max(1, min(_GENERATE_BATCH, _GENERATE_KV_BYTES // (slots * self._kv_bytes_per_token())))
+                batch = order[start : start + size]
+                new = greedy_shared(
+                    self.forward, past, [suffixes[i] for i in batch], decoding, self._decode,
+                    config=self.model.config, device=self.device, dtype=self.dtype,
+                )  # fmt: skip
+                for i, text in zip(batch, new, strict=True):
+                    out[i] = text
+                progress_bar.update(len(batch))
+                start += size
+        self.n_requests_computed += len(texts)
+        return out
+
+    def _kv_bytes_per_token(self) -> int:
+        """Bytes of KV cache one token takes over all layers."""
+        config = self.model.config.get_text_config()
+        n_kv = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
+        head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+        return 2 * config.num_hidden_layers * n_kv * head_dim * torch.finfo(self.dtype).bits // 8
 
     # ------------------------------------------------------------------ fast path internals
 
-    def _packed_rows(self, encoded: list[_Encoded]) -> Iterator[tuple[tuple[int, ...], list[list[int]]]]:
-        """Group requests by head, then pack each group, longest first, into rows under the token budget."""
-        groups: dict[tuple[int, ...], list[int]] = {}
-        for i, e in enumerate(encoded):
-            groups.setdefault(e.head, []).append(i)
-        for head, members in groups.items():
-            members.sort(key=lambda i: -encoded[i].n_new)
-            rows: list[list[int]] = []
-            size = 0
-            for i in members:
-                if rows and size + encoded[i].n_new <= self.batch_tokens:
-                    rows[-1].append(i)
-                    size += encoded[i].n_new
-                else:
-                    rows.append([i])
-                    size = encoded[i].n_new
-            yield head, rows
+    def _results(
+        self,
+        requests: list[ScoreRequest],
+        *,
+        scores: bool,
+        layers: tuple[int, ...],
+        cache: bool | None,
+        desc: str | None,
+    ) -> tuple[list[str], dict[str, np.ndarray], dict[tuple[str, int], np.ndarray]]:
+        """Each request's key, and the scores ``{key: (2, n_choices)}`` (log-probs; token counts) and
+        states ``{(key, layer): (n_choices, d)}`` asked for: from the caches, the rest computed in one pass.
 
-    def _head_cache(self, head: tuple[int, ...]) -> tuple[list[tuple[torch.Tensor, torch.Tensor]] | None, Any]:
-        """KV cache and next-token log-probs ``(V,)`` after the head; computed once per prefix (LRU)."""
+        Every pass stores its scores, whichever was asked for: they cost one projection per
+        continuation token.
+        """
+        keys = self._request_keys(requests)
+        unique = dict(zip(keys, requests, strict=True))
+        score_store = self._store("scores", cache)
+        hidden_store = self._store("hidden", cache) if layers else None
+        got_scores: dict[str, np.ndarray] = {}
+        got_states: dict[tuple[str, int], np.ndarray] = {}
+        if scores and score_store is not None:
+            for k, value in score_store.get(list(unique)).items():
+                got_scores[k] = np.frombuffer(value, dtype=np.float64).reshape(2, -1)
+        if hidden_store is not None:
+            wanted = {f"{k}@{layer}": (k, layer) for k in unique for layer in layers}
+            for name, value in hidden_store.get(list(wanted)).items():
+                k, layer = wanted[name]
+                got_states[k, layer] = np.frombuffer(value, dtype=np.float32).reshape(len(unique[k].continuations), -1)
+        todo = [
+            k
+            for k in unique
+            if (scores and k not in got_scores) or any((k, layer) not in got_states for layer in layers)
+        ]
+        if not todo:
+            return keys, got_scores, got_states
+        logprobs, n_tokens, states = self._run([unique[k] for k in todo], layers, desc)
+        new_scores = {k: np.stack([lp, nt]) for k, lp, nt in zip(todo, logprobs, n_tokens, strict=True)}
+        new_states = {(k, lay): st[:, i] for k, st in zip(todo, states, strict=True) for i, lay in enumerate(layers)}
+        got_scores.update(new_scores)
+        got_states.update(new_states)
+        if score_store is not None:
+            score_store.put({k: v.tobytes() for k, v in new_scores.items()})
+        if hidden_store is not None:
+            hidden_store.put({f"{k}@{lay}": np.ascontiguousarray(v).tobytes() for (k, lay), v in new_states.items()})
+        return keys, got_scores, got_states
+
+    def _run(
+        self, requests: list[ScoreRequest], layers: tuple[int, ...], desc: str | None
+    ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+        """One pass over ``requests``: log-probs ``(n_choices,)``, token counts ``(n_choices,)`` and
+        states ``(n_choices, n_layers, d)`` (``n_layers = 0`` without ``layers``) of each request."""
+        encoded = self.encode(requests)
+        d = int(self.model.config.get_text_config().hidden_size)
+        logprobs = [np.zeros(len(e.choices)) for e in encoded]
+        states = [np.zeros((len(e.choices), len(layers), d), dtype=np.float32) for e in encoded]
+        groups = pack(encoded, self.batch_tokens)
+        n_rows = sum(len(rows) for _, rows in groups)
+        with self._inference(), bar(desc or f"score {self.name}", total=n_rows, unit="row") as progress_bar:
+            for head, rows in groups:
+                past = self._head_cache(head)
+                for row in rows:
+                    token_lp, out = self._row_logprobs(row, past, layers)
+                    for t, v in zip(row.plan, token_lp.tolist(), strict=True):
+                        logprobs[t.request][t.choice] += v
+                    if layers:
+                        picked = pick(out.hidden_states, [end.position for end in row.ends], layers)  # (n, L, d)
+                        for end, state in zip(row.ends, picked, strict=True):
+                            states[end.request][end.choice] = state
+                    progress_bar.update(1)
+        self.n_requests_computed += len(requests)
+        return logprobs, [np.array([len(c) for c in e.choices], dtype=np.float64) for e in encoded], states
+
+    def _request_keys(self, requests: Sequence[ScoreRequest]) -> list[str]:
+        """A content hash per request: engine version, model, dtype, prefix, context, continuations."""
+        base = (ENGINE_VERSION, self.fingerprint, str(self.dtype))
+        prefixes: dict[str, str] = {}
+        keys = []
+        for r in requests:
+            if r.prefix not in prefixes:
+                prefixes[r.prefix] = content_hash(*base, r.prefix, length=32)
+            keys.append(content_hash(prefixes[r.prefix], r.context, list(r.continuations), length=32))
+        return keys
+
+    def _store(self, kind: str, cache: bool | None) -> ResultCache | None:
+        """The result cache of ``kind`` for this model, or ``None`` when caching is off or not valid."""
+        use = self.cache if cache is None else cache
+        return ResultCache(kind, _safe(self.name)) if use and self.cache_allowed() else None
+
+    def _head_cache(self, head: tuple[int, ...]) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
+        """KV cache after the head (per layer ``(1, n_kv, P, hd)``); computed once per head (LRU)."""
         if not head:
-            return None, None
+            return None
         keep = self.cache_allowed()  # with trainable weights a remembered KV may be stale
         if keep and head in self._heads:
             self._heads.move_to_end(head)
@@ -269,101 +458,53 @@ class LanguageModel:
         from transformers import DynamicCache
 
         ids = torch.tensor([head], device=self.device)  # (1, P)
-        out = self._forward(input_ids=ids, cache=DynamicCache(), use_cache=True, logits_to_keep=1)
+        out = self.forward(input_ids=ids, cache=DynamicCache(), use_cache=True, logits_to_keep=1)
         past = [(layer.keys, layer.values) for layer in out.cache.layers]  # each (1, n_kv, P, hd)
-        entry = (past, out.logits[0, -1].float().log_softmax(-1))
         if keep:
-            self._heads[head] = entry
+            self._heads[head] = past
             while len(self._heads) > _HEAD_LRU:
                 self._heads.popitem(last=False)
-        return entry
+        return past
 
-    def _tree_inputs(self, encoded: list[_Encoded], row: list[int], head_len: int) -> dict[str, Any]:
-        """Packed ids, positions, segment labels and the scoring plan of one row."""
-        ids, pos, req, branch = [], [], [], []
-        plan = []  # (request index, choice index, position predicting token (-1: head), token id)
-        ends = []  # (request index, choice index, position of the choice's last token)
-        for r in row:
-            e = encoded[r]
-            start = len(ids)
-            ids += e.context
-            pos += range(head_len, head_len + len(e.context))
-            req += [r] * len(e.context)
-            branch += [-1] * len(e.context)
-            last_ctx = start + len(e.context) - 1 if e.context else -1
-            for j, choice in enumerate(e.choices):
-                first = len(ids)
-                ids += choice
-                pos += range(head_len + len(e.context), head_len + len(e.context) + len(choice))
-                req += [r] * len(choice)
-                branch += [j] * len(choice)
-                for k, token in enumerate(choice):
-                    plan.append((r, j, last_ctx if k == 0 else first + k - 1, token))
-                ends.append((r, j, len(ids) - 1))
-        return {"ids": ids, "pos": pos, "req": req, "branch": branch, "plan": plan, "ends": ends}
-
-    def _tree_mask(self, t: dict[str, Any], head_len: int) -> Any:
-        """Additive mask ``(1, 1, q, P + q)``: head visible, own context, own choice, causal; per layer type."""
-        dev = self.device
-        req = torch.tensor(t["req"], device=dev)  # (q,)
-        branch = torch.tensor(t["branch"], device=dev)  # (q,)
-        pos = torch.tensor(t["pos"], device=dev)  # (q,)
-        q = len(t["ids"])
-        idx = torch.arange(q, device=dev)
-        inner = (idx[None, :] <= idx[:, None]) & (req[None, :] == req[:, None])
-        inner &= (branch[None, :] == -1) | (branch[None, :] == branch[:, None])  # (q, q)
-        allowed = torch.cat([torch.ones(q, head_len, dtype=torch.bool, device=dev), inner], dim=1)  # (q, P+q)
-        full = _additive(allowed, self.dtype)[None, None]  # (1, 1, q, P+q)
-        window = getattr(self.model.config, "sliding_window", None)
-        layer_types = set(getattr(self.model.config, "layer_types", None) or ())
-        if not (window and layer_types - {"full_attention"}):
-            return full
-        # hybrid models (Gemma 3) take one mask per layer type; sliding layers see the last `window` positions
-        key_pos = torch.cat([torch.arange(head_len, device=dev), pos])  # (P+q,)
-        sliding = _additive(allowed & (pos[:, None] - key_pos[None, :] < window), self.dtype)[None, None]
-        return {kind: full if kind == "full_attention" else sliding for kind in layer_types}
-
-    def _tree_forward(self, t: dict[str, Any], head_len: int, past: Any, **kwargs: Any) -> Any:
-        """One forward over a packed row (see the module docstring)."""
+    def _tree_forward(self, row: PackedRow, past: Any, **kwargs: Any) -> Any:
+        """One forward over a packed row (see :mod:`e2h.models.packing`)."""
         from transformers import DynamicCache
 
-        ids = torch.tensor([t["ids"]], device=self.device)  # (1, q)
-        pos = torch.tensor([t["pos"]], device=self.device)  # (1, q)
+        config = self.model.config
+        mask = tree_mask(
+            row, dtype=self.dtype, device=self.device, sliding_window=getattr(config, "sliding_window", None),
+            layer_types=getattr(config, "layer_types", None) or (),
+        )  # fmt: skip
         cache = DynamicCache(ddp_cache_data=past) if past is not None else None  # fresh: the head's is never mutated
-        return self._forward(
-            input_ids=ids,
-            position_ids=pos,
-            attention_mask=self._tree_mask(t, head_len),
+        return self.forward(
+            input_ids=torch.tensor([row.ids], device=self.device),  # (1, q)
+            position_ids=torch.tensor([row.positions], device=self.device),  # (1, q)
+            attention_mask=mask,
             cache=cache,
             use_cache=cache is not None,
             **kwargs,
         )
 
-    def _row_logprobs(
-        self, encoded: list[_Encoded], row: list[int], head_len: int, past: Any, head_last: Any
-    ) -> tuple[list[tuple[int, int, int, int]], torch.Tensor]:
-        """Log-prob ``(n_plan,)`` of every continuation token of one packed row, and the plan saying whose.
+    def _row_logprobs(self, row: PackedRow, past: Any, layers: Sequence[int] = ()) -> tuple[torch.Tensor, Any]:
+        """Log-prob ``(n_plan,)`` of every continuation token of one packed row (``row.plan`` says whose),
+        and the forward's output (with the hidden states of ``layers``).
 
-        The plan has one ``(request, choice, predicting position or -1 for the head, token)`` per
-        continuation token; gradients flow when autograd is on and ``past`` is ``None``.
+        Gradients flow when autograd is on and ``past`` is ``None``.
         """
-        t = self._tree_inputs(encoded, row, head_len)
-        plan = t["plan"]
-        keep = sorted({p for _, _, p, _ in plan if p >= 0}) or [0]  # [0]: nothing to project but a dummy
-        out = self._tree_forward(t, head_len, past, logits_to_keep=torch.tensor(keep, device=self.device))
+        keep = sorted({t.source for t in row.plan})
+        extra = {"output_hidden_states": list(layers)} if layers else {}
+        out = self._tree_forward(row, past, logits_to_keep=torch.tensor(keep, device=self.device), **extra)
         logp = out.logits[0].float().log_softmax(-1)  # (n_keep, V)
-        if head_last is not None:
-            logp = torch.cat([logp, head_last[None]])  # row n_keep: the head's next-token log-probs
-        row_of = {p: i for i, p in enumerate(keep)} | {-1: len(keep)}
-        where = torch.tensor([row_of[p] for _, _, p, _ in plan], device=self.device)
-        targets = torch.tensor([tok for *_, tok in plan], device=self.device)
-        return plan, logp[where, targets]  # (n_plan,)
+        row_of = {p: i for i, p in enumerate(keep)}
+        where = torch.tensor([row_of[t.source] for t in row.plan], device=self.device)
+        targets = torch.tensor([t.token for t in row.plan], device=self.device)
+        return logp[where, targets], out  # (n_plan,)
 
     # ------------------------------------------------------------------ full-sequence path
 
-    def _full_logprobs(self, encoded: list[_Encoded], *, grad: bool) -> list[torch.Tensor]:
+    def _full_logprobs(self, encoded: list[Encoded], *, grad: bool) -> list[torch.Tensor]:
         """Token log-probs of each continuation, one full sequence per (request, choice), flat order."""
-        seqs = [(list(e.head) + e.context + c, len(c)) for e in encoded for c in e.choices]
+        seqs = [(seq, len(c)) for e in encoded for seq, c in zip(e.sequences(), e.choices, strict=True)]
         order = sorted(range(len(seqs)), key=lambda i: -len(seqs[i][0]))
         result: list[torch.Tensor | None] = [None] * len(seqs)
         with bar("score (full sequences)", total=len(seqs), unit="seq") as progress_bar:
@@ -387,7 +528,7 @@ class LanguageModel:
             mask[b, : len(s)] = 1
             keep[b, len(s) - n - 1 : len(s) - 1] = True  # positions predicting the continuation
         with torch.set_grad_enabled(grad):
-            out = self._forward(input_ids=ids, attention_mask=mask, logits_to_keep=keep, use_cache=False)
+            out = self.forward(input_ids=ids, attention_mask=mask, logits_to_keep=keep, use_cache=False)
             logp = out.logits.float().log_softmax(-1)  # (n_keep, V), row-major over (B, L)
             targets = torch.cat([torch.tensor(s[len(s) - n :]) for s, n in seqs]).to(self.device)
             token_lp = logp.gather(-1, targets[:, None])[:, 0]  # (n_keep,)
@@ -396,8 +537,8 @@ class LanguageModel:
 
     # ------------------------------------------------------------------ plumbing
 
-    def _forward(self, **kwargs: Any) -> Any:
-        """The one place the model is called."""
+    def forward(self, **kwargs: Any) -> Any:
+        """The one place the model is called (counted in ``n_forward_calls``)."""
         self.n_forward_calls += 1
         return self.model(**kwargs)
 
@@ -418,53 +559,33 @@ class LanguageModel:
             return False
         return not any(p.requires_grad for p in self.model.parameters())
 
-    def _cache_file(self, kind: str, *key: Any, cache: bool | None, suffix: str = ".npz") -> Any:
-        use = self.cache if cache is None else cache
-        if not use or not self.cache_allowed():
-            return None
-        folder = cache_dir(kind, _safe(self.name))
-        return folder / f"{content_hash(ENGINE_VERSION, self.fingerprint, *key)}{suffix}"
+    def _decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=True)
 
     def clear_memory(self) -> None:
         """Forget the in-memory prefix KV caches (e.g. after changing the weights)."""
         self._heads.clear()
 
 
-def _choice_scores(logprob: np.ndarray, e: _Encoded, request: ScoreRequest) -> ChoiceScores:
-    return ChoiceScores(
-        logprob=np.asarray(logprob, dtype=np.float64),
-        n_tokens=np.array([len(c) for c in e.choices], dtype=np.int64),
-        n_chars=np.array([len(c) for c in request.continuations], dtype=np.int64),
-    )
+def _split_pair(request: ScoreRequest) -> tuple[str, tuple[str, ...]]:
+    """The context text and the continuation texts, trailing whitespace moved as lm-eval does."""
+    text = request.prefix + request.context
+    stripped = text.rstrip()
+    space = text[len(stripped) :]
+    return stripped, tuple(space + c for c in request.continuations)
 
 
-def _request_key(r: ScoreRequest) -> list[Any]:
-    return [r.prefix, r.context, list(r.continuations)]
-
-
-def _save_scores(path: Any, scores: list[ChoiceScores]) -> None:
-    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-        np.savez(
-            handle,
-            counts=np.array([len(s.logprob) for s in scores], dtype=np.int64),
-            logprob=np.concatenate([s.logprob for s in scores]) if scores else np.zeros(0),
-            n_tokens=np.concatenate([s.n_tokens for s in scores]) if scores else np.zeros(0, np.int64),
-            n_chars=np.concatenate([s.n_chars for s in scores]) if scores else np.zeros(0, np.int64),
-        )
-
-
-def _load_scores(path: Any) -> list[ChoiceScores]:
-    with np.load(path) as data:
-        counts, columns = data["counts"], [data[k] for k in ("logprob", "n_tokens", "n_chars")]
-    if not counts.size:
-        return []
-    parts = [np.split(column, np.cumsum(counts)[:-1]) for column in columns]
-    return [ChoiceScores(lp, nt, nc) for lp, nt, nc in zip(*parts, strict=True)]
-
-
-def _additive(allowed: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """Boolean "may attend" → additive float mask (0 where allowed, the dtype's minimum elsewhere)."""
-    return torch.zeros(allowed.shape, dtype=dtype, device=allowed.device).masked_fill(~allowed, torch.finfo(dtype).min)
+def _check_request(request: ScoreRequest, choices: list[list[int]]) -> None:
+    if not request.continuations:
+        raise E2HError("a ScoreRequest has no continuations: give at least one choice to score.")
+    for text, ids in zip(request.continuations, choices, strict=True):
+        if not text:
+            raise E2HError(f"empty continuation in request {request.context[:40]!r}: every choice needs text.")
+        if not ids:
+            raise E2HError(
+                f"continuation {text!r} adds no token after {request.context[-40:]!r}: it merges into the "
+                "context's last token; start it with a space or end the context differently."
+            )
 
 
 def _bos_ids(tokenizer: Any) -> list[int]:
