@@ -1,7 +1,8 @@
-"""load_model: aliases, folders, hub ids, devices, dtypes, and the real SmolLM2-135M."""
+"""load_model: aliases, folders, hub ids, devices, dtypes, and the real SmolLM2-135M-Instruct."""
 
 from __future__ import annotations
 
+import inspect
 import time
 
 import numpy as np
@@ -9,14 +10,38 @@ import pytest
 import torch
 
 from e2h.errors import E2HError
-from e2h.models import MODELS, ScoreRequest, load_model
+from e2h.models import MODELS, ModelSpec, ScoreRequest, load_model
+from e2h.models.registry import DEFAULT_MODEL
 from e2h.models.tiny import save_tiny_model
 
 REQUESTS = [ScoreRequest("Question: 2+2?\nAnswer:", (" 4", " five")), ScoreRequest("Sky?", (" blue",), prefix="Hi\n\n")]
 
 
 def test_registry_lists_the_aliases():
-    assert MODELS.names() == ["gemma3-270m", "smollm2-135m", "tiny-random"]
+    assert MODELS.names() == ["gemma3-270m", "smollm2-135m", "smollm2-135m-instruct", "tiny-random"]
+
+
+def test_default_model_is_smollm2_instruct_and_its_old_name_still_resolves():
+    assert DEFAULT_MODEL == "smollm2-135m-instruct"
+    assert inspect.signature(load_model).parameters["name"].default == DEFAULT_MODEL
+    spec = MODELS.get("smollm2-135m")
+    assert spec is MODELS.get(DEFAULT_MODEL) and spec.name == DEFAULT_MODEL
+    assert "SmolLM2-135M-Instruct" in spec.description
+    assert spec.cache_key == "smollm2-135m"  # the folder and fingerprint of its first name
+
+
+def test_renamed_alias_keeps_folder_and_fingerprint(tiny_lm, monkeypatch):
+    from e2h.paths import cache_dir
+
+    renamed = ModelSpec(
+        name="tiny-renamed", description="tiny, renamed", tiny=True, aliases=("tiny-old",), cache_name="tiny-random"
+    )
+    for name in ("tiny-renamed", "tiny-old"):
+        monkeypatch.setitem(MODELS._items, name, renamed)
+    new, old = load_model("tiny-renamed"), load_model("tiny-old")
+    assert new.name == old.name == "tiny-renamed"
+    assert new.fingerprint == old.fingerprint == tiny_lm.fingerprint
+    assert not (cache_dir("models") / "tiny-renamed").exists() and not (cache_dir("models") / "tiny-old").exists()
 
 
 def test_tiny_alias_records_what_was_used(tiny_lm):
@@ -96,9 +121,11 @@ def test_smollm2_loads_and_fast_matches_naive_on_arc():
     from e2h.models.templates import build_request, format_demos
     from e2h.paths import cache_dir
 
-    lm = load_model("smollm2-135m", cache=False)  # dequantizes once into $E2H_HOME/models
-    folder = cache_dir("models") / "smollm2-135m"
+    lm = load_model("smollm2-135m-instruct", cache=False)  # dequantizes once into $E2H_HOME/models
+    folder = cache_dir("models") / "smollm2-135m"  # the folder keeps the alias's first name
     assert (folder / "model.safetensors").is_file() and (folder / "e2h-model.json").is_file()
+    assert lm.name == "smollm2-135m-instruct" and lm.fingerprint.startswith("smollm2-135m@")
+    assert load_model("smollm2-135m", cache=False).fingerprint == lm.fingerprint
     assert lm.model.config.num_hidden_layers == 30 and lm.max_length == 8192
     items = load_dataset("arc-challenge").iloc[:21]
     demos = format_demos([items.iloc[20]], "listed")

@@ -12,7 +12,7 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
@@ -20,7 +20,7 @@ from e2h import assets
 from e2h.errors import E2HError
 from e2h.io import atomic_open, content_hash, sha256_file, write_json
 from e2h.models.engine import LanguageModel
-from e2h.models.registry import MODELS, ModelSpec
+from e2h.models.registry import DEFAULT_MODEL, MODELS, ModelSpec
 from e2h.paths import cache_dir
 from e2h.progress import is_quiet
 
@@ -31,7 +31,7 @@ _HUB_ID = re.compile(r"^[\w.-]+(/[\w.-]+)?$")
 
 
 def load_model(
-    name: str = "smollm2-135m",
+    name: str = DEFAULT_MODEL,
     *,
     device: str | torch.device = "auto",
     dtype: str | torch.dtype | None = None,
@@ -52,14 +52,14 @@ def load_model(
     if quantization not in (None, "none", *QUANTIZATIONS):
         raise E2HError(f"unknown quantization {quantization!r}: use one of none, {', '.join(QUANTIZATIONS)}.")
     quantization = None if quantization == "none" else quantization
-    folder, fingerprint, label = _resolve_source(name)
-    model, tokenizer = _from_pretrained(folder, torch_device, torch_dtype, quantization)
-    fingerprint = content_hash(fingerprint, str(torch_dtype), quantization or "none")
+    source = _resolve_source(name)
+    model, tokenizer = _from_pretrained(source.path, torch_device, torch_dtype, quantization)
+    fingerprint = content_hash(source.identity, str(torch_dtype), quantization or "none")
     return LanguageModel(
         model,
         tokenizer,
-        name=label,
-        fingerprint=f"{label}@{fingerprint}",
+        name=source.label,
+        fingerprint=f"{source.key}@{fingerprint}",
         device=torch_device,
         dtype=torch_dtype,
         quantization=quantization or "none",
@@ -96,23 +96,31 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torc
     return DTYPES[dtype]
 
 
-def _resolve_source(name: str) -> tuple[str, str, str]:
-    """(folder or hub id, identity for the fingerprint, short label)."""
+class _Source(NamedTuple):
+    path: str  # folder or hub id for from_pretrained
+    identity: str  # what the weights are, for the fingerprint
+    label: str  # the model's name in results (an alias's canonical name)
+    key: str  # the fingerprint's readable part (an alias's cache_key)
+
+
+def _resolve_source(name: str) -> _Source:
     if name in MODELS:
         spec = MODELS.get(name)
         folder = _tiny_folder(spec) if spec.tiny else _gguf_folder(spec)
         meta = (folder / _MARKER).read_text()
-        return str(folder), f"alias:{name}:{meta}", name
+        return _Source(str(folder), f"alias:{spec.cache_key}:{meta}", spec.name, spec.cache_key)
     path = Path(name).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise E2HError(f"{path} has no config.json: point at a folder written by save_pretrained.")
-        return str(path), f"folder:{path.resolve()}:{_folder_identity(path)}", path.name
+        identity = f"folder:{path.resolve()}:{_folder_identity(path)}"
+        return _Source(str(path), identity, path.name, path.name)
     if name.startswith(("/", ".", "~")) or (os.sep in name and not _HUB_ID.match(name)):
         raise E2HError(f"model folder {path} does not exist: check the path, or use an alias ({', '.join(MODELS)}).")
     if "/" not in name:
         MODELS.get(name)  # a bare name that is no alias: raise with did-you-mean
-    return name, f"hub:{name}", name.split("/")[-1]
+    label = name.split("/")[-1]
+    return _Source(name, f"hub:{name}", label, label)
 
 
 def _folder_identity(path: Path) -> str:
@@ -184,9 +192,9 @@ def _tiny_folder(spec: ModelSpec) -> Path:
 
     def build(tmp: Path) -> dict[str, Any]:
         save_tiny_model(tmp, seed=0)
-        return {"alias": spec.name, "seed": 0, "config": content_hash((tmp / "config.json").read_text())}
+        return {"alias": spec.cache_key, "seed": 0, "config": content_hash((tmp / "config.json").read_text())}
 
-    return _cached_folder(spec.name, build)
+    return _cached_folder(spec.cache_key, build)
 
 
 def _gguf_folder(spec: ModelSpec) -> Path:
@@ -206,9 +214,13 @@ def _gguf_folder(spec: ModelSpec) -> Path:
         tokenizer.save_pretrained(tmp)
         if spec.gguf_parts:
             gguf.unlink(missing_ok=True)  # joined only for this conversion; the chunks stay in the asset cache
-        return {"alias": spec.name, "gguf": spec.gguf_filename, "gguf_sha256": spec.gguf_sha256 or sha256_file(gguf)}
+        return {
+            "alias": spec.cache_key,
+            "gguf": spec.gguf_filename,
+            "gguf_sha256": spec.gguf_sha256 or sha256_file(gguf),
+        }
 
-    return _cached_folder(spec.name, build)
+    return _cached_folder(spec.cache_key, build)
 
 
 def _cached_folder(alias: str, build: Any) -> Path:
