@@ -11,6 +11,7 @@ import torch
 
 from e2h.errors import E2HError
 from e2h.models import MODELS, ModelSpec, ScoreRequest, load_model
+from e2h.models.loading import resolve_dtype
 from e2h.models.registry import DEFAULT_MODEL
 from e2h.models.tiny import save_tiny_model
 
@@ -46,7 +47,7 @@ def test_renamed_alias_keeps_folder_and_fingerprint(tiny_lm, monkeypatch):
 
 def test_tiny_alias_records_what_was_used(tiny_lm):
     assert tiny_lm.name == "tiny-random"
-    expected = torch.bfloat16 if torch.cuda.is_available() else torch.float32  # the documented defaults
+    expected = resolve_dtype("auto", tiny_lm.device)  # bfloat16 on CUDA, the probe's choice on a CPU
     assert tiny_lm.device.type == ("cuda" if torch.cuda.is_available() else "cpu")
     assert tiny_lm.dtype == expected and next(tiny_lm.model.parameters()).dtype == expected
     assert tiny_lm.quantization == "none"

@@ -19,12 +19,13 @@ import torch
 from e2h import assets
 from e2h.errors import E2HError
 from e2h.io import atomic_open, content_hash, sha256_file, write_json
+from e2h.models.cpu import DTYPE_OF, auto_dtype
 from e2h.models.engine import LanguageModel
 from e2h.models.registry import DEFAULT_MODEL, MODELS, ModelSpec
 from e2h.paths import cache_dir
 from e2h.progress import is_quiet
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+DTYPES = DTYPE_OF
 QUANTIZATIONS = ("int8", "nf4")
 _MARKER = "e2h-model.json"  # written last into a finished model folder
 _HUB_ID = re.compile(r"^[\w.-]+(/[\w.-]+)?$")
@@ -34,7 +35,7 @@ def load_model(
     name: str = DEFAULT_MODEL,
     *,
     device: str | torch.device = "auto",
-    dtype: str | torch.dtype | None = None,
+    dtype: str | torch.dtype | None = "auto",
     quantization: str | None = None,
     batch_tokens: int | None = None,
     cache: bool = True,
@@ -42,8 +43,10 @@ def load_model(
     """Load a causal LM behind the scoring engine.
 
     ``name``: an alias (``MODELS.names()``), a local folder with ``config.json``, or a hub id.
-    ``device``: ``"auto"`` picks cuda, then mps, then cpu. ``dtype``: default float32 on CPU/MPS,
-    bfloat16 on CUDA. ``quantization``: ``"int8"`` or ``"nf4"`` (bitsandbytes, CUDA only).
+    ``device``: ``"auto"`` picks cuda, then mps, then cpu. ``dtype``: ``"auto"`` is bfloat16 on CUDA
+    and on CPUs where it is clearly faster (:func:`e2h.models.cpu.dtype_report`), float32 otherwise;
+    ``"float32"``, ``"bfloat16"`` or ``"float16"`` pin it. ``quantization``: ``"int8"`` or ``"nf4"``
+    (bitsandbytes, CUDA only).
     ``batch_tokens``: tokens per forward pass (default by device); ``cache``: disk caches of scores
     and hidden states. The model's weights are frozen (adapters such as LoRA add trainable ones).
     """
@@ -86,13 +89,17 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 
 
 def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
-    """The compute dtype: given, or float32 off CUDA and bfloat16 on CUDA."""
-    if dtype is None:
-        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    """The compute dtype: the one given, or for ``"auto"`` (or None) the one fast on ``device``.
+
+    That is bfloat16 on CUDA; on a CPU bfloat16 only where a cached matmul probe finds it clearly
+    faster (:func:`e2h.models.cpu.dtype_report`); float32 otherwise.
+    """
+    if dtype is None or dtype == "auto":
+        return auto_dtype(device)
     if isinstance(dtype, torch.dtype):
         return dtype
     if dtype not in DTYPES:
-        raise E2HError(f"unknown dtype {dtype!r}: use one of {', '.join(DTYPES)}.")
+        raise E2HError(f"unknown dtype {dtype!r}: use one of auto, {', '.join(DTYPES)}.")
     return DTYPES[dtype]
 
 
