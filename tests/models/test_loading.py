@@ -21,7 +21,13 @@ REQUESTS = [ScoreRequest("Question: 2+2?\nAnswer:", (" 4", " five")), ScoreReque
 
 
 def test_registry_lists_the_aliases():
-    assert MODELS.names() == ["gemma3-270m", "smollm2-135m", "smollm2-135m-instruct", "tiny-random"]
+    assert MODELS.names() == [
+        "gemma3-270m",
+        "qwen2.5-coder-1.5b",
+        "smollm2-135m",
+        "smollm2-135m-instruct",
+        "tiny-random",
+    ]
 
 
 def test_default_model_is_smollm2_instruct_and_its_old_name_still_resolves():
