@@ -12,18 +12,21 @@ through every weight outside the embedding table and the output head (2 FLOPs pe
 head runs only where a continuation's log-probability is read (the engine keeps only those logits);
 attention's own quadratic term is left out (short sequences). The ceiling is this machine's best
 square matmul rate in the model's dtype (:func:`e2h.models.cpu.matmul_ceiling`), measured in the
-same run. Accuracy (``--accuracy``): cloze, raw summed log-prob argmax, every ``source_split ==
-"test"`` item; a model whose estimated time exceeds ``--max-accuracy-minutes`` is skipped.
+same process just before the timed scoring, so both see the same load from other processes.
+Accuracy (``--accuracy``): cloze, raw summed log-prob argmax, every ``source_split == "test"``
+item; a model whose estimated time exceeds ``--max-accuracy-minutes`` is skipped.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
 import time
+import warnings
 
 import numpy as np
 
@@ -38,16 +41,12 @@ def main(argv: list[str] | None = None) -> None:
         return
     import torch
 
-    from e2h.models.cpu import cpu_capability, cpu_name, matmul_ceiling
+    from e2h.models.cpu import cpu_capability, cpu_name
 
-    ceiling = matmul_ceiling(refresh=True)
-    print(
-        f"CPU: {cpu_name()} ({cpu_capability()}, {torch.get_num_threads()} threads); matmul ceiling "
-        f"float32 {ceiling['float32']:.1f} GFLOP/s, bfloat16 {ceiling['bfloat16']:.1f} GFLOP/s",
-        flush=True,
-    )
+    print(f"CPU: {cpu_name()} ({cpu_capability()}, {torch.get_num_threads()} threads)", flush=True)
     rows = [_spawn(name, args) for name in args.models]
-    print(_table(rows, ceiling, args))
+    print(_table(rows, args))
+    print(f"load average at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
 def _spawn(name: str, args: argparse.Namespace) -> dict:
@@ -62,6 +61,7 @@ def _run_one(args: argparse.Namespace) -> dict:
     from e2h.data import load_dataset
     from e2h.models import MODELS as ALIASES
     from e2h.models import load_model
+    from e2h.models.cpu import matmul_ceiling
     from e2h.models.templates import build_request
     from e2h.paths import cache_dir
     from e2h.progress import set_quiet
@@ -72,11 +72,15 @@ def _run_one(args: argparse.Namespace) -> dict:
     start = time.perf_counter()
     lm = load_model(name, cache=False)
     load_s = time.perf_counter() - start
-    items = load_dataset("arc-challenge")
+    with warnings.catch_warnings():  # no human measures needed here
+        warnings.simplefilter("ignore")
+        items = load_dataset("arc-challenge")
     test = items[items["source_split"] == "test"]
     requests = [build_request(row, "cloze") for _, row in test.iterrows()]
     bench = requests[: args.n_items]
     lm.score(requests[-2:], cache=False)  # warm-up (allocator, kernels), not timed
+    dtype = str(lm.dtype).removeprefix("torch.")
+    ceiling = matmul_ceiling(refresh=True)[dtype if dtype in ("float32", "bfloat16") else "float32"]
     start = time.perf_counter()
     lm.score(bench, cache=False)
     score_s = time.perf_counter() - start
@@ -85,7 +89,8 @@ def _run_one(args: argparse.Namespace) -> dict:
     body, head = _matmul_weights(lm.model)
     row = {
         "model": lm.name,
-        "dtype": str(lm.dtype).removeprefix("torch."),
+        "dtype": dtype,
+        "ceiling_gflops": ceiling,
         "params": sum(p.numel() for p in lm.model.parameters()),
         "converted_before": converted,
         "load_s": load_s,
@@ -120,8 +125,8 @@ def _accuracy(lm, test, requests, items_per_s: float, max_minutes: float) -> dic
     return {"accuracy": float(correct.mean()), "accuracy_n": len(correct), "accuracy_s": time.perf_counter() - start}
 
 
-def _table(rows: list[dict], ceiling: dict[str, float], args: argparse.Namespace) -> str:
-    head = "| model | params | dtype | load s | peak RSS GiB | items/s | tokens/s | GFLOP/s | % of ceiling |"
+def _table(rows: list[dict], args: argparse.Namespace) -> str:
+    head = "| model | params | dtype | load s | peak RSS GiB | items/s | tokens/s | GFLOP/s | ceiling GFLOP/s | % |"
     head += " ARC-Challenge acc (cloze, test) |" if args.accuracy else ""
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
@@ -136,7 +141,8 @@ def _table(rows: list[dict], ceiling: dict[str, float], args: argparse.Namespace
             f"{r['n_items'] / r['score_s']:.2f}",
             f"{r['tokens'] / r['score_s']:.0f}",
             f"{gflops:.1f}",
-            f"{100 * gflops / ceiling.get(r['dtype'], ceiling['float32']):.0f}%",
+            f"{r['ceiling_gflops']:.1f}",
+            f"{100 * gflops / r['ceiling_gflops']:.0f}%",
         ]
         if args.accuracy:
             acc = r.get("accuracy")
