@@ -5,16 +5,20 @@
     .venv/bin/python bench/models.py --models smollm2-135m-instruct --n-items 20
 
 Each model runs in its own process, so its load time and peak RSS are its own (a first load also
-converts the GGUF; the table says so). Throughput: ``lm.score(requests, cache=False)`` on the first
-``--n-items`` ARC-Challenge test items in the ``cloze`` format, after a two-item warm-up. Tokens are
-those each request adds: its context once plus every continuation. FLOPs: each of those tokens goes
-through every weight outside the embedding table and the output head (2 FLOPs per weight), and the
-head runs only where a continuation's log-probability is read (the engine keeps only those logits);
-attention's own quadratic term is left out (short sequences). The ceiling is this machine's best
-square matmul rate in the model's dtype (:func:`e2h.models.cpu.matmul_ceiling`), measured in the
-same process just before the timed scoring, so both see the same load from other processes.
-Accuracy (``--accuracy``): cloze, raw summed log-prob argmax, every ``source_split == "test"``
-item; a model whose estimated time exceeds ``--max-accuracy-minutes`` is skipped.
+converts the GGUF; the table says so); ``--threads`` sets torch's thread count there (on a machine
+shared with other jobs one thread can beat two, whose barriers wait on each other).
+
+Throughput: ``lm.score(requests, cache=False)`` on the first ``--n-items`` ARC-Challenge test items
+in the ``cloze`` format, after a two-item warm-up. Tokens are those each request adds: its context
+once plus every continuation. FLOPs: each of those tokens goes through every weight outside the
+embedding table and the output head (2 FLOPs per weight), and the head runs only where a
+continuation's log-probability is read (the engine keeps only those logits); attention's own
+quadratic term is left out (short sequences). The ceiling is this machine's best square matmul rate
+in the model's dtype (:func:`e2h.models.cpu.matmul_ceiling`), measured in the same process just
+before the timed scoring, so both see the same load from other processes.
+
+Accuracy (``--accuracy``): cloze, raw summed log-prob argmax, every ``source_split == "test"`` item;
+a model whose estimated time exceeds ``--max-accuracy-minutes`` is skipped.
 """
 
 from __future__ import annotations
@@ -43,7 +47,8 @@ def main(argv: list[str] | None = None) -> None:
 
     from e2h.models.cpu import cpu_capability, cpu_name
 
-    print(f"CPU: {cpu_name()} ({cpu_capability()}, {torch.get_num_threads()} threads)", flush=True)
+    threads = args.threads or torch.get_num_threads()
+    print(f"CPU: {cpu_name()} ({cpu_capability()}, {threads} threads)", flush=True)
     rows = [_spawn(name, args) for name in args.models]
     print(_table(rows, args))
     print(f"load average at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
@@ -53,11 +58,14 @@ def _spawn(name: str, args: argparse.Namespace) -> dict:
     """Run one model in a fresh process; its last stdout line carries the result."""
     cmd = [sys.executable, __file__, "--worker", "--models", name, "--n-items", str(args.n_items)]
     cmd += ["--max-accuracy-minutes", str(args.max_accuracy_minutes)] + (["--accuracy"] if args.accuracy else [])
+    cmd += ["--threads", str(args.threads)] if args.threads else []
     done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=True)
     return json.loads(next(line for line in reversed(done.stdout.splitlines()) if line.startswith(_RESULT))[7:])
 
 
 def _run_one(args: argparse.Namespace) -> dict:
+    import torch
+
     from e2h.data import load_dataset
     from e2h.models import MODELS as ALIASES
     from e2h.models import load_model
@@ -67,6 +75,8 @@ def _run_one(args: argparse.Namespace) -> dict:
     from e2h.progress import set_quiet
 
     set_quiet(True)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     name = args.models[0]
     converted = (cache_dir("models") / ALIASES.get(name).cache_key / "e2h-model.json").is_file()
     start = time.perf_counter()
@@ -157,6 +167,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--n-items", type=int, default=50, help="ARC-Challenge test items timed (default 50)")
     parser.add_argument("--accuracy", action="store_true", help="also score the full ARC-Challenge test split")
     parser.add_argument("--max-accuracy-minutes", type=float, default=20.0, help="skip accuracy beyond this")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
