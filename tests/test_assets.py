@@ -102,3 +102,18 @@ def test_unknown_asset_suggests_names() -> None:
 
 def test_reference_file_matches_its_pin(arc_annotations: Path) -> None:
     assert assets.member_path("arc-annotations") == arc_annotations
+
+
+def test_chunked_model_carriers_are_all_pinned() -> None:
+    from e2h.models import MODELS
+
+    for alias, n_parts in (("gemma3-270m", 4), ("qwen2.5-coder-1.5b", 22)):
+        spec = MODELS.get(alias)
+        carriers = [assets.CARRIERS.get(carrier) for carrier, _ in spec.gguf_parts]
+        assert len(carriers) == n_parts and spec.gguf_sha256 and len(spec.gguf_sha256) == 64
+        assert len({c.sha256 for c in carriers}) == n_parts and all(len(c.sha256) == 64 for c in carriers)
+        for carrier, (_, member) in zip(carriers, spec.gguf_parts, strict=True):
+            package = carrier.filename.split("-")[0]  # the wheel's import name holds the chunk
+            assert carrier.requirement and member.startswith(package + "/")
+    qwen = MODELS.get("qwen2.5-coder-1.5b").gguf_parts
+    assert [member.rsplit("/", 1)[1] for _, member in qwen] == [f"part{n:02d}.bin" for n in range(1, 23)]

