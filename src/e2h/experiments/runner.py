@@ -23,6 +23,7 @@ import pandas as pd
 from e2h.errors import ConfigError, E2HError
 from e2h.experiments.config import DatasetSpec, ExperimentConfig, suggest
 from e2h.experiments.grid import Cell, expand
+from e2h.experiments.prefetch import prefetch_cells
 from e2h.experiments.store import RunStore, cell_frame
 from e2h.hardness import RANDOM
 from e2h.io import content_hash
@@ -243,6 +244,7 @@ def run_experiment(config: ExperimentConfig, *, force: bool = False) -> RunResul
                     _record_failure(store, result, cell, exc, 0.0)
                 progress.update(len(group))
                 continue
+            prefetch_cells(group, lm, data)
             for cell in group:
                 progress.set_postfix_str(cell.describe(), refresh=False)
                 _execute(cell, lm, data, store, result)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from e2h.learners.base import SHARED_OPTIONS, Learner, Param, Predictions
+from e2h.learners.base import SHARED_OPTIONS, Learner, Param, Planned, Predictions
 from e2h.learners.lora import LoRA, QLoRA
 from e2h.learners.probe import LinearProbe
 from e2h.learners.prompting import ICL, ICLChainOfThought, ZeroShot
@@ -38,6 +38,7 @@ __all__ = [
     "LinearProbe",
     "LoRA",
     "Param",
+    "Planned",
     "Predictions",
     "QLoRA",
     "ZeroShot",

@@ -18,6 +18,10 @@ A learner is used like a scikit-learn estimator::
                 runner fills it from the config (or the dataset's defaults, or the cell's seed) unless the
                 learner's own options set it.
 
+Optionally, ``planned_requests(train, test)`` lists the engine requests ``fit``/``predict`` will score or read
+hidden states of (:class:`Planned`), so that a run computes the work of all its cells in one deduplicated pass
+(``LanguageModel.prefetch``) before fitting any of them; the default plans nothing.
+
 Everything else reads this one declaration: config validation (unknown options get a did-you-mean),
 the grid's cell hash (:meth:`Learner.resolve` gives every parameter of a cell), ``e2h eval``'s
 ``--option`` flags, ``get_params`` and ``repr``. The resolved parameters, exactly as ``get_params()``
@@ -48,6 +52,18 @@ class Param:
     default: Any
     help: str
     shared: bool = False
+
+
+@dataclass(frozen=True)
+class Planned:
+    """Engine work a learner will ask for: ``requests`` scored (``scores``) and/or their hidden states (``layers``).
+
+    ``layers=()`` asks for no hidden states; ``None`` for the model's default layers.
+    """
+
+    requests: tuple[Any, ...]  # e2h.models.ScoreRequest
+    scores: bool = True
+    layers: tuple[int, ...] | None = ()
 
 
 @dataclass
@@ -151,6 +167,10 @@ class Learner:
     def shared_options(cls) -> tuple[str, ...]:
         """The shared run options (:data:`SHARED_OPTIONS`) this learner takes."""
         return tuple(key for key, param in cls.params.items() if param.shared)
+
+    def planned_requests(self, train: pd.DataFrame, test: pd.DataFrame) -> list[Planned]:
+        """The engine requests ``fit(train)`` and ``predict(test)`` will make, for a run to compute up front."""
+        return []
 
     def fit(self, train: pd.DataFrame) -> Learner:
         raise NotImplementedError

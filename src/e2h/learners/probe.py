@@ -24,7 +24,7 @@ import pandas as pd
 import torch
 
 from e2h.errors import E2HError
-from e2h.learners.base import Learner, Param, Predictions
+from e2h.learners.base import Learner, Param, Planned, Predictions
 from e2h.seeding import make_rng
 
 SOLVERS = ("sgd", "lbfgs")
@@ -134,6 +134,14 @@ class LinearProbe(Learner):
         "epochs": Param(100, "full-batch SGD steps, or the L-BFGS iteration cap"),
         "seed": Param(0, "seed of the weight initialisation", shared=True),
     }
+
+    def planned_requests(self, train: pd.DataFrame, test: pd.DataFrame) -> list[Planned]:
+        """Hidden states of every choice of the training and test items."""
+        from e2h.models.templates import build_request
+
+        items = pd.concat([train, test]).to_dict("records")
+        layers = None if self.layers is None else tuple(self.layers)
+        return [Planned(tuple(build_request(item, self.format) for item in items), scores=False, layers=layers)]
 
     def fit(self, train: pd.DataFrame) -> LinearProbe:
         features, mask = self._features(train, "fit")

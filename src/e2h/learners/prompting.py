@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from e2h.errors import E2HError
-from e2h.learners.base import Learner, Param, Predictions
+from e2h.learners.base import Learner, Param, Planned, Predictions
 from e2h.models.engine import ScoreRequest
 from e2h.models.templates import (
     EXTRACTION_RULES,
@@ -299,6 +299,12 @@ class ZeroShot(_Scoring):
     supervised = False
 
     params: ClassVar[dict[str, Param]] = {"format": FORMAT, "normalization": NORMALIZATION, "extraction": EXTRACTION}
+
+    def planned_requests(self, train: pd.DataFrame, test: pd.DataFrame) -> list[Planned]:
+        """The test items' scoring requests (multiple choice only; the uncond pass is not planned)."""
+        if _is_generative(test):
+            return []
+        return [Planned(tuple(build_request(item, self.format) for _, item in test.iterrows()))]
 
     def fit(self, train: pd.DataFrame | None = None) -> ZeroShot:
         """Nothing to learn (``predict`` works without it); accepted so every learner is used the same way."""

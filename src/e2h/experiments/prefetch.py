@@ -1,0 +1,48 @@
+"""Plan a model's engine work across all the cells of a run, deduplicate it, and compute it in one pass.
+
+Before the cells of a model run, each cell's learner lists the requests it will score or read hidden
+states of (``Learner.planned_requests``: the zero-shot test items, the probe's training and test items…).
+Identical requests of different cells (the same test items for zero-shot and every probe of a seed, the
+training items shared by overlapping levels) are kept once, and ``LanguageModel.prefetch`` computes the
+scores and hidden states of all of them with one forward per packed row. The cells then fit and predict
+from the engine's caches. Only work that a cell's learner plans is prefetched; with the engine's caches
+off there is nothing to fill and this step does nothing.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from e2h.experiments.grid import Cell
+    from e2h.experiments.runner import RunData
+    from e2h.models import LanguageModel
+
+
+def prefetch_cells(cells: list[Cell], lm: LanguageModel, data: RunData) -> int:
+    """Compute the planned requests of ``cells`` on ``lm`` in one deduplicated pass; returns how many were new."""
+    from e2h.experiments.runner import cell_split
+    from e2h.learners import LEARNERS
+
+    by_layers: dict[tuple[int, ...] | None, dict[tuple, object]] = {}
+    scored: set[tuple] = set()
+    for cell in cells:
+        split = cell_split(cell, data)
+        learner = LEARNERS.get(cell.learner)(lm, **cell.options)
+        train = split.train.iloc[:0] if cell.train_on == "none" else split.train
+        for planned in learner.planned_requests(train, split.test):
+            wanted = by_layers.setdefault(planned.layers, {})
+            for request in planned.requests:
+                key = (request.prefix, request.context, request.continuations)
+                wanted[key] = request
+                if planned.scores:
+                    scored.add(key)
+    if () in by_layers and len(by_layers) > 1:  # scores-only requests ride along with a hidden-state pass
+        only_scores = by_layers.pop(())
+        next(iter(by_layers.values())).update(only_scores)
+    computed = 0
+    for layers, wanted in by_layers.items():
+        requests = list(wanted.values())
+        if requests:
+            computed += lm.prefetch(requests, scores=bool(scored), layers=layers)
+    return computed
