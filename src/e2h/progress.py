@@ -23,6 +23,7 @@ def progress(iterable: Iterable[T], desc: str, total: int | None = None, unit: s
     return iter(tqdm(iterable, desc=desc, total=total, unit=unit, disable=is_quiet(), leave=False))
 
 
-def bar(desc: str, total: int | None = None, unit: str = "it") -> tqdm:
-    """A manual progress bar (call ``.update(n)``); disabled in quiet mode."""
-    return tqdm(desc=desc, total=total, unit=unit, disable=is_quiet(), leave=False)
+def bar(desc: str, total: int | None = None, unit: str = "it", initial: int = 0) -> tqdm:
+    """A manual progress bar (call ``.update(n)``) starting at ``initial`` (not counted in its rate or ETA);
+    disabled in quiet mode."""
+    return tqdm(desc=desc, total=total, unit=unit, initial=initial, disable=is_quiet(), leave=False)
