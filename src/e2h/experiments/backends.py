@@ -134,8 +134,9 @@ def make_backend(config: ExperimentConfig, backend: str | None = None, address: 
             raise E2HError(f"--address {address} is for the ray backend: add --backend ray, or drop --address")
         return LocalBackend()
     if name == "ray":
-        from e2h.experiments.ray_backend import RayBackend
+        from e2h.experiments.ray_backend import RayBackend, check_resources
 
+        check_resources(config)
         return RayBackend(address or config.ray_address)
     raise E2HError(unknown("backend", name, BACKENDS))
 
