@@ -16,10 +16,17 @@ def run_command(
     force: bool = typer.Option(False, "--force", help="Recompute finished cells instead of reusing them."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the cells and split sizes; load no model."),
+    backend: str | None = typer.Option(
+        None, "--backend", help="local or ray (default: the config's `backend`, local)."
+    ),
+    address: str | None = typer.Option(
+        None, "--address", help="Ray cluster to join: auto, ray://host:port (default: a local one)."
+    ),
 ) -> None:
     """Run an experiment config: every cell not finished yet, then the report (RUN/report) and its summary.
 
-    Results go to OUTPUT_DIR/NAME (manifest.json, cells/*.parquet); a rerun resumes where the last one stopped.
+    Results go to OUTPUT_DIR/NAME (manifest.json, cells/*.parquet); a rerun resumes where the last one stopped,
+    with either backend (`--backend ray` computes the cells on a Ray cluster; see README "Running on a cluster").
     Exit code 1 when a cell failed (errors are in the manifest), 2 for an invalid config or impossible split.
     """
     from e2h.experiments import load_config, plan, run_experiment
@@ -34,7 +41,7 @@ def run_command(
         _, cells, splits = plan(cfg)
         _print_plan(console, cells, splits, RunStore.for_config(cfg), force)
         return
-    result = run_experiment(cfg, force=force)
+    result = run_experiment(cfg, force=force, backend=backend, address=address)
     done = sum(RunStore(result.run_dir).is_done(c.cell_id) for c in result.cells)
     console.print(
         f"{cfg.name}: {len(result.executed)} cell(s) computed, {done}/{len(result.cells)} finished", soft_wrap=True

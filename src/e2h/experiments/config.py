@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import (
@@ -287,6 +287,18 @@ class ExperimentConfig(_Strict):
         description="training-label noise: a number p, or {p: [...], hard_multiplier} (label_noise keys)",
     )
     output_dir: str = Field("runs", description="folder of runs, relative to the working directory")
+    backend: Literal["local", "ray"] = Field(
+        "local", description="where cells run: local (this process) or ray (a Ray cluster; pip install e2h[ray])"
+    )
+    ray_address: str | None = Field(
+        None, description="Ray cluster to join: auto, ray://host:port; null = start a local one (backend ray)"
+    )
+    resources: dict[str, dict[Literal["num_cpus", "num_gpus", "memory"], float]] = Field(
+        default_factory=dict,
+        description="Ray resources per cell by learner name or `default`, e.g. {lora: {num_gpus: 1}}; "
+        "unset: 1 GPU for lora/qlora and models of 1B+ parameters when the cluster has GPUs, else 1 CPU",
+    )
+    max_retries: int = Field(1, ge=0, description="times Ray retries a cell whose worker process died")
 
     _base_dir: Path | None = PrivateAttr(default=None)
     _source: str = PrivateAttr(default="config")

@@ -1,10 +1,11 @@
-"""The local runner: a config's cells, computed once each, model by model, into the results store.
+"""The runner: a config's cells, computed once each, model by model, into the results store.
 
 Read it top to bottom: :func:`run_experiment` is the recipe (load data → expand → check every split → open the
-store → for each model: load it once, run its cells → close). Everything that can be wrong with the data (a missing
-measure, an impossible split) is reported as one :class:`~e2h.errors.ConfigError` before any model loads.
-A failing cell is recorded with its error in the manifest and the run goes on; Ctrl-C stops after recording the
-cell in progress as interrupted (finished cells are kept, a rerun resumes).
+store → a backend runs the cells, each model loaded once per worker, here or on Ray (``backends``) → close).
+Everything that can be wrong with the data (a missing measure, an impossible split) is reported as one
+:class:`~e2h.errors.ConfigError` before any model loads. A failing cell is recorded with its error in the manifest
+and the run goes on; Ctrl-C stops after recording the cells in progress as interrupted (finished cells are kept,
+a rerun resumes).
 
 A cell is computed by :func:`run_cell`: split (seeded; identical test items for every train_on, learner and
 n_train of a dataset/measure/seed) → label noise on the training items → ``make_learner`` → ``fit`` → ``predict``.
@@ -12,7 +13,6 @@ n_train of a dataset/measure/seed) → label noise on the training items → ``m
 
 from __future__ import annotations
 
-import itertools
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,15 +23,14 @@ import pandas as pd
 from e2h.errors import ConfigError, E2HError
 from e2h.experiments.config import DatasetSpec, ExperimentConfig, suggest
 from e2h.experiments.grid import Cell, expand
-from e2h.experiments.prefetch import prefetch_cells
 from e2h.experiments.store import RunStore, cell_frame
 from e2h.hardness import RANDOM
 from e2h.io import content_hash
 from e2h.notices import warn
-from e2h.progress import bar
 from e2h.seeding import make_rng
 
 if TYPE_CHECKING:
+    from e2h.experiments.backends import Backend
     from e2h.hardness import Split
     from e2h.learners import Learner, Predictions
     from e2h.models import LanguageModel
@@ -224,60 +223,37 @@ def plan(config: ExperimentConfig) -> tuple[RunData, list[Cell], list[tuple[Cell
     return data, cells, check_splits(config, cells, data)
 
 
-def run_experiment(config: ExperimentConfig, *, force: bool = False) -> RunResult:
-    """Run every cell of ``config`` not finished yet (all of them with ``force``); see the module docstring."""
-    from e2h.models import load_model
+def run_experiment(
+    config: ExperimentConfig,
+    *,
+    force: bool = False,
+    backend: str | Backend | None = None,
+    address: str | None = None,
+) -> RunResult:
+    """Run every cell of ``config`` not finished yet (all of them with ``force``); see the module docstring.
+
+    ``backend``: ``"local"`` or ``"ray"`` (default: the config's ``backend``), or a backend object; ``address``:
+    the Ray cluster to join (default: the config's ``ray_address``), see ``e2h.experiments.backends``.
+    """
+    from e2h.experiments.backends import Recorder, make_backend
 
     data, cells, _ = plan(config)
+    if backend is None or isinstance(backend, str):
+        backend = make_backend(config, backend, address)
     store = RunStore.for_config(config)
     store.open(config, cells, force=force, notes=data.notes)
     result = RunResult(store.dir, cells)
     todo = [c for c in cells if force or not store.is_done(c.cell_id)]
-    progress = bar(f"run {config.name}", total=len(cells), unit="cell", initial=len(cells) - len(todo))
+    recorder = Recorder(store, result, len(todo))
     try:
-        for model, group in itertools.groupby(todo, key=lambda c: c.model):
-            group = list(group)
-            try:
-                lm = load_model(config.model_path(model), device=config.device, dtype=config.dtype)
-            except Exception as exc:  # every cell of this model fails; the other models still run
-                for cell in group:
-                    _record_failure(store, result, cell, exc, 0.0)
-                progress.update(len(group))
-                continue
-            prefetch_cells(group, lm, data)
-            for cell in group:
-                progress.set_postfix_str(cell.describe(), refresh=False)
-                _execute(cell, lm, data, store, result)
-                progress.update(1)
-            del lm
+        backend.run(config, data, todo, recorder)
     except KeyboardInterrupt:
         store.close("interrupted", len(result.executed))
         raise
     finally:
-        progress.close()
+        recorder.close()
     store.close("failed" if result.failures else "finished", len(result.executed))
     return result
-
-
-def _execute(cell: Cell, lm: LanguageModel, data: RunData, store: RunStore, result: RunResult) -> None:
-    result.executed.append(cell.cell_id)
-    store.start_cell(cell)
-    start = time.perf_counter()
-    try:
-        frame = run_cell(cell, lm, data)
-    except KeyboardInterrupt as exc:
-        store.fail_cell(cell, exc, time.perf_counter() - start)
-        raise
-    except Exception as exc:  # recorded with its traceback in the manifest; the run goes on
-        _record_failure(store, result, cell, exc, time.perf_counter() - start)
-        return
-    store.finish_cell(cell, frame, time.perf_counter() - start)
-
-
-def _record_failure(store: RunStore, result: RunResult, cell: Cell, exc: BaseException, seconds: float) -> None:
-    store.fail_cell(cell, exc, seconds)
-    message = f"{type(exc).__name__}: {exc}".splitlines()[0]
-    result.failures.append((cell, message))
 
 
 __all__ = [
