@@ -14,8 +14,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-demo: setup
-	$(BIN)/e2h run configs/demo.yaml
+demo:
+	@start=$$(date +%s); $(MAKE) --no-print-directory setup && \
+	echo "demo: setup (venv, install) $$(( $$(date +%s) - start )) s" && \
+	$(BIN)/e2h run configs/demo.yaml && \
+	echo "demo: total wall time $$(( $$(date +%s) - start )) s (make demo, from setup to report)"
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -47,12 +47,17 @@ def run_command(
         f"{cfg.name}: {len(result.executed)} cell(s) computed, {done}/{len(result.cells)} finished", soft_wrap=True
     )
     if done:
+        import time
+
         from e2h.analysis.report import summary_table, write_report
 
+        start = time.perf_counter()
         paths = write_report(result.run_dir)
+        result.timed("report", start)
         sgr, acc = (_read(paths.folder / f"{name}.parquet") for name in ("sgr", "accuracy"))
         print_wide(summary_table(sgr=sgr, acc=acc))
         console.print(f"report: {paths.html}\n        {paths.markdown}", soft_wrap=True)
+    _print_timings(console, result)
     if result.failures:
         for cell, error in result.failures:
             console.print(
@@ -62,6 +67,27 @@ def run_command(
             f"{len(result.failures)} cell(s) failed; tracebacks in {result.run_dir / 'manifest.json'}", soft_wrap=True
         )
         raise SystemExit(1)  # not typer.Exit: with standalone_mode=False its code would be returned, not used
+
+
+def _print_timings(console: Console, result) -> None:
+    """Wall time per phase, and how close each model's forward passes ran to this CPU's matmul ceiling."""
+    from e2h.models.cpu import cpu_name, matmul_ceiling
+
+    if not result.executed:
+        return
+    phases = " · ".join(f"{name} {seconds:.0f} s" for name, seconds in result.seconds.items())
+    console.print(f"wall time ({cpu_name()}): {phases}", soft_wrap=True, highlight=False)
+    for model, engine in result.engine.items():
+        if not engine["seconds"]:
+            continue
+        ceiling = matmul_ceiling().get("float32", 0.0)
+        share = f" = {100 * engine['gflops'] / ceiling:.0f}% of this CPU's fp32 matmul ceiling ({ceiling:.0f} GFLOP/s)"
+        console.print(
+            f"engine {model}: {engine['tokens'] / 1e3:.0f}k tokens in {engine['seconds']:.0f} s of forward passes, "
+            f"{engine['gflops']:.1f} GFLOP/s{share if ceiling else ''}",
+            soft_wrap=True,
+            highlight=False,
+        )
 
 
 def _read(path: Path):

@@ -54,6 +54,12 @@ class RunResult:
     cells: list[Cell]
     executed: list[str] = field(default_factory=list)  # cell ids computed by this invocation
     failures: list[tuple[Cell, str]] = field(default_factory=list)  # (cell, one-line error)
+    seconds: dict[str, float] = field(default_factory=dict)  # wall time per phase (data, model load, prefetch, cells)
+    engine: dict[str, dict[str, float]] = field(default_factory=dict)  # model → LanguageModel.throughput()
+
+    def timed(self, phase: str, start: float) -> None:
+        """Add the wall time since ``start`` (``time.perf_counter()``) to ``phase``."""
+        self.seconds[phase] = self.seconds.get(phase, 0.0) + time.perf_counter() - start
 
     @property
     def ok(self) -> bool:
@@ -237,12 +243,14 @@ def run_experiment(
     """
     from e2h.experiments.backends import Recorder, make_backend
 
+    start = time.perf_counter()
     data, cells, _ = plan(config)
     if backend is None or isinstance(backend, str):
         backend = make_backend(config, backend, address)
     store = RunStore.for_config(config)
     store.open(config, cells, force=force, notes=data.notes)
     result = RunResult(store.dir, cells)
+    result.timed("data (load, check splits)", start)
     todo = [c for c in cells if force or not store.is_done(c.cell_id)]
     recorder = Recorder(store, result, len(todo))
     try:

@@ -43,6 +43,7 @@ decoding) and :mod:`~e2h.models.cache` (result stores); none of them imports the
 from __future__ import annotations
 
 import contextlib
+import time
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -117,6 +118,8 @@ class LanguageModel:
         self.max_length = _max_length(model, tokenizer)
         self.n_forward_calls = 0
         self.n_requests_computed = 0  # requests scored or encoded by a forward pass (not served from a cache)
+        self.forward_tokens = 0  # input positions run through the model (padding included)
+        self.forward_seconds = 0.0  # wall time inside model(...) calls
         self.bos = _bos_ids(tokenizer)
         self.pad_id = next(i for i in (tokenizer.pad_token_id, tokenizer.eos_token_id, 0) if i is not None)
         self._heads: OrderedDict[tuple[int, ...], list[tuple[torch.Tensor, torch.Tensor]]] = OrderedDict()
@@ -538,9 +541,25 @@ class LanguageModel:
     # ------------------------------------------------------------------ plumbing
 
     def forward(self, **kwargs: Any) -> Any:
-        """The one place the model is called (counted in ``n_forward_calls``)."""
+        """The one place the model is called; counts calls, input tokens and the seconds spent."""
         self.n_forward_calls += 1
-        return self.model(**kwargs)
+        ids = kwargs.get("input_ids")
+        start = time.perf_counter()
+        out = self.model(**kwargs)
+        self.forward_seconds += time.perf_counter() - start
+        self.forward_tokens += int(ids.numel()) if ids is not None else 0
+        return out
+
+    def throughput(self) -> dict[str, float]:
+        """Forward work so far: tokens, seconds, and the achieved GFLOP/s at 2 × parameters FLOPs per token."""
+        params = sum(p.numel() for p in self.model.parameters())
+        rate = self.forward_tokens / self.forward_seconds if self.forward_seconds else 0.0
+        return {
+            "tokens": float(self.forward_tokens),
+            "seconds": self.forward_seconds,
+            "tokens_per_s": rate,
+            "gflops": 2 * params * rate / 1e9,
+        }
 
     @contextlib.contextmanager
     def _inference(self) -> Iterator[None]:
