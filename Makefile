@@ -3,16 +3,24 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: setup demo test test-fast lint bench check-report clean
+.PHONY: setup setup-dev demo test test-fast lint bench check-report clean
 
 setup: $(STAMP)
+
+setup-dev: $(DEV_STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e .
 	touch $(STAMP)
+
+# the test and lint tools, and ray for the Ray backend's tests (the demo needs none of them)
+$(DEV_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(DEV_STAMP)
 
 demo:
 	@start=$$(date +%s); $(MAKE) --no-print-directory setup && \
@@ -20,17 +28,17 @@ demo:
 	$(BIN)/e2h run configs/demo.yaml && \
 	echo "demo: total wall time $$(( $$(date +%s) - start )) s (make demo, from setup to report)"
 
-test: setup
+test: setup-dev
 	$(BIN)/python -m pytest -q
 
-test-fast: setup
+test-fast: setup-dev
 	$(BIN)/python -m pytest -q -m "not integration"
 
-lint: setup
+lint: setup-dev
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 
-bench: setup
+bench: setup-dev
 	$(BIN)/python bench/scoring.py
 
 check-report: setup

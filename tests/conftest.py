@@ -90,3 +90,20 @@ def tiny_lm():
     from e2h.models import load_model
 
     return load_model("tiny-random")
+
+
+@pytest.fixture
+def e2h_cli(capsys):
+    """Run ``e2h ARGV`` in this process: ``(exit code, stdout, stderr)``."""
+    from e2h.cli import main
+
+    def run(argv: list[str]) -> tuple[int, str, str]:
+        code = 0
+        try:
+            main(argv)
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run

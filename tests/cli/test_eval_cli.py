@@ -8,16 +8,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from e2h.cli import main
-
-
-def _run(argv: list[str]) -> int:
-    try:
-        main(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
-
 
 @pytest.fixture
 def toy_csv(tmp_path: Path) -> Path:
@@ -38,10 +28,9 @@ def toy_csv(tmp_path: Path) -> Path:
     return path
 
 
-def test_zero_shot_prints_every_normalization_and_writes_jsonl(toy_csv: Path, tmp_path: Path, capsys) -> None:
+def test_zero_shot_prints_every_normalization_and_writes_jsonl(toy_csv: Path, tmp_path: Path, e2h_cli) -> None:
     out = tmp_path / "preds.jsonl"
-    code = _run(["eval", "--model", "tiny-random", "--dataset", str(toy_csv), "--n", "10", "--out", str(out)])
-    stdout = capsys.readouterr().out
+    code, stdout, _ = e2h_cli(["eval", "-m", "tiny-random", "--dataset", str(toy_csv), "--n", "10", "-o", str(out)])
     assert code == 0, stdout
     for name in ("raw", "per_token", "per_char", "uncond"):
         assert name in stdout
@@ -54,22 +43,22 @@ def test_zero_shot_prints_every_normalization_and_writes_jsonl(toy_csv: Path, tm
         assert record["gold_prob"] in record["probs"]
 
 
-def test_icl_with_a_hardness_split(toy_csv: Path, tmp_path: Path, capsys) -> None:
+def test_icl_with_a_hardness_split(toy_csv: Path, tmp_path: Path, e2h_cli) -> None:
     out = tmp_path / "icl.jsonl"
     argv = ["eval", "-m", "tiny-random", "-d", str(toy_csv), "-l", "icl", "--k", "2", "--format", "cloze"]
     argv += ["--measure", "grade", "--train-on", "easy", "--test-on", "hard", "--n-train", "4", "--out", str(out)]
-    assert _run(argv) == 0
-    stdout = capsys.readouterr().out
+    code, stdout, _ = e2h_cli(argv)
+    assert code == 0
     assert "k_used 2" in stdout and "train 4" in stdout
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert records and {r["level"] for r in records} == {"hard"}
 
 
-def test_same_seed_same_output(toy_csv: Path, tmp_path: Path, capsys) -> None:
+def test_same_seed_same_output(toy_csv: Path, tmp_path: Path, e2h_cli) -> None:
     outs = [tmp_path / "a.jsonl", tmp_path / "b.jsonl"]
     for out in outs:
         argv = ["eval", "-m", "tiny-random", "-d", str(toy_csv), "-l", "icl", "--k", "3", "--n-train", "6"]
-        assert _run([*argv, "-o", str(out)]) == 0
+        assert e2h_cli([*argv, "-o", str(out)])[0] == 0
     assert outs[0].read_text() == outs[1].read_text()
 
 
@@ -84,24 +73,26 @@ def test_same_seed_same_output(toy_csv: Path, tmp_path: Path, capsys) -> None:
         (["--learner", "icl", "--option", "k"], "write KEY=VALUE"),
     ],
 )
-def test_bad_flags_are_one_line_and_exit_2(toy_csv: Path, capsys, flags: list[str], message: str) -> None:
-    assert _run(["eval", "-m", "tiny-random", "-d", str(toy_csv), *flags]) == 2
-    err = capsys.readouterr().err.strip()
+def test_bad_flags_are_one_line_and_exit_2(toy_csv: Path, e2h_cli, flags: list[str], message: str) -> None:
+    code, _, err = e2h_cli(["eval", "-m", "tiny-random", "-d", str(toy_csv), *flags])
+    err = err.strip()
+    assert code == 2
     assert message in err and "\n" not in err
 
 
-def test_unknown_dataset_is_one_line(capsys) -> None:
-    assert _run(["eval", "-m", "tiny-random", "-d", "arc-eazy"]) == 2
-    err = capsys.readouterr().err.strip()
+def test_unknown_dataset_is_one_line(e2h_cli) -> None:
+    code, _, err = e2h_cli(["eval", "-m", "tiny-random", "-d", "arc-eazy"])
+    err = err.strip()
+    assert code == 2
     assert "arc-eazy" in err and "\n" not in err
 
 
-def test_eval_and_a_one_cell_run_agree(toy_csv: Path, tmp_path: Path) -> None:
+def test_eval_and_a_one_cell_run_agree(toy_csv: Path, tmp_path: Path, e2h_cli) -> None:
     """`e2h eval` computes the cell that the equivalent config describes: same test items, same predictions."""
     out = tmp_path / "eval.jsonl"
     argv = ["-q", "eval", "-m", "tiny-random", "-d", str(toy_csv), "-l", "icl", "--k", "2", "--n-train", "6"]
     argv += ["--measure", "grade", "--train-on", "easy", "--test-on", "hard", "--format", "cloze", "--seed", "3"]
-    assert _run([*argv, "--out", str(out)]) == 0
+    assert e2h_cli([*argv, "--out", str(out)])[0] == 0
     config = {
         "name": "one-cell",
         "models": ["tiny-random"],
@@ -117,7 +108,7 @@ def test_eval_and_a_one_cell_run_agree(toy_csv: Path, tmp_path: Path) -> None:
     }
     path = tmp_path / "one-cell.yaml"
     path.write_text(json.dumps(config))
-    assert _run(["-q", "run", str(path)]) == 0
+    assert e2h_cli(["-q", "run", str(path)])[0] == 0
     (cell_file,) = (tmp_path / "runs" / "one-cell" / "cells").glob("*.parquet")
     from_run = pd.read_parquet(cell_file)
     from_eval = pd.DataFrame([json.loads(line) for line in out.read_text().splitlines()])

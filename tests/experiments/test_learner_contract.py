@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 import yaml
 
-from e2h.cli import main
 from e2h.errors import E2HError
 from e2h.experiments import RunStore, expand, load_config
 from e2h.learners import LEARNERS, SHARED_OPTIONS, Learner, LoRA, Param, Predictions, QLoRA, make_learner
@@ -46,14 +45,6 @@ def toy_learner(monkeypatch):
     return MajorityPosition
 
 
-def _run(argv: list[str]) -> int:
-    try:
-        main(argv)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
-
-
 def test_every_registered_learner_declares_its_parameters():
     for name in LEARNERS.names():
         cls = LEARNERS.get(name)
@@ -87,7 +78,7 @@ def test_qlora_changes_one_default_of_lora():
     assert changed == ["quantization"] and QLoRA.params["quantization"].default == "nf4"
 
 
-def test_a_learner_added_in_one_file_runs_through_run_and_eval(toy_learner, tmp_path, write_toy):
+def test_a_learner_added_in_one_file_runs_through_run_and_eval(toy_learner, tmp_path, write_toy, e2h_cli):
     data = write_toy(tmp_path / "toy.csv", n=40)
     config = {
         "name": "plugin",
@@ -102,7 +93,7 @@ def test_a_learner_added_in_one_file_runs_through_run_and_eval(toy_learner, tmp_
     }
     path = tmp_path / "plugin.yaml"
     path.write_text(yaml.safe_dump(config))
-    assert _run(["-q", "run", str(path)]) == 0
+    assert e2h_cli(["-q", "run", str(path)])[0] == 0
     store = RunStore(tmp_path / "runs" / "plugin")
     (cell_file,) = (store.dir / "cells").glob("*.parquet")
     from_run = pd.read_parquet(cell_file).sort_values("item_id")
@@ -112,7 +103,7 @@ def test_a_learner_added_in_one_file_runs_through_run_and_eval(toy_learner, tmp_
     out = tmp_path / "eval.jsonl"
     argv = ["-q", "eval", "-m", "tiny-random", "-d", str(data), "-l", "majority-position", "--option", "smoothing=2"]
     argv += ["--measure", "difficulty", "--train-on", "easy", "--test-on", "hard", "--n-train", "8", "--n", "6"]
-    assert _run([*argv, "--seed", "1", "--out", str(out)]) == 0
+    assert e2h_cli([*argv, "--seed", "1", "--out", str(out)])[0] == 0
     from_eval = pd.DataFrame([json.loads(line) for line in out.read_text().splitlines()]).sort_values("id")
     assert from_eval["id"].tolist() == from_run["item_id"].tolist()
     assert np.allclose(np.stack(from_eval["probs"]), np.stack(from_run["probs"]))

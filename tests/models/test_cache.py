@@ -7,7 +7,6 @@ import time
 import numpy as np
 import pytest
 
-from e2h.cli import main
 from e2h.errors import E2HError
 from e2h.models import ScoreRequest, load_model
 from e2h.models.cache import ResultCache, cache_info, enforce_cap, max_bytes
@@ -103,27 +102,22 @@ def test_bad_cap_setting_is_one_line(monkeypatch):
         max_bytes()
 
 
-def _run(argv, capsys) -> tuple[int, str]:
-    code = 0
-    try:
-        main(argv)
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
+def _run(argv, e2h_cli) -> tuple[int, str]:
+    code, out, err = e2h_cli(argv)
     return code, out + err
 
 
-def test_cache_info_and_clear_commands(lm, capsys):
+def test_cache_info_and_clear_commands(lm, e2h_cli):
     lm.score(REQUESTS[:2])
     lm.hidden_states(REQUESTS[:2])
-    code, out = _run(["cache", "info"], capsys)
+    code, out = _run(["cache", "info"], e2h_cli)
     assert code == 0 and "scores" in out and "hidden" in out and "tiny-random" in out
-    code, out = _run(["cache", "clear", "--kind", "hidden"], capsys)
+    code, out = _run(["cache", "clear", "--kind", "hidden"], e2h_cli)
     assert code == 0 and "removed 1 cache file(s)" in out
     assert [info.kind for info in cache_info()] == ["scores"]
-    code, out = _run(["cache", "clear", "--kind", "hiden"], capsys)
+    code, out = _run(["cache", "clear", "--kind", "hiden"], e2h_cli)
     assert code == 2 and "unknown cache kind 'hiden'" in out
-    code, out = _run(["cache", "clear", "--model", "tiny-random"], capsys)
+    code, out = _run(["cache", "clear", "--model", "tiny-random"], e2h_cli)
     assert code == 0 and cache_info() == []
     calls = lm.n_forward_calls
     lm.score(REQUESTS[:2])

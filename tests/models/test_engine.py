@@ -6,11 +6,10 @@ import numpy as np
 import pytest
 import torch
 from tokenizers import processors
-from transformers import Gemma3ForCausalLM, Gemma3TextConfig
 
 from e2h.errors import E2HError
 from e2h.models import LanguageModel, ScoreRequest, load_model
-from e2h.models.tiny import byte_tokenizer, tiny_llama
+from e2h.models.tiny import byte_tokenizer, tiny_gemma, tiny_llama
 
 QUESTIONS = [
     ScoreRequest("Question: 2+2?\nAnswer:", (" 4", " five", " twenty-two")),
@@ -130,15 +129,8 @@ def test_bos_tokenizer_follows_the_rule():
 
 def _tiny_gemma(**kwargs) -> LanguageModel:
     """Gemma 3 mixes sliding-window and full layers (window 6 here)."""
-    config = Gemma3TextConfig(
-        vocab_size=259, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, head_dim=8, sliding_window=6, layer_types=["sliding_attention", "full_attention"],
-        pad_token_id=0, bos_token_id=1, eos_token_id=2,
-    )  # fmt: skip
-    torch.manual_seed(0)
-    model = Gemma3ForCausalLM(config).eval()
     return LanguageModel(
-        model, byte_tokenizer(), name="tiny-gemma", fingerprint="g", device=torch.device("cpu"),
+        tiny_gemma(), byte_tokenizer(), name="tiny-gemma", fingerprint="g", device=torch.device("cpu"),
         dtype=torch.float32, cache=False, **kwargs,
     )  # fmt: skip
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from transformers import Gemma3ForCausalLM, Gemma3TextConfig
 
 from e2h.errors import E2HError
 from e2h.models import LanguageModel
 from e2h.models.generation import cut
-from e2h.models.tiny import byte_tokenizer
+from e2h.models.tiny import byte_tokenizer, tiny_gemma
 from e2h.paths import e2h_home
 
 PROMPTS = ["Question: 2+2?\nAnswer:", "Hi", "A much longer prompt that forces left padding in the batch."]
@@ -66,14 +65,8 @@ def test_finished_rows_leave_the_batch(tiny_lm, monkeypatch):
 
 
 def test_sliding_window_model_generates_like_the_reference():
-    config = Gemma3TextConfig(
-        vocab_size=259, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, head_dim=8, sliding_window=6, layer_types=["sliding_attention", "full_attention"],
-        pad_token_id=0, bos_token_id=1, eos_token_id=2,
-    )  # fmt: skip
-    torch.manual_seed(0)
     lm = LanguageModel(
-        Gemma3ForCausalLM(config).eval(), byte_tokenizer(), name="tiny-gemma", fingerprint="g",
+        tiny_gemma(), byte_tokenizer(), name="tiny-gemma", fingerprint="g",
         device=torch.device("cpu"), dtype=torch.float32, cache=False,
     )  # fmt: skip  # window 6: the demonstrations fall out of the sliding layers' view
     prompts = [DEMOS + item for item in ITEMS]

@@ -55,27 +55,11 @@ def eval_command(
     out: Path | None = typer.Option(None, "--out", "-o", help="Write one JSON object per test item to this file."),
 ) -> None:
     """Evaluate one learner on one dataset (a one-cell run)."""
+    flags = {key: value for key, value in locals().items() if key not in ("option", "out")}
     from e2h.experiments import fit_predict, plan
     from e2h.models import load_model
 
-    config = eval_config(
-        dataset=dataset,
-        model=model,
-        learner=learner,
-        options=parse_options(option),
-        k=k,
-        format=format,
-        normalization=normalization,
-        extraction=extraction,
-        n_test=n,
-        n_train=n_train,
-        seed=seed,
-        measure=measure,
-        train_on=train_on,
-        test_on=test_on,
-        device=device,
-        dtype=dtype,
-    )
+    config = eval_config(options=parse_options(option), **flags)
     data, cells, _ = plan(config)
     (cell,) = cells
     lm = load_model(config.model_path(cell.model), device=config.device, dtype=config.dtype)
@@ -109,7 +93,7 @@ def eval_config(
     learner: str,
     options: dict[str, Any],
     n_train: int,
-    n_test: int | None,
+    n: int | None,
     seed: int,
     measure: str | None,
     train_on: str,
@@ -133,7 +117,7 @@ def eval_config(
         "train_on": [train_on],
         "test_on": test_on,
         "n_train": [n_train],
-        "n_test": n_test,
+        "n_test": n,
         "seeds": [seed],
     }
     given = {"k": k, "format": format, "normalization": normalization, "extraction": extraction, "dtype": dtype}

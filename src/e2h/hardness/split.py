@@ -108,17 +108,9 @@ def make_split(
     train = items.iloc[train_pos].assign(level=train_levels[train_pos]).reset_index(drop=True)
     test = test_items.iloc[test_pos].assign(level=test_levels[test_pos]).reset_index(drop=True)
     info = {
-        "measure": measure,
+        **_common_info(items, train, test, measure, train_on, test_on, seed, n_test, reserve),
         "test_measure": test_measure,
-        "train_on": train_on,
-        "test_on": test_on,
-        "seed": int(seed),
-        "n_train": len(train),
-        "n_test": len(test),
-        "test_mode": "remaining" if n_test is None else "fixed",
-        "reserve": reserve if n_test is None else None,
         "transfer": transfer,
-        "dataset": dataset_of(items),
         "test_dataset": dataset_of(test_items),
         "cutoffs": _cutoffs_dict(train_cut),
         "test_cutoffs": _cutoffs_dict(test_cut),
@@ -161,16 +153,8 @@ def make_random_split(
     train = items.iloc[train_pos].assign(level="all").reset_index(drop=True)
     test = items.iloc[np.sort(test_pos)].assign(level="all").reset_index(drop=True)
     info = {
-        "measure": RANDOM,
-        "train_on": "all",
-        "test_on": "all",
-        "seed": int(seed),
-        "n_train": len(train),
-        "n_test": len(test),
-        "test_mode": "remaining" if n_test is None else "fixed",
-        "reserve": reserve if n_test is None else None,
+        **_common_info(items, train, test, RANDOM, "all", "all", seed, n_test, reserve),
         "transfer": False,
-        "dataset": dataset_of(items),
         "test_counts": {"all": len(test)},
     }
     return Split(train=train, test=test, info=info)
@@ -243,6 +227,31 @@ def _draw_train(
         drawn.append(rng.permutation(pool)[:n])
     train_pos = np.concatenate(drawn)
     return rng.permutation(train_pos) if len(drawn) > 1 else train_pos
+
+
+def _common_info(
+    items: pd.DataFrame,
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    measure: str,
+    train_on: str,
+    test_on: str,
+    seed: int,
+    n_test: int | None,
+    reserve: int,
+) -> dict[str, Any]:
+    """The ``Split.info`` entries every split has."""
+    return {
+        "measure": measure,
+        "train_on": train_on,
+        "test_on": test_on,
+        "seed": int(seed),
+        "n_train": len(train),
+        "n_test": len(test),
+        "test_mode": "remaining" if n_test is None else "fixed",
+        "reserve": reserve if n_test is None else None,
+        "dataset": dataset_of(items),
+    }
 
 
 def _check_args(train_on: str, test_on: str, n_train: int, n_test: int | None, reserve: int | None) -> None:

@@ -22,7 +22,7 @@ the first stop string on is removed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -73,14 +73,7 @@ def greedy(
     )
     for _ in range(decoding.max_new_tokens):
         next_ids = out.logits[:, -1].argmax(-1)  # (B,)
-        for b, token in enumerate(next_ids.tolist()):
-            if done[b]:
-                continue
-            if token in decoding.eos:
-                done[b] = True
-                continue
-            new[b].append(token)
-            texts[b], done[b] = cut(decode(new[b]), decoding.stop)
+        _append(range(len(prompts)), next_ids.tolist(), new, texts, done, decoding, decode)
         if all(done):
             break
         feed = torch.where(torch.tensor(done, device=device), decoding.pad_id, next_ids)[:, None]  # (B, 1)
@@ -139,14 +132,7 @@ def greedy_shared(
     texts = [""] * n
     for t in range(decoding.max_new_tokens):
         next_ids = out.logits[:, -1].argmax(-1).tolist()  # (B,)
-        for b, token in zip(rows, next_ids, strict=True):
-            if done[b]:
-                continue
-            if token in decoding.eos:
-                done[b] = True
-                continue
-            new[b].append(token)
-            texts[b], done[b] = cut(decode(new[b]), decoding.stop)
+        _append(rows, next_ids, new, texts, done, decoding, decode)
         live = [i for i, b in enumerate(rows) if not done[b]]
         if not live or t + 1 == decoding.max_new_tokens:
             break
@@ -166,6 +152,26 @@ def greedy_shared(
             **kwargs,
         )
     return texts
+
+
+def _append(
+    rows: Iterable[int],
+    tokens: list[int],
+    new: list[list[int]],
+    texts: list[str],
+    done: list[bool],
+    decoding: Decoding,
+    decode: Callable[[list[int]], str],
+) -> None:
+    """One greedy step: row ``rows[i]`` gets ``tokens[i]`` unless it is done; EOS or a stop string ends it."""
+    for b, token in zip(rows, tokens, strict=True):
+        if done[b]:
+            continue
+        if token in decoding.eos:
+            done[b] = True
+            continue
+        new[b].append(token)
+        texts[b], done[b] = cut(decode(new[b]), decoding.stop)
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,21 @@ def tiny_llama(seed: int = 0, hidden_size: int = 32, num_layers: int = 2, vocab_
     return model.eval()
 
 
+def tiny_gemma(seed: int = 0, sliding_window: int = 6) -> PreTrainedModel:
+    """A Gemma 3 with random weights that mixes a sliding-window layer and a full-attention layer, float32, eval."""
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    config = Gemma3TextConfig(
+        vocab_size=259, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, head_dim=8, sliding_window=sliding_window,
+        layer_types=["sliding_attention", "full_attention"], pad_token_id=0, bos_token_id=1, eos_token_id=2,
+    )  # fmt: skip
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = Gemma3ForCausalLM(config)
+    return model.eval()
+
+
 def save_tiny_model(folder: str | Path, seed: int = 0, **kwargs: int) -> Path:
     """Write a tiny model and its tokenizer to ``folder`` (loadable with ``from_pretrained``)."""
     folder = Path(folder)
