@@ -42,7 +42,7 @@ import pyarrow.parquet as pq
 
 from e2h.errors import E2HError
 from e2h.io import atomic_path, content_hash
-from e2h.paths import cache_dir
+from e2h.paths import cache_dir, e2h_home
 
 TABLE_VERSION = 1  # bump when the table layout changes
 METADATA_KEY = b"e2h"
@@ -176,7 +176,7 @@ def computed_tables(dataset: str | os.PathLike) -> dict[str, Path]:
     """``{measure: path}`` of every computed table of a dataset (its own win over its base's)."""
     found: dict[str, Path] = {}
     for key in reversed(_keys(dataset)):
-        folder = cache_dir("measures", key)
+        folder = e2h_home() / "measures" / key
         found.update({path.stem: path for path in sorted(folder.glob("*.parquet"))})
     return found
 

@@ -136,10 +136,13 @@ def _load(model: Any) -> Any:
 
 
 def _prefetch(make: Callable[[], Learner], items: pd.DataFrame) -> None:
-    """Compute every item's probe features in one engine call (one disk-cache entry shared by all methods)."""
+    """Compute every item's probe features in one engine call (one disk-cache entry shared by all methods).
+
+    A one-step probe fit on every item is the probe's own feature path; its weights are thrown away.
+    """
     learner = make()
     if isinstance(learner, LinearProbe):
-        learner.fit(items)
+        type(learner)(learner.lm, **{**learner.get_params(), "epochs": 1}).fit(items)
 
 
 def _write(
