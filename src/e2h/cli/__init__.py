@@ -28,10 +28,11 @@ def _options(quiet: bool = typer.Option(False, "--quiet", "-q", help="No progres
 
 
 def _register() -> None:
-    from e2h.cli import cache, data, eval, report, run
+    from e2h.cli import cache, data, eval, hardness, report, run
 
     app.add_typer(cache.app, name="cache", help="Show or clear the engine's result caches.")
     app.add_typer(data.app, name="data", help="Inspect, correlate and export datasets.")
+    app.add_typer(hardness.app, name="hardness", help="Compute and list model-based hardness measures.")
     app.command(name="eval", help=eval.__doc__)(eval.eval_command)
     app.command(name="run", help=run.run_command.__doc__)(run.run_command)
     app.command(name="report", help=report.report_command.__doc__)(report.report_command)

@@ -5,7 +5,8 @@
 >>> items = load_dataset("gsm8k", source="hub") # the Hugging Face hub (pip install 'e2h[hub]')
 
 Every table passes :func:`e2h.data.schema.validate_items`, carries its measures as float columns
-(NaN where missing), listed in ``items.attrs["measures"]``, and an ``answer_kind`` column. Parsed
+(NaN where missing), listed in ``items.attrs["measures"]``, and an ``answer_kind`` column. Model-based
+measures computed with ``e2h hardness compute`` are attached as columns too (:mod:`e2h.data.computed`). Parsed
 tables are cached in memory, so repeated loads are instant; each call returns a fresh copy.
 
 >>> dataset_facts("gsm8k")                      # how items are prompted and answered
@@ -23,6 +24,7 @@ import pandas as pd
 from e2h.assets import is_cached
 from e2h.data import arc
 from e2h.data.catalog import DATASETS, DatasetSpec, builtin_facts, finish_items, load_raw
+from e2h.data.computed import attach_computed, computed_tables
 from e2h.data.measures import LENGTH_MEASURES
 from e2h.data.schema import (
     ANSWER_KINDS,
@@ -70,10 +72,10 @@ def load_dataset(
         raise E2HError(f"unknown source {source!r}: use one of {', '.join(SOURCES)}.")
     name = os.fspath(name_or_path)
     if name in DATASETS:
-        return _builtin(DATASETS.get(name), source, arc_annotations).copy()
+        return attach_computed(_builtin(DATASETS.get(name), source, arc_annotations).copy(), name)
     if source != "local" and (Path(name).expanduser().is_file() or is_user_path(name)):
         raise E2HError(f"source={source!r} is only for built-in datasets; {name} is read from disk: drop source.")
-    return _user_table(name)[0].copy()
+    return attach_computed(_user_table(name)[0].copy(), name)
 
 
 def dataset_facts(name_or_path: str | os.PathLike) -> DatasetFacts:
@@ -110,7 +112,7 @@ def dataset_info(name_or_path: str | os.PathLike) -> dict:
         "description": spec.description,
         "size": spec.size,
         "n_items": spec.size,
-        "measures": [*spec.measures, *LENGTH_MEASURES],
+        "measures": [*spec.measures, *LENGTH_MEASURES, *computed_tables(name)],
         "assets": assets,
         "cached": all(assets.values()),
     }

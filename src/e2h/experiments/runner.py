@@ -104,7 +104,7 @@ def _choose_measures(spec: DatasetSpec, table: pd.DataFrame) -> tuple[list[str],
     if not spec.measures:
         return [RANDOM], [], ""
     absent = [m for m in [*spec.measures, *spec.fallback_measures] if m not in table.columns]
-    problems = [f"no measure column {m!r} ({suggest(m, _measure_names(table))})" for m in absent]
+    problems = [_absent_measure(spec.name, m, table) for m in absent]
     empty = [m for m in spec.measures if m in table.columns and not _has_values(table, m)]
     chosen = [m for m in spec.measures if m not in empty and m not in absent]
     if not empty:
@@ -115,6 +115,15 @@ def _choose_measures(spec: DatasetSpec, table: pd.DataFrame) -> tuple[list[str],
     if not chosen:
         return chosen, [*problems, f"neither {', '.join(empty)} nor the fallback measures have values"], ""
     return chosen, problems, f"{', '.join(empty)} has no values (all NaN); using {', '.join(chosen)} instead"
+
+
+def _absent_measure(dataset: str, measure: str, table: pd.DataFrame) -> str:
+    """Why a measure column is missing: a computed measure not computed yet names the command that computes it."""
+    from e2h.data.computed import compute_command, is_computed_name
+
+    if is_computed_name(measure):
+        return f"measure {measure!r} is not computed yet: run `{compute_command(dataset, measure)}`"
+    return f"no measure column {measure!r} ({suggest(measure, _measure_names(table))})"
 
 
 def _measure_names(items: pd.DataFrame) -> list[str]:

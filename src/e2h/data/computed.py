@@ -1,0 +1,205 @@
+"""Computed measure tables: model-based hardness stored in the cache and read like any other column.
+
+``e2h hardness compute`` (:mod:`e2h.measures`) writes one Parquet table per dataset and measure::
+
+    $E2H_HOME/measures/<dataset key>/<measure>.parquet
+
+with one row per item (``id``, ``value`` float, ``held_out`` bool, and method-specific columns such as
+``bits``) and its provenance in the file's metadata (key ``e2h``: dataset, item fingerprint, method,
+models, learner and its parameters, seeds, e2h version, summary numbers). The dataset key is the
+built-in name (a view such as ``arc-easy`` also reads the tables of its base, ``arc``), or for a user
+file ``<stem>-<hash of its absolute path>``.
+
+:func:`attach_computed` adds every computed measure of a dataset to its item table as a float column
+(NaN for items the table has no value for, and for held-out items, so they take part in no split) and
+lists it in ``items.attrs["measures"]``. This module reads and writes the tables; it fits nothing.
+
+**Naming scheme** (:func:`parse_measure_name`)::
+
+    <method>[-<learner>]_<model>[+<model>...]     mdl_proxy_smollm2-135m, prequential_smollm2-135m,
+                                                  prequential-zero-shot_smollm2-135m,
+                                                  nll_question_smollm2-135m (also nll_answer, nll_reasoning)
+    irt_difficulty, irt_discrimination            from finished runs, no model in the name
+
+The learner part is left out for the default learner (``linear-probe``); model names are lower-cased
+with characters other than letters, digits, ``.`` and ``-`` replaced by ``-``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from e2h.errors import E2HError
+from e2h.io import atomic_path, content_hash
+from e2h.paths import cache_dir, e2h_home
+
+TABLE_VERSION = 1  # bump when the table layout changes
+METADATA_KEY = b"e2h"
+DEFAULT_LEARNER = "linear-probe"
+#: measure-name prefixes of model-fitted methods, longest first (``nll`` writes three measures)
+MODEL_METHODS = ("mdl_proxy", "prequential", "nll_question", "nll_answer", "nll_reasoning")
+IRT_MEASURES = ("irt_difficulty", "irt_discrimination")
+_METHOD_OF = {"nll_question": "nll", "nll_answer": "nll", "nll_reasoning": "nll"}
+
+
+@dataclass(frozen=True)
+class MeasureName:
+    """A parsed computed-measure name: method (``nll`` for the three nll parts), learner, models."""
+
+    name: str
+    method: str
+    learner: str | None
+    models: tuple[str, ...]
+
+
+def model_slug(model: str) -> str:
+    """A model name as written in a measure name (``HuggingFaceTB/SmolLM2`` → ``huggingfacetb-smollm2``)."""
+    return re.sub(r"[^a-z0-9.\-]", "-", model.lower())
+
+
+def measure_name(prefix: str, models: list[str] | tuple[str, ...], learner: str | None = None) -> str:
+    """The measure name of ``prefix`` (``mdl_proxy``, ``nll_answer``…) for ``models`` and ``learner``."""
+    part = prefix if learner in (None, DEFAULT_LEARNER) else f"{prefix}-{learner}"
+    return f"{part}_{'+'.join(model_slug(m) for m in models)}"
+
+
+def parse_measure_name(name: str) -> MeasureName | None:
+    """The parts of a computed-measure name, or None when ``name`` does not follow the scheme."""
+    if name in IRT_MEASURES:
+        return MeasureName(name, "irt", None, ())
+    for prefix in MODEL_METHODS:
+        match = re.fullmatch(rf"{prefix}(?:-([a-z0-9\-]+))?_([a-z0-9.\-+]+)", name)
+        if match:
+            models = tuple(m for m in match.group(2).split("+") if m)
+            if models:
+                return MeasureName(name, _METHOD_OF.get(prefix, prefix), match.group(1), models)
+    return None
+
+
+def is_computed_name(name: str) -> bool:
+    return parse_measure_name(name) is not None
+
+
+def compute_command(dataset: str, name: str) -> str:
+    """The ``e2h hardness compute`` command that produces measure ``name`` for ``dataset``."""
+    parsed = parse_measure_name(name)
+    if parsed is None:
+        raise E2HError(f"{name!r} is not a computed measure name: see `e2h hardness compute --help`.")
+    if parsed.method == "irt":
+        return f"e2h hardness compute {dataset} --method irt --runs RUN_DIR [RUN_DIR ...]"
+    learner = f" --learner {parsed.learner}" if parsed.learner else ""
+    return f"e2h hardness compute {dataset} --method {parsed.method} --models {','.join(parsed.models)}{learner}"
+
+
+# ---------------------------------------------------------------------------------------------- where tables live
+
+
+def dataset_key(dataset: str | os.PathLike) -> str:
+    """The folder name of a dataset's tables: a built-in name, or ``<stem>-<path hash>`` for a user file."""
+    from e2h.data.catalog import DATASETS
+
+    name = os.fspath(dataset)
+    if name in DATASETS:
+        return name
+    path = Path(name).expanduser().resolve()
+    return f"{model_slug(path.stem)}-{content_hash(str(path), length=8)}"
+
+
+def _keys(dataset: str | os.PathLike) -> list[str]:
+    """The dataset's own key, then its base's for a built-in view."""
+    from e2h.data.catalog import DATASETS
+
+    name = os.fspath(dataset)
+    base = DATASETS.get(name).base if name in DATASETS else None
+    return [dataset_key(name), *([base] if base else [])]
+
+
+def table_path(dataset: str | os.PathLike, measure: str) -> Path:
+    return cache_dir("measures", dataset_key(dataset)) / f"{measure}.parquet"
+
+
+def items_fingerprint(items: pd.DataFrame) -> str:
+    """A hash of what a model sees of the items (id, question, choices, label), not of their other measures."""
+    core = items[["id", "question", "choices", "label"]]
+    return content_hash(core.to_json(orient="split", index=False, default_handler=str))
+
+
+# ---------------------------------------------------------------------------------------------- read and write
+
+
+def write_measure(dataset: str | os.PathLike, measure: str, table: pd.DataFrame, provenance: dict[str, Any]) -> Path:
+    """Write a measure table (columns ``id``, ``value``, ``held_out`` + extras) with its provenance, atomically."""
+    missing = [c for c in ("id", "value", "held_out") if c not in table.columns]
+    if missing:
+        raise E2HError(f"measure table {measure!r} lacks column(s) {', '.join(missing)}.")
+    frame = table.assign(id=table["id"].astype(str), value=table["value"].astype(float))
+    arrow = pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False)
+    meta = {"table_version": TABLE_VERSION, "measure": measure, **provenance}
+    arrow = arrow.replace_schema_metadata(
+        {**(arrow.schema.metadata or {}), METADATA_KEY: json.dumps(meta, default=str)}
+    )
+    path = table_path(dataset, measure)
+    with atomic_path(path) as tmp:
+        pq.write_table(arrow, tmp)
+    return path
+
+
+def read_measure(path: str | os.PathLike) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """A measure table and its provenance."""
+    path = Path(path)
+    stat = path.stat()
+    return _read(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=64)
+def _read(path: Path, mtime: int, size: int) -> tuple[pd.DataFrame, dict[str, Any]]:
+    try:
+        arrow = pq.read_table(path)
+    except (OSError, ValueError) as exc:
+        raise E2HError(f"{path} is not a readable measure table ({exc}); delete it and compute it again.") from exc
+    meta = json.loads((arrow.schema.metadata or {}).get(METADATA_KEY, b"{}"))
+    return arrow.to_pandas(), meta
+
+
+def computed_tables(dataset: str | os.PathLike) -> dict[str, Path]:
+    """``{measure: path}`` of every computed table of a dataset (its own win over its base's)."""
+    found: dict[str, Path] = {}
+    for key in reversed(_keys(dataset)):
+        folder = e2h_home() / "measures" / key
+        found.update({path.stem: path for path in sorted(folder.glob("*.parquet"))})
+    return found
+
+
+def attach_computed(items: pd.DataFrame, dataset: str | os.PathLike) -> pd.DataFrame:
+    """Add each computed measure of ``dataset`` as a float column (NaN: no value or held out); list it in attrs.
+
+    A column the table already has (e.g. from an exported file) is kept as it is.
+    """
+    measures = list(items.attrs.get("measures", ()))
+    for measure, path in computed_tables(dataset).items():
+        if measure in items.columns:
+            continue
+        table, _ = read_measure(path)
+        values = table["value"].to_numpy(dtype=float).copy()
+        values[table["held_out"].to_numpy(dtype=bool)] = np.nan
+        items[measure] = items["id"].map(dict(zip(table["id"], values, strict=True))).astype(float)
+        measures.append(measure)
+    items.attrs["measures"] = measures
+    return items
+
+
+def list_computed() -> dict[str, Path]:
+    """``{"<dataset key>/<measure>": path}`` of every computed table in the cache."""
+    root = cache_dir("measures")
+    return {f"{path.parent.name}/{path.stem}": path for path in sorted(root.glob("*/*.parquet"))}

@@ -1,0 +1,18 @@
+"""Model-based hardness: measures that fit or score models, written as versioned measure tables.
+
+>>> from e2h.measures import compute_measure
+>>> [result] = compute_measure("arc", "prequential", models=["smollm2-135m"], format="cloze")
+>>> result.measure, result.provenance["summary"]["compression"]
+('prequential_smollm2-135m', ...)
+>>> load_dataset("arc")["prequential_smollm2-135m"]      # read back like any other measure
+
+Methods: ``mdl_proxy`` (the paper's, :mod:`e2h.measures.mdl`), ``prequential`` (code length in bits,
+:mod:`e2h.measures.prequential`), ``nll`` (question/answer/reasoning likelihoods, :mod:`e2h.measures.nll`)
+and ``irt`` (difficulty and discrimination from finished runs, :mod:`e2h.measures.irt`). Table layout,
+storage and the naming scheme: :mod:`e2h.data.computed`. This package sits above ``e2h.learners``;
+``e2h.data`` and ``e2h.hardness`` read its tables by name and never import it.
+"""
+
+from e2h.measures.compute import METHODS, SETTINGS, MeasureResult, compute_measure
+
+__all__ = ["METHODS", "SETTINGS", "MeasureResult", "compute_measure"]

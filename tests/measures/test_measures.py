@@ -1,0 +1,135 @@
+"""Each model-based measure on the synthetic dataset: it recovers the planted difficulty, and its table reads back."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from e2h.data import load_dataset
+from e2h.errors import E2HError
+from e2h.measures import compute_measure
+from e2h.measures.prequential import block_ends
+
+FAST_MDL = {"sizes": (5, 20, 80), "resamples": 3, "holdout": 100}
+
+
+def _spearman(items, measure: str) -> float:
+    both = items[[measure, "planted"]].dropna()
+    return float(stats.spearmanr(both[measure], both["planted"]).statistic)
+
+
+def test_mdl_proxy_recovers_planted_difficulty(synthetic, fake_lm):
+    lm = fake_lm(load_dataset(synthetic))
+    [result] = compute_measure(synthetic, "mdl_proxy", models=[lm], **FAST_MDL)
+    assert result.measure == "mdl_proxy_synthetic"
+    assert result.table["held_out"].sum() == 100
+    assert result.provenance["summary"]["n_fits"] == 9
+    items = load_dataset(synthetic)
+    assert "mdl_proxy_synthetic" in items.attrs["measures"]
+    assert items["mdl_proxy_synthetic"].notna().sum() == 140  # held-out items are NaN
+    assert _spearman(items, "mdl_proxy_synthetic") >= 0.7
+
+
+def test_prequential_recovers_planted_difficulty_and_compresses(synthetic, fake_lm):
+    lm = fake_lm(load_dataset(synthetic))
+    [result] = compute_measure(synthetic, "prequential", models=[lm], permutations=2, first_block=8)
+    summary = result.provenance["summary"]
+    assert summary["uniform_bits"] == pytest.approx(240 * 2.0)
+    assert summary["total_bits"] < 0.8 * summary["uniform_bits"]
+    assert summary["compression"] > 1.25
+    assert _spearman(load_dataset(synthetic), "prequential_synthetic") >= 0.7
+
+
+def test_prequential_of_random_labels_is_about_uniform(tmp_path, write_synth, fake_lm):
+    path = write_synth(tmp_path / "random.jsonl", random_labels=True)
+    lm = fake_lm(load_dataset(path))
+    [result] = compute_measure(path, "prequential", models=[lm], permutations=2, first_block=8)
+    summary = result.provenance["summary"]
+    assert summary["total_bits"] == pytest.approx(summary["uniform_bits"], rel=0.1)
+
+
+def test_prequential_bits_add_up(synthetic, fake_lm):
+    lm = fake_lm(load_dataset(synthetic))
+    [result] = compute_measure(synthetic, "prequential", models=[lm], permutations=1, first_block=8)
+    assert result.table["value"].sum() == pytest.approx(result.provenance["summary"]["total_bits"])
+    assert block_ends(240, 8) == [8, 16, 32, 64, 128, 240]
+    assert block_ends(8, 8) == [8]
+
+
+def test_two_models_are_averaged_and_named(synthetic, fake_lm):
+    lm = fake_lm(load_dataset(synthetic))
+    other = fake_lm(load_dataset(synthetic))
+    other.name = "other/Model"
+    [one] = compute_measure(synthetic, "prequential", models=[lm], permutations=1, first_block=8)
+    [two] = compute_measure(synthetic, "prequential", models=[lm, other], permutations=1, first_block=8)
+    assert two.measure == "prequential_synthetic+other-model"
+    np.testing.assert_allclose(two.table["value"], one.table["value"])  # identical models average to one
+
+
+def test_nll_measures_recover_planted_difficulty(synthetic, fake_lm):
+    lm = fake_lm(load_dataset(synthetic))
+    results = compute_measure(synthetic, "nll", models=[lm])
+    assert [r.measure for r in results] == ["nll_question_synthetic", "nll_answer_synthetic", "nll_reasoning_synthetic"]
+    items = load_dataset(synthetic)
+    for result in results:
+        assert _spearman(items, result.measure) >= 0.7
+
+
+def test_nll_on_the_tiny_model_is_a_mean_token_nll(tmp_path, tiny_lm, write_synth):
+    path = write_synth(tmp_path / "small.jsonl", n=6)
+    results = compute_measure(path, "nll", models=[tiny_lm], format="cloze")
+    by_name = {r.measure: r.table["value"].to_numpy() for r in results}
+    question = by_name["nll_question_tiny-random"]
+    assert np.all(question > 0) and np.all(np.isfinite(question))
+    # a random model over a byte vocabulary: about log(vocab) nats per token
+    assert 3.0 < question.mean() < 8.0
+
+
+def test_irt_recovers_planted_difficulty(tmp_path, synthetic):
+    import pandas as pd
+
+    items = load_dataset(synthetic)
+    rng = np.random.default_rng(1)
+    b = 4.0 * (items["planted"].to_numpy() - 0.5)
+    cells = tmp_path / "runs" / "synthetic" / "cells"
+    cells.mkdir(parents=True)
+    for j, theta in enumerate(rng.normal(size=40)):
+        p = 0.25 + 0.75 / (1 + np.exp(-(theta - b)))
+        seen = rng.uniform(size=len(b)) < 0.8  # each responder answered 80% of the items
+        frame = pd.DataFrame({"item_id": items["id"][seen], "correct": rng.uniform(size=len(b))[seen] < p[seen]})
+        frame.assign(n_choices=4).to_parquet(cells / f"cell{j}.parquet")
+    difficulty, discrimination = compute_measure(synthetic, "irt", runs=[tmp_path / "runs" / "synthetic"])
+    assert (difficulty.measure, discrimination.measure) == ("irt_difficulty", "irt_discrimination")
+    diagnostics = difficulty.provenance["summary"]
+    assert diagnostics["n_responders"] == 40 and diagnostics["n_items_fitted"] == 240
+    assert diagnostics["log_likelihood"] < 0
+    assert _spearman(load_dataset(synthetic), "irt_difficulty") >= 0.7
+
+
+def test_irt_leaves_items_with_too_few_responses_out(tmp_path, synthetic):
+    import pandas as pd
+
+    cells = tmp_path / "run" / "cells"
+    cells.mkdir(parents=True)
+    for j in range(3):
+        pd.DataFrame({"item_id": ["syn-0", "syn-1"], "correct": [True, j == 0], "n_choices": 4}).to_parquet(
+            cells / f"c{j}.parquet"
+        )
+    pd.DataFrame({"item_id": ["syn-2"], "correct": [True], "n_choices": 4}).to_parquet(cells / "c9.parquet")
+    [difficulty] = compute_measure(synthetic, "irt", runs=[tmp_path / "run"], irt_model="1pl", min_responses=3)
+    values = difficulty.table.set_index("id")["value"]
+    assert values[["syn-0", "syn-1"]].notna().all() and values[["syn-2", "syn-3"]].isna().all()
+    assert values["syn-1"] > values["syn-0"]  # answered right less often: harder
+    assert difficulty.provenance["summary"]["n_items_too_few_responses"] == 238
+
+
+def test_bad_requests_name_the_fix(synthetic, fake_lm):
+    with pytest.raises(E2HError, match="unknown method"):
+        compute_measure(synthetic, "mdl")
+    with pytest.raises(E2HError, match="takes no setting"):
+        compute_measure(synthetic, "prequential", models=[], holdout=3)
+    with pytest.raises(E2HError, match="--runs"):
+        compute_measure(synthetic, "irt")
+    with pytest.raises(E2HError, match="holdout"):
+        compute_measure(synthetic, "mdl_proxy", models=[fake_lm(load_dataset(synthetic))], holdout=240)
