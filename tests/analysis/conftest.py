@@ -23,4 +23,4 @@ def exact_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "icl": {"easy": 1.0, "hard": 1.0},
         "linear-probe": {"easy": 0.0, "hard": 1.0},
     }
-    return write_fake_run(tmp_path_factory.mktemp("runs") / "exact", accuracy=accuracy, test_on_all=False)
+    return write_fake_run(tmp_path_factory.mktemp("runs") / "exact", accuracy=accuracy, test_on=("hard",))

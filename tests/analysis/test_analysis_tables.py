@@ -91,7 +91,7 @@ def test_sgr_table_rows_and_accuracies(results: pd.DataFrame):
 
 def test_zero_shot_matched_by_item_when_seeds_are_missing(tmp_path: Path):
     # Every seed tests all 20 hard items; zero-shot kept for seed 0 only → matched by item.
-    run = write_fake_run(tmp_path / "r", n_items=20, n_test=20, test_on_all=False)
+    run = write_fake_run(tmp_path / "r", n_items=20, n_test=20, test_on=("hard",))
     results = load_results(run)
     partial = results[(results.learner != "zero-shot") | (results.seed == 0)]
     table = sgr_table(partial, n_boot=N_BOOT)

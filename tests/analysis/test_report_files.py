@@ -70,7 +70,7 @@ def test_plots_are_150_dpi_pngs(report: ReportPaths):
 
 
 def test_without_level_cells_the_heatmap_is_skipped_with_a_note(tmp_path: Path):
-    run = write_fake_run(tmp_path / "hard-only", test_on_all=False)
+    run = write_fake_run(tmp_path / "hard-only", test_on=("hard",))
     (run / "report").mkdir()
     stale = run / "report" / "levels_old.png"
     stale.write_bytes(b"old figure")
@@ -81,7 +81,7 @@ def test_without_level_cells_the_heatmap_is_skipped_with_a_note(tmp_path: Path):
 
 
 def test_temporary_files_of_a_killed_report_are_removed(tmp_path: Path):
-    run = write_fake_run(tmp_path / "killed", test_on_all=False)
+    run = write_fake_run(tmp_path / "killed", test_on=("hard",))
     (run / "report").mkdir()
     leftover = run / "report" / ".report.html.k3x9q2.tmp"  # what atomic_path leaves under kill -9
     leftover.write_text("<html><body>half")
@@ -103,7 +103,7 @@ def test_summary_table_lists_each_sgr_row(fake_run: Path, report: ReportPaths):
 
 
 def test_cells_that_did_not_finish_are_listed(tmp_path: Path):
-    run = write_fake_run(tmp_path / "partial", test_on_all=False)
+    run = write_fake_run(tmp_path / "partial", test_on=("hard",))
     manifest = json.loads((run / "manifest.json").read_text())
     manifest["cells"].append(
         {"cell_id": "abc123", "learner": "lora", "status": "failed", "error": "OOM: out of memory"}
@@ -156,7 +156,7 @@ def test_every_headline_row_reads_as_a_sentence(exact_run: Path, tmp_path: Path)
 
 
 def test_without_an_sgr_the_headline_is_the_accuracy(tmp_path: Path):
-    run = write_fake_run(tmp_path / "zero", accuracy={"zero-shot": {"none": 0.0}}, test_on_all=False)
+    run = write_fake_run(tmp_path / "zero", accuracy={"zero-shot": {"none": 0.0}}, test_on=("hard",))
     md = write_report(run, n_boot=N_BOOT).markdown.read_text(encoding="utf-8")
     assert _sections(md)[:2] == ["Accuracy on the test items", "Figures"]
     headline = md.split("## Figures")[0]
@@ -165,7 +165,7 @@ def test_without_an_sgr_the_headline_is_the_accuracy(tmp_path: Path):
 
 
 def test_provenance_has_no_empty_entries(tmp_path: Path):
-    run = write_fake_run(tmp_path / "sparse", test_on_all=False)
+    run = write_fake_run(tmp_path / "sparse", test_on=("hard",))
     manifest = json.loads((run / "manifest.json").read_text())
     manifest.update(notes=[], history=[], git=None, finished=None, config={"model": "tiny-random", "extra": {}})
     (run / "manifest.json").write_text(json.dumps(manifest))

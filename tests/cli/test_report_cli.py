@@ -21,7 +21,7 @@ def e2h(*args: str) -> int:
 
 
 def test_report_command_writes_the_report(tmp_path: Path, capsys: pytest.CaptureFixture):
-    run = write_fake_run(tmp_path / "demo", n_items=20, n_test=15, test_on_all=False)
+    run = write_fake_run(tmp_path / "demo", n_items=20, n_test=15, test_on=("hard",))
     assert e2h("report", str(run), "--n-boot", "200") == 0
     out = capsys.readouterr().out
     assert (run / "report" / "report.html").is_file() and (run / "report" / "report.md").is_file()
