@@ -126,13 +126,13 @@ def write_fake_run(
         for noise in ([0.0] if learner == "zero-shot" else label_noise)
     ]
     cells = []
-    for (m, model), measure, s, test_on in itertools.product(enumerate(models), measures, seeds, test_on):
-        candidates = pool if test_on == "all" else pool[pool["level"] == test_on]
+    for (m, model), measure, s, tested in itertools.product(enumerate(models), measures, seeds, test_on):
+        candidates = pool if tested == "all" else pool[pool["level"] == tested]
         size = min(n_test, len(candidates))
         test = candidates.iloc[
-            np.sort(make_rng(s, "fake", "split", measure, test_on).choice(len(candidates), size, replace=False))
+            np.sort(make_rng(s, "fake", "split", measure, tested).choice(len(candidates), size, replace=False))
         ]
-        shift = (test["level"].map(LEVEL_SHIFT).to_numpy() if test_on == "all" else 0.0) + MODEL_GAIN * m
+        shift = (test["level"].map(LEVEL_SHIFT).to_numpy() if tested == "all" else 0.0) + MODEL_GAIN * m
         for learner, train_on, p, n, noise in variants:
             config = {
                 "run": run_dir.name,
@@ -142,7 +142,7 @@ def write_fake_run(
                 "measure": measure,
                 "learner": learner,
                 "train_on": train_on,
-                "test_on": test_on,
+                "test_on": tested,
                 "n_train": n,
                 "k": 4 if learner == "icl" else 0,
                 "seed": s,

@@ -35,7 +35,7 @@ def test_large_planted_gaps_give_p_near_zero(ci):
     assert res.easy_minus_hard.p_value < 0.01 and res.easy_minus_hard.hi < 0
     assert res.unsup_minus_easy.p_value < 0.01 and res.unsup_minus_easy.hi < 0
     assert res.p_value < 0.01 and res.defined
-    assert res.lo < res.value < res.hi and 0 < res.lo and res.hi < 1
+    assert res.lo < res.value < res.hi and res.lo > 0 and res.hi < 1
 
 
 def null_p_values(ci: str, n: int = 200) -> np.ndarray:

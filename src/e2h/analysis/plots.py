@@ -141,11 +141,11 @@ def plot_accuracy(acc: pd.DataFrame, out_dir: Path) -> list[Plot]:
             ax.grid(axis="y", alpha=0.3)
         axes[0].set_ylabel(f"accuracy on {test_on} test items")
         fig.legend(*axes[-1].get_legend_handles_labels(), loc="outside right upper", fontsize=8, frameon=False)
-        fig.suptitle(f"{model} · {dataset}: accuracy by training data (95% CI)")
+        fig.suptitle(f"{model} · {short_name(dataset)}: accuracy by training data (95% CI)")
         path = out_dir / f"accuracy_{slug(model, dataset, test_on)}.png"
         save_figure(fig, path)
         caption = f"Accuracy on {test_on} test items by supervision, per learner; dashed line: chance."
-        plots.append(Plot(path, f"Accuracy — {model}, {dataset}, test on {test_on}", caption))
+        plots.append(Plot(path, f"Accuracy — {model}, {short_name(dataset)}, test on {test_on}", caption))
     return plots
 
 
@@ -180,11 +180,11 @@ def plot_sgr(sgr: pd.DataFrame, out_dir: Path) -> list[Plot]:
         fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=3, fontsize=8, frameon=False)
         ax.grid(axis="y", alpha=0.3)
         where = "hard test items" if test_on == "hard" else f"hard items of cells tested on {test_on}"
-        fig.suptitle(f"{model} · {dataset}: supervision gap recovered on {where}")
+        fig.suptitle(f"{model} · {short_name(dataset)}: supervision gap recovered on {where}")
         path = out_dir / f"sgr_{slug(model, dataset, test_on)}.png"
         save_figure(fig, path)
-        caption = "SGR with 95% paired-bootstrap CI; a cross marks SGR undefined (hard does not beat zero-shot)."
-        plots.append(Plot(path, f"SGR — {model}, {dataset}, test on {test_on}", caption))
+        caption = "SGR with its 95% interval (see Method); a cross marks SGR undefined (hard does not beat zero-shot)."
+        plots.append(Plot(path, f"SGR — {model}, {short_name(dataset)}, test on {test_on}", caption))
     return plots
 
 
@@ -220,9 +220,9 @@ def plot_level_heatmap(acc: pd.DataFrame, out_dir: Path) -> list[Plot]:
         axes[0].set_ylabel("train level")
         fig.colorbar(image, ax=list(axes), shrink=0.8, label="accuracy")
         chance = table["chance"].mean()
-        fig.suptitle(f"{model} · {dataset} · {measure}: train level × test level (chance {chance:.2f})")
+        fig.suptitle(f"{model} · {short_name(dataset)} · {measure}: train level × test level (chance {chance:.2f})")
         path = out_dir / f"levels_{slug(model, dataset, measure)}.png"
         save_figure(fig, path)
         caption = f"Accuracy of each training level on each test level (cells tested on all); chance {chance:.2f}."
-        plots.append(Plot(path, f"Train × test level — {model}, {dataset}, {measure}", caption))
+        plots.append(Plot(path, f"Train × test level — {model}, {short_name(dataset)}, {measure}", caption))
     return plots

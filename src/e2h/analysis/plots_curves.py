@@ -119,7 +119,7 @@ def plot_cost_curves(acc: pd.DataFrame, out_dir: Path, hard_cost: float = HARD_L
         for ax in axes:
             ax.set_xlabel(f"labelling cost (easy label = 1, hard = {hard_cost:g})")
         axes[0].set_ylabel(f"accuracy on {test_on} test items")
-        fig.suptitle(f"{model} · {short_name(dataset)} · {measure}: accuracy by labelling cost (95% CI)")
+        fig.suptitle(f"{model} · {short_name(dataset)} · {measure}: accuracy by labelling cost (95% CI)", fontsize=10)
         path = out_dir / f"cost_{slug(model, dataset, measure, test_on)}.png"
         save_figure(fig, path)
         caption = (
@@ -140,7 +140,7 @@ def plot_noise_curves(acc: pd.DataFrame, out_dir: Path) -> list[Plot]:
         for ax in axes:
             ax.set_xlabel("label noise p")
         axes[0].set_ylabel(f"accuracy on {test_on} test items")
-        fig.suptitle(f"{model} · {short_name(dataset)} · {measure}: accuracy under label noise (95% CI)")
+        fig.suptitle(f"{model} · {short_name(dataset)} · {measure}: accuracy under label noise (95% CI)", fontsize=10)
         path = out_dir / f"noise_{slug(model, dataset, measure, test_on)}.png"
         save_figure(fig, path)
         caption = (
@@ -163,7 +163,7 @@ def plot_model_size(acc: pd.DataFrame, out_dir: Path, sizes: Mapping[str, float]
         for ax in axes:
             ax.set_xlabel("model parameters")
         axes[0].set_ylabel(f"accuracy on {test_on} test items")
-        fig.suptitle(f"{short_name(dataset)} · {measure}: accuracy by model size (95% CI)")
+        fig.suptitle(f"{short_name(dataset)} · {measure}: accuracy by model size (95% CI)", fontsize=10)
         path = out_dir / f"size_{slug(dataset, measure, test_on)}.png"
         save_figure(fig, path)
         models = ", ".join(f"{m} {_human(sizes[m])}" for m in sorted(rows["model"].unique(), key=sizes.get))

@@ -98,7 +98,7 @@ def plot_hardness_values(results: pd.DataFrame, items: Mapping[str, pd.DataFrame
             ax.grid(alpha=0.3)
         axes[0].set_ylabel(f"accuracy on {test_on} test items")
         legend_right(fig, axes)
-        fig.suptitle(f"{model} · {short_name(dataset)}: accuracy by {measure} value")
+        fig.suptitle(f"{model} · {short_name(dataset)}: accuracy by {measure} value", fontsize=10)
         path = out_dir / f"value_{slug(model, dataset, measure)}.png"
         save_figure(fig, path)
         caption = (
@@ -160,7 +160,7 @@ def plot_hardness_histograms(
             ax.set_ylabel("items")
         for ax in axes[len(present) :]:
             ax.set_visible(False)
-        fig.suptitle(f"{short_name(name)}: hardness measures")
+        fig.suptitle(f"{short_name(name)}: hardness measures", fontsize=10)
         path = out_dir / f"hist_{slug(name)}.png"
         save_figure(fig, path)
         caption = "Items per measure value (all items of the dataset with a value); dashed: the easy and hard cutoffs."
@@ -193,13 +193,13 @@ def spearman_figure(matrix: pd.DataFrame, title: str) -> Figure:
 
 
 def plot_spearman(items: Mapping[str, pd.DataFrame], out_dir: Path) -> list[Plot]:
-    """Per dataset with two or more measures (3+ values each), the Spearman heatmap between its measures."""
+    """Per dataset with two or more measures that vary (3+ values each), the Spearman heatmap between them."""
     from e2h.data.schema import measure_columns
     from e2h.hardness.summary import spearman_matrix
 
     plots = []
     for name, table in items.items():
-        present = [m for m in measure_columns(table) if len(_values(table, m)) >= 3]
+        present = [m for m in measure_columns(table) if len(_values(table, m)) >= 3 and _values(table, m).nunique() > 1]
         if len(present) < 2:
             continue
         fig = spearman_figure(spearman_matrix(table, present), f"{short_name(name)}: Spearman correlation of measures")
