@@ -12,6 +12,10 @@ of another (the items of one level among all items).
 - ``nested``: seeds are drawn with replacement, then, for every drawn copy of a seed, that seed's own
   test items are drawn with replacement (two copies of one seed get independent item draws).
 - ``seed-t``: no resampling; one replicate per seed (the seed's mean), for a t-interval over seeds.
+
+Both bootstraps count item noise twice when seeds agree (once through the drawn seeds, whose means
+already carry it, once through the items), so they are conservative then; with few seeds they cannot
+see how far seeds spread, which the t-interval does (at the price of t's wide quantiles for 3 seeds).
 """
 
 from __future__ import annotations
