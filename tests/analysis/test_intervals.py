@@ -53,10 +53,10 @@ def test_grid_inflates_item_variance_that_nested_keeps_when_seeds_agree():
 
 def test_seed_t_by_hand():
     grid = np.full((30, 3), np.nan)
-    for s, right in enumerate((2, 5, 8)):  # seed means 0.2, 0.5, 0.8 over 10 items each
+    for s, right in enumerate((4, 5, 6)):  # seed means 0.4, 0.5, 0.6 over 10 items each
         grid[10 * s : 10 * s + 10, s] = np.arange(10) < right
     est = accuracy_estimate(grid, "seed-t")
-    half = stats.t.ppf(0.975, 2) * np.std([0.2, 0.5, 0.8], ddof=1) / np.sqrt(3)
+    half = stats.t.ppf(0.975, 2) * np.std([0.4, 0.5, 0.6], ddof=1) / np.sqrt(3)
     assert est.mean == pytest.approx(0.5)
     assert (est.lo, est.hi) == (pytest.approx(0.5 - half), pytest.approx(0.5 + half))
     assert (est.n_items, est.n_seeds, est.n_results) == (30, 3, 30)
@@ -97,3 +97,9 @@ def test_same_generator_gives_the_same_nested_interval():
 def test_unknown_method_is_a_one_line_error():
     with pytest.raises(E2HError, match="unknown interval method 'bca': use one of grid, nested, seed-t"):
         accuracy_estimate(np.ones(3), "bca")
+
+
+def test_seed_t_intervals_stay_within_zero_and_one():
+    grid = np.array([[1.0, 0.0], [1.0, 0.0], [1.0, 1.0]])  # two seeds far apart: t(1) is wide
+    est = accuracy_estimate(grid, "seed-t")
+    assert (est.lo, est.hi) == (0.0, 1.0)

@@ -260,3 +260,11 @@ def test_cost_curves_put_hard_labels_at_twice_the_cost(axes_run: Path):
     md = (axes_run / "report" / "report.md").read_text(encoding="utf-8")
     assert "n_train × 2 for hard items, × 1 for easy ones" in md
     assert "smollm2-135m 135M, gemma3-270m 270M parameters" in md
+
+
+def test_a_t_interval_over_one_seed_is_reported_as_missing(tmp_path: Path):
+    run = write_fake_run(tmp_path / "one-seed", seeds=(0,), n_items=10, n_test=8, test_on=("hard",))
+    md = write_report(run, ci="seed-t").markdown.read_text(encoding="utf-8")
+    accuracy = _table(md, "Accuracy")
+    assert all(r["accuracy [95% CI]"].endswith(" [no interval]") for r in accuracy)
+    assert "a t-interval over seeds needs at least 2 seeds" in md.split("## Figures")[0]

@@ -13,7 +13,10 @@ from e2h.analysis.stats import CI_NAMES
 
 
 def ci_text(acc: float, lo: float, hi: float, digits: int = 3) -> str:
-    return "—" if pd.isna(acc) else f"{acc:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+    """``value [lo, hi]``; "—" without a value, ``value [no interval]`` without bounds (seed-t with one seed)."""
+    if pd.isna(acc):
+        return "—"
+    return f"{acc:.{digits}f} [no interval]" if pd.isna(lo) else f"{acc:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
 
 
 def _p(p: float) -> str:

@@ -47,7 +47,9 @@ def load_item_tables(names: list[str]) -> tuple[dict[str, pd.DataFrame], list[st
         try:
             tables[name] = load_dataset(name)
         except (E2HError, OSError) as exc:
-            notes.append(f"No item-level figures for {short_name(name)}: its item table did not load ({exc}).")
+            notes.append(
+                f"No item-level figures for {short_name(name)}: its item table did not load ({str(exc).rstrip('.')})."
+            )
     return tables, notes
 
 

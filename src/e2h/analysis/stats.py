@@ -125,10 +125,10 @@ def _drop_empty(*grids: np.ndarray) -> list[np.ndarray]:
 
 
 def _estimate(grid: np.ndarray, reps: Replicates, index: int) -> Estimate:
-    lo, hi = reps.interval(lambda *means: means[index])
+    lo, hi = np.clip(reps.interval(lambda *means: means[index]), 0.0, 1.0)  # a t-interval may leave [0, 1]
     observed = ~np.isnan(grid)
     n_items, n_seeds = int(observed.any(axis=1).sum()), int(observed.any(axis=0).sum())
-    return Estimate(float(np.nanmean(grid)), lo, hi, n_items, n_seeds, int(observed.sum()))
+    return Estimate(float(np.nanmean(grid)), float(lo), float(hi), n_items, n_seeds, int(observed.sum()))
 
 
 def _rng(rng: np.random.Generator | None, purpose: str) -> np.random.Generator:
@@ -155,8 +155,8 @@ def grid_bootstrap(
 
 
 def _difference(reps: Replicates, stat) -> Difference:
-    lo, hi = reps.interval(stat)
-    return Difference(float(stat(*reps.point)), lo, hi, reps.p_two_sided(stat))
+    lo, hi = np.clip(reps.interval(stat), -1.0, 1.0)  # a difference of accuracies lies in [-1, 1]
+    return Difference(float(stat(*reps.point)), float(lo), float(hi), reps.p_two_sided(stat))
 
 
 def difference(
