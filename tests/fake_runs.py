@@ -3,11 +3,15 @@
 ``write_fake_run(path)`` writes ``manifest.json`` and ``cells/*.parquet`` in the results-store format
 (docs/design.md). Each seed draws its own test pool, and every learner of a seed is scored on that
 same pool, as the real splits do. Zero-shot answers depend on the item only (one latent per item);
-supervised learners are right with probability ``accuracy[learner][train_on]`` per (item, seed).
+supervised learners are right with probability ``accuracy[learner][train_on]`` per (item, seed), plus
+the planted effects below. ``write_items=True`` also writes the items (with a value of every measure
+that grows with the item's level) to ``<run>/items.csv`` and names the dataset by that path.
 """
 
 from __future__ import annotations
 
+import itertools
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -23,7 +27,12 @@ DEFAULT_ACCURACY = {
     "icl": {"easy": 0.60, "medium": 0.62, "hard": 0.65},
     "linear-probe": {"easy": 0.50, "medium": 0.52, "hard": 0.55},
 }
+# Planted effects on the probability of a correct answer:
 LEVEL_SHIFT = {"easy": 0.15, "medium": 0.0, "hard": -0.10}  # test_on=all cells: easier items are easier
+N_TRAIN_GAIN = 0.05  # per doubling of n_train above the smallest
+NOISE_DROP = 0.5  # per unit of label noise p
+MODEL_GAIN = 0.10  # per position in ``models`` (later models are larger)
+MEASURE_RANGE = {"easy": (1, 3), "medium": (4, 5), "hard": (6, 8)}  # measure values of each level's items
 
 
 def _cell_rows(
@@ -53,6 +62,24 @@ def _cell_rows(
     )
 
 
+def _write_items(path: Path, pool: pd.DataFrame, measures: Sequence[str], n_choices: int, seed: int) -> None:
+    """A user dataset of the pool's items; each measure's value lies in its level's ``MEASURE_RANGE``."""
+    rng = make_rng(seed, "fake", "items")
+    table = pd.DataFrame(
+        {
+            "id": pool["item_id"],
+            "question": [f"Synthetic question {i}?" for i in range(len(pool))],
+            "choices": [json.dumps([f"choice {c}" for c in range(n_choices)])] * len(pool),
+            "label": 0,
+        }
+    )
+    for measure in measures:
+        lo, hi = np.array([MEASURE_RANGE[level] for level in pool["level"]]).T
+        table[measure] = rng.integers(lo, hi + 1).astype(float)
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=False)
+
+
 def write_fake_run(
     run_dir: str | Path,
     *,
@@ -61,66 +88,83 @@ def write_fake_run(
     seeds: Sequence[int] = (0, 1, 2),
     measures: Sequence[str] = ("human_grade",),
     accuracy: Mapping[str, Mapping[str, float]] | None = None,
-    test_on_all: bool = True,
-    model: str = "tiny-random",
-    dataset: str = "arc",
+    test_on: Sequence[str] = ("hard", "all"),
+    models: Sequence[str] = ("tiny-random",),
+    dataset: str = "synthetic",
+    n_train: Sequence[int] = (16,),
+    label_noise: Sequence[float] = (0.0,),
+    seed_shift: Mapping[int, float] | None = None,
+    write_items: bool = False,
+    item_measures: Sequence[str] | None = None,
     n_choices: int = 4,
     seed: int = 0,
 ) -> Path:
     """Write a fake run with ``n_items`` items per level; returns ``run_dir``.
 
     ``accuracy`` maps learner → {train_on: probability of a correct answer}; ``"zero-shot"`` uses key ``"none"``.
-    Cells: every learner × train_on tested on ``hard`` (and on ``all`` when ``test_on_all``).
+    Cells: every model × measure × seed × test level in ``test_on`` × learner × train_on × n_train × label_noise
+    (zero-shot: n_train 0, no noise). ``seed_shift`` adds to the supervised accuracy of each seed.
+    ``item_measures`` (default: ``measures``) are the columns of the items file. The default dataset name
+    is no built-in one, so reports find no item table.
     """
     run_dir = Path(run_dir)
     accuracy = DEFAULT_ACCURACY if accuracy is None else accuracy
-    pool = pd.DataFrame({"item_id": [f"{dataset}-{level}-{i:03d}" for level in LEVELS for i in range(n_items)]}).assign(
-        level=np.repeat(LEVELS, n_items)
-    )
+    seed_shift = seed_shift or {}
+    pool = pd.DataFrame({"item_id": [f"item-{level}-{i:03d}" for level in LEVELS for i in range(n_items)]})
+    pool = pool.assign(level=np.repeat(LEVELS, n_items))
+    if write_items:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        dataset = str(run_dir / "items.csv")
+        _write_items(Path(dataset), pool, measures if item_measures is None else item_measures, n_choices, seed)
     latent = make_rng(seed, "fake", "latent").random(len(pool))  # zero-shot: item-only correctness
     latent = pd.Series(latent, index=pool["item_id"])
-    test_levels = ["hard", "all"] if test_on_all else ["hard"]
+    variants = [
+        (learner, train_on, p, n, noise)
+        for learner, by_level in accuracy.items()
+        for train_on, p in by_level.items()
+        for n in ([0] if learner == "zero-shot" else n_train)
+        for noise in ([0.0] if learner == "zero-shot" else label_noise)
+    ]
     cells = []
-    for measure in measures:
-        for s in seeds:
-            for test_on in test_levels:
-                candidates = pool if test_on == "all" else pool[pool["level"] == test_on]
-                size = min(n_test, len(candidates))
-                pick = make_rng(s, "fake", "split", measure, test_on).choice(len(candidates), size, replace=False)
-                test = candidates.iloc[np.sort(pick)]
-                shift = test["level"].map(LEVEL_SHIFT).to_numpy() if test_on == "all" else 0.0
-                for learner, by_level in accuracy.items():
-                    for train_on, p in by_level.items():
-                        config = {
-                            "run": run_dir.name,
-                            "model": model,
-                            "dataset": dataset,
-                            "train_dataset": dataset,
-                            "measure": measure,
-                            "learner": learner,
-                            "train_on": train_on,
-                            "test_on": test_on,
-                            "n_train": 0 if learner == "zero-shot" else 16,
-                            "k": 4 if learner == "icl" else 0,
-                            "seed": s,
-                            "label_noise": 0.0,
-                        }
-                        cell_id = content_hash(config)
-                        rng = make_rng(s, "fake", "cell", cell_id)
-                        if learner == "zero-shot":
-                            correct = latent[test["item_id"]].to_numpy() < np.clip(p + shift, 0, 1)
-                        else:
-                            correct = rng.random(len(test)) < np.clip(p + shift, 0, 1)
-                        rows = _cell_rows({"cell_id": cell_id, **config}, test, correct, rng, n_choices)
-                        with atomic_path(run_dir / "cells" / f"{cell_id}.parquet") as tmp:
-                            rows.to_parquet(tmp, index=False)
-                        cells.append({"cell_id": cell_id, **config, "status": "done"})
+    for (m, model), measure, s, tested in itertools.product(enumerate(models), measures, seeds, test_on):
+        candidates = pool if tested == "all" else pool[pool["level"] == tested]
+        size = min(n_test, len(candidates))
+        test = candidates.iloc[
+            np.sort(make_rng(s, "fake", "split", measure, tested).choice(len(candidates), size, replace=False))
+        ]
+        shift = (test["level"].map(LEVEL_SHIFT).to_numpy() if tested == "all" else 0.0) + MODEL_GAIN * m
+        for learner, train_on, p, n, noise in variants:
+            config = {
+                "run": run_dir.name,
+                "model": model,
+                "dataset": dataset,
+                "train_dataset": dataset,
+                "measure": measure,
+                "learner": learner,
+                "train_on": train_on,
+                "test_on": tested,
+                "n_train": n,
+                "k": 4 if learner == "icl" else 0,
+                "seed": s,
+                "label_noise": noise,
+            }
+            cell_id = content_hash(config)
+            rng = make_rng(s, "fake", "cell", cell_id)
+            if learner == "zero-shot":
+                correct = latent[test["item_id"]].to_numpy() < np.clip(p + shift, 0, 1)
+            else:
+                effect = N_TRAIN_GAIN * np.log2(n / min(n_train)) - NOISE_DROP * noise + seed_shift.get(s, 0.0)
+                correct = rng.random(len(test)) < np.clip(p + shift + effect, 0, 1)
+            rows = _cell_rows({"cell_id": cell_id, **config}, test, correct, rng, n_choices)
+            with atomic_path(run_dir / "cells" / f"{cell_id}.parquet") as tmp:
+                rows.to_parquet(tmp, index=False)
+            cells.append({"cell_id": cell_id, **config, "status": "done"})
     write_json(
         run_dir / "manifest.json",
         {
             "name": run_dir.name,
             "description": "synthetic results written by tests/fake_runs.py (no model was run)",
-            "config": {"model": model, "dataset": dataset, "measures": list(measures), "seeds": list(seeds)},
+            "config": {"models": list(models), "dataset": dataset, "measures": list(measures), "seeds": list(seeds)},
             "packages": {"e2h": "fake", "numpy": np.__version__, "pandas": pd.__version__},
             "git": {"commit": "0000000", "dirty": False},
             "machine": {"platform": "fake", "torch_device": "cpu", "cuda": False},

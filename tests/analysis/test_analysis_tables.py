@@ -9,7 +9,15 @@ import pandas as pd
 import pytest
 
 from e2h.analysis.results import load_results
-from e2h.analysis.tables import ACC_KEYS, accuracy_table, chance_rate, sgr_table, write_table
+from e2h.analysis.tables import (
+    ACC_KEYS,
+    accuracy_table,
+    chance_rate,
+    generalization_table,
+    per_seed_table,
+    sgr_table,
+    write_table,
+)
 from e2h.errors import E2HError
 
 from fake_runs import write_fake_run
@@ -91,7 +99,7 @@ def test_sgr_table_rows_and_accuracies(results: pd.DataFrame):
 
 def test_zero_shot_matched_by_item_when_seeds_are_missing(tmp_path: Path):
     # Every seed tests all 20 hard items; zero-shot kept for seed 0 only → matched by item.
-    run = write_fake_run(tmp_path / "r", n_items=20, n_test=20, test_on_all=False)
+    run = write_fake_run(tmp_path / "r", n_items=20, n_test=20, test_on=("hard",))
     results = load_results(run)
     partial = results[(results.learner != "zero-shot") | (results.seed == 0)]
     table = sgr_table(partial, n_boot=N_BOOT)
@@ -124,3 +132,64 @@ def test_write_table_round_trips(acc: pd.DataFrame, tmp_path: Path):
     pd.testing.assert_frame_equal(pd.read_parquet(parquet), acc)
     assert len(pd.read_csv(csv)) == len(acc)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["accuracy.csv", "accuracy.parquet"]
+
+
+def test_counts_say_what_they_count(results: pd.DataFrame, acc: pd.DataFrame):
+    rows = acc[(acc["test_on"] == "hard")].set_index(["measure", "learner", "train_on"])
+    hard = results[results["test_on"] == "hard"].groupby(["measure", "learner", "train_on"])
+    assert (rows["n_results"].sort_index() == hard.size().sort_index()).all()  # item × seed results
+    assert (rows["n_items"] < rows["n_results"]).all() and (acc["ci"] == "grid").all()
+
+
+def test_sgr_table_has_paired_differences_with_two_sided_p(results: pd.DataFrame):
+    table = sgr_table(results, n_boot=N_BOOT)
+    np.testing.assert_allclose(table["easy_hard_diff"], table["easy_acc"] - table["hard_acc"])
+    np.testing.assert_allclose(table["unsup_easy_diff"], table["unsup_acc"] - table["easy_acc"])
+    for name in ("easy_hard", "unsup_easy"):
+        assert (table[f"{name}_lo"] <= table[f"{name}_diff"]).all() and (
+            table[f"{name}_diff"] <= table[f"{name}_hi"]
+        ).all()
+        assert table[f"{name}_p"].between(0, 1).all()
+    assert (table.loc[table["learner"] == "icl", "unsup_easy_diff"] < 0).all()  # zero-shot 0.35 vs ICL 0.60
+    assert set(table["ci"]) == {"grid"} and set(table["pairing"]) == {"paired"}
+
+
+def test_sgr_table_takes_the_interval_method(results: pd.DataFrame):
+    grid = sgr_table(results, n_boot=N_BOOT)
+    seed_t = sgr_table(results, n_boot=N_BOOT, ci="seed-t")
+    np.testing.assert_allclose(seed_t["easy_acc"], grid["easy_acc"])  # the same point estimates
+    assert not np.allclose(seed_t["easy_lo"], grid["easy_lo"]) and set(seed_t["ci"]) == {"seed-t"}
+    unpaired = sgr_table(results, n_boot=N_BOOT, pairing="unpaired")
+    assert set(unpaired["pairing"]) == {"unpaired"}
+
+
+def test_per_seed_table_equals_each_seeds_means(results: pd.DataFrame):
+    table = per_seed_table(results)
+    assert len(table) == 8 * 3  # the 8 SGR groups × 3 seeds
+    row = table[(table.learner == "icl") & (table.measure == "human_grade") & (table.test_on == "hard")]
+    hard = results[(results.measure == "human_grade") & (results.test_on == "hard")]
+    for s, r in row.set_index("seed").iterrows():
+        of_seed = hard[hard.seed == s]
+        for column, learner, train_on in [
+            ("easy", "icl", "easy"),
+            ("hard", "icl", "hard"),
+            ("unsup", "zero-shot", "none"),
+        ]:
+            expected = of_seed[(of_seed.learner == learner) & (of_seed.train_on == train_on)]["correct"].mean()
+            assert r[column] == pytest.approx(expected)
+        assert r.easy_minus_hard == pytest.approx(r.easy - r.hard)
+        assert r.n_items == len(of_seed[of_seed.learner == "zero-shot"])
+
+
+def test_generalization_gap_finds_the_planted_level_effect(tmp_path: Path):
+    # test_on=all cells: easy items +0.15, hard items −0.10 (fake_runs.LEVEL_SHIFT): the gap of easy-trained
+    # cells (easy items − all items) is positive, that of hard-trained cells negative.
+    run = write_fake_run(tmp_path / "gap", n_items=100, n_test=240, test_on=("all",))
+    results = load_results(run)
+    table = generalization_table(results, n_boot=N_BOOT).set_index(["learner", "train_on"])
+    assert len(table) == 6  # icl and linear-probe, each trained on easy, medium and hard
+    easy, hard = table.loc[("icl", "easy")], table.loc[("icl", "hard")]
+    cells = results[(results.learner == "icl") & (results.train_on == "easy")]
+    assert easy.gap == pytest.approx(cells[cells.item_level == "easy"]["correct"].mean() - cells["correct"].mean())
+    assert easy.gap_lo > 0 and easy.p_value < 0.05 and hard.gap_hi < 0 and hard.p_value < 0.05
+    assert easy.n_results == len(cells) and easy.n_level_results == (cells.item_level == "easy").sum()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from e2h.analysis.stats import draw_indices, grid_bootstrap, means_for_indices, resampled_means
+from e2h.analysis.resampling import draw_indices, means_for_indices, resampled_means
+from e2h.analysis.stats import grid_bootstrap
 from e2h.errors import E2HError
 
 

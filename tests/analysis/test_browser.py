@@ -58,3 +58,12 @@ def test_broken_and_missing_figures_fail(report_run: Path, tmp_path: Path, capsy
 def test_missing_report_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture):
     assert main([str(tmp_path)]) == 2
     assert "no report.html" in capsys.readouterr().err
+
+
+def test_report_with_every_kind_of_figure_renders(axes_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture):
+    run = tmp_path / "axes"
+    shutil.copytree(axes_run, run)
+    figures = [p for p in (run / "report").glob("*.png") if p.name != "screenshot.png"]
+    assert {p.name.split("_")[0] for p in figures} >= {"cost", "noise", "size", "value", "hist", "spearman", "levels"}
+    assert main([str(run)]) == 0
+    assert f"{len(figures)} images loaded" in capsys.readouterr().out

@@ -15,6 +15,8 @@ from rich.console import Console
 
 from e2h.analysis.report import ReportPaths, summary_table, write_report
 from e2h.analysis.results import load_results
+from e2h.analysis.stats import CI_NAMES
+from e2h.errors import E2HError
 
 from fake_runs import write_fake_run
 
@@ -30,7 +32,10 @@ def report(fake_run: Path, tmp_path_factory: pytest.TempPathFactory) -> ReportPa
 
 def test_report_files_exist(report: ReportPaths):
     names = {p.name for p in report.folder.iterdir()}
-    assert {"report.md", "report.html", "accuracy.csv", "accuracy.parquet", "sgr.csv", "sgr.parquet"} <= names
+    tables = {
+        f"{name}.{ext}" for name in ("accuracy", "sgr", "per_seed", "generalization") for ext in ("csv", "parquet")
+    }
+    assert {"report.md", "report.html", *tables} <= names
     kinds = sorted(p.name.split("_")[0] for p in report.plots)
     assert kinds == ["accuracy", "accuracy", "levels", "levels", "sgr", "sgr"]  # test_on hard/all; two measures
     assert all(p.is_file() and p.parent == report.folder for p in report.plots)
@@ -51,9 +56,11 @@ def test_report_shows_provenance_tables_and_chance(report: ReportPaths):
     page = report.html.read_text(encoding="utf-8")
     for text in ("git commit", "0000000", "quantisation used", "tiny-random: none", "packages", "finished"):
         assert text in md and text in page
-    sgr = pd.read_parquet(report.folder / "sgr.parquet")
-    acc = pd.read_parquet(report.folder / "accuracy.parquet")
-    assert md.count("| tiny-random | arc |") == 2 * len(sgr) + len(acc)  # headline + details, accuracy
+    sgr, acc, per_seed, gaps = (
+        pd.read_parquet(report.folder / f"{name}.parquet") for name in ("sgr", "accuracy", "per_seed", "generalization")
+    )
+    # headline + details, accuracy, per seed, generalization gaps
+    assert md.count("| tiny-random | synthetic |") == 2 * len(sgr) + len(acc) + len(per_seed) + len(gaps)
     header = next(line for line in md.splitlines() if line.startswith("| model") and "accuracy [95% CI]" in line)
     columns = [c.strip() for c in header.strip("|").split("|")]
     assert columns[columns.index("accuracy [95% CI]") + 1] == "chance"
@@ -70,7 +77,7 @@ def test_plots_are_150_dpi_pngs(report: ReportPaths):
 
 
 def test_without_level_cells_the_heatmap_is_skipped_with_a_note(tmp_path: Path):
-    run = write_fake_run(tmp_path / "hard-only", test_on_all=False)
+    run = write_fake_run(tmp_path / "hard-only", test_on=("hard",))
     (run / "report").mkdir()
     stale = run / "report" / "levels_old.png"
     stale.write_bytes(b"old figure")
@@ -81,7 +88,7 @@ def test_without_level_cells_the_heatmap_is_skipped_with_a_note(tmp_path: Path):
 
 
 def test_temporary_files_of_a_killed_report_are_removed(tmp_path: Path):
-    run = write_fake_run(tmp_path / "killed", test_on_all=False)
+    run = write_fake_run(tmp_path / "killed", test_on=("hard",))
     (run / "report").mkdir()
     leftover = run / "report" / ".report.html.k3x9q2.tmp"  # what atomic_path leaves under kill -9
     leftover.write_text("<html><body>half")
@@ -103,7 +110,7 @@ def test_summary_table_lists_each_sgr_row(fake_run: Path, report: ReportPaths):
 
 
 def test_cells_that_did_not_finish_are_listed(tmp_path: Path):
-    run = write_fake_run(tmp_path / "partial", test_on_all=False)
+    run = write_fake_run(tmp_path / "partial", test_on=("hard",))
     manifest = json.loads((run / "manifest.json").read_text())
     manifest["cells"].append(
         {"cell_id": "abc123", "learner": "lora", "status": "failed", "error": "OOM: out of memory"}
@@ -126,6 +133,8 @@ def test_results_come_first_and_provenance_last(report: ReportPaths):
         "Figures",
         "Accuracy",
         "Supervision gap recovered: details",
+        "Per-seed results",
+        "Generalization gap",
         "Method",
         "Provenance",
     ]
@@ -156,7 +165,7 @@ def test_every_headline_row_reads_as_a_sentence(exact_run: Path, tmp_path: Path)
 
 
 def test_without_an_sgr_the_headline_is_the_accuracy(tmp_path: Path):
-    run = write_fake_run(tmp_path / "zero", accuracy={"zero-shot": {"none": 0.0}}, test_on_all=False)
+    run = write_fake_run(tmp_path / "zero", accuracy={"zero-shot": {"none": 0.0}}, test_on=("hard",))
     md = write_report(run, n_boot=N_BOOT).markdown.read_text(encoding="utf-8")
     assert _sections(md)[:2] == ["Accuracy on the test items", "Figures"]
     headline = md.split("## Figures")[0]
@@ -165,7 +174,7 @@ def test_without_an_sgr_the_headline_is_the_accuracy(tmp_path: Path):
 
 
 def test_provenance_has_no_empty_entries(tmp_path: Path):
-    run = write_fake_run(tmp_path / "sparse", test_on_all=False)
+    run = write_fake_run(tmp_path / "sparse", test_on=("hard",))
     manifest = json.loads((run / "manifest.json").read_text())
     manifest.update(notes=[], history=[], git=None, finished=None, config={"model": "tiny-random", "extra": {}})
     (run / "manifest.json").write_text(json.dumps(manifest))
@@ -177,3 +186,85 @@ def test_provenance_has_no_empty_entries(tmp_path: Path):
     blocks = re.findall(r"```json\n(.*?)\n```", provenance, flags=re.S)
     assert blocks and all(block.strip() not in ("{}", "[]", "null") for block in blocks)
     assert "<pre>{}</pre>" not in page and "<pre>[]</pre>" not in page
+
+
+def _table(md: str, section: str) -> list[dict[str, str]]:
+    """The rows of the Markdown table under ``## section`` as dicts."""
+    lines = [line for line in md.split(f"## {section}\n")[1].split("\n## ")[0].splitlines() if line.startswith("| ")]
+    header = [c.strip() for c in lines[0].strip("|").split(" | ")]
+    return [dict(zip(header, (c.strip() for c in line.strip("|").split(" | ")), strict=True)) for line in lines[1:]]
+
+
+def test_items_times_seeds_says_what_it_counts(report: ReportPaths):
+    md = report.markdown.read_text(encoding="utf-8")
+    acc = pd.read_parquet(report.folder / "accuracy.parquet")
+    shown = {r["items × seeds"] for r in _table(md, "Accuracy")}
+    expected = {f"{r.n_results} results ({r.n_items} distinct items × {r.n_seeds} seeds)" for r in acc.itertuples()}
+    assert shown == expected
+    # The hard level of test_on=all cells: each seed's own 30 test items, overlapping across seeds.
+    assert any(r.n_results > r.n_items for r in acc.itertuples())
+
+
+def test_sgr_details_show_paired_differences_and_per_seed_results(report: ReportPaths):
+    md = report.markdown.read_text(encoding="utf-8")
+    sgr = pd.read_parquet(report.folder / "sgr.parquet")
+    details = _table(md, "Supervision gap recovered: details")
+    first = sgr.iloc[0]
+    assert details[0]["Easy − Hard [95% CI], two-sided p"] == (
+        f"{first.easy_hard_diff:.3f} [{first.easy_hard_lo:.3f}, {first.easy_hard_hi:.3f}], p = {first.easy_hard_p:.4f}"
+    )
+    per_seed = _table(md, "Per-seed results")
+    assert len(per_seed) == 3 * len(sgr) and {r["seed"] for r in per_seed} == {"0", "1", "2"}
+    assert {"Unsupervised", "Easy", "Hard", "Easy − Unsup.", "Hard − Unsup.", "Easy − Hard"} <= set(per_seed[0])
+    assert len(_table(md, "Generalization gap")) == len(pd.read_parquet(report.folder / "generalization.parquet"))
+
+
+def test_the_interval_method_is_named_and_used(exact_run: Path, tmp_path: Path):
+    run = tmp_path / "nested"
+    shutil.copytree(exact_run, run)
+    paths = write_report(run, n_boot=N_BOOT, ci="nested", pairing="unpaired")
+    md = paths.markdown.read_text(encoding="utf-8")
+    assert CI_NAMES["nested"] in md.split("## Figures")[0]  # in the headline's note
+    method = md.split("## Method")[1]
+    assert "95% intervals (nested) come from a nested bootstrap" in method and "unpaired resampling" in method
+    for name in ("accuracy", "sgr"):
+        assert set(pd.read_parquet(paths.folder / f"{name}.parquet")["ci"]) == {"nested"}
+    with pytest.raises(E2HError, match="unknown interval method"):
+        write_report(run, ci="bootstrap")
+
+
+def test_figures_without_their_axis_are_not_drawn_and_say_why(report: ReportPaths):
+    md = report.markdown.read_text(encoding="utf-8")
+    assert not [p for p in report.plots if p.name.split("_")[0] in ("cost", "noise", "size", "value", "hist")]
+    assert (
+        "Not drawn, the run varies no such setting: cost curves (one n_train); noise curves (one label-noise p); "
+        "accuracy vs model size (fewer than two models of known size)." in md
+    )
+    assert "No item-level figures for synthetic: its item table did not load" in md
+
+
+def test_every_figure_is_drawn_when_the_run_has_its_axis(axes_run: Path):
+    folder = axes_run / "report"
+    md = (folder / "report.md").read_text(encoding="utf-8")
+    page = (folder / "report.html").read_text(encoding="utf-8")
+    shown = re.findall(r"!\[[^]]*\]\(([^)]+\.png)\)", md)
+    kinds = sorted(name.split("_")[0] for name in shown)
+    # two models; one measure; test_on all; the items file has two measures
+    assert kinds == sorted(["accuracy", "sgr", "levels", "cost", "noise", "value"] * 2 + ["size", "hist", "spearman"])
+    assert sorted(shown) == sorted(p.name for p in folder.glob("*.png"))
+    assert all(f"data-file='{name}'" in page for name in shown)
+    assert "Not drawn" not in md and "No item-level figures" not in md and "No train-level" not in md
+
+
+def test_cost_curves_put_hard_labels_at_twice_the_cost(axes_run: Path):
+    md = (axes_run / "report" / "report.md").read_text(encoding="utf-8")
+    assert "n_train × 2 for hard items, × 1 for easy ones" in md
+    assert "smollm2-135m 135M, gemma3-270m 270M parameters" in md
+
+
+def test_a_t_interval_over_one_seed_is_reported_as_missing(tmp_path: Path):
+    run = write_fake_run(tmp_path / "one-seed", seeds=(0,), n_items=10, n_test=8, test_on=("hard",))
+    md = write_report(run, ci="seed-t").markdown.read_text(encoding="utf-8")
+    accuracy = _table(md, "Accuracy")
+    assert all(r["accuracy [95% CI]"].endswith(" [no interval]") for r in accuracy)
+    assert "a t-interval over seeds needs at least 2 seeds" in md.split("## Figures")[0]

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from e2h.analysis.stats import draw_indices, means_for_indices, sgr
+from e2h.analysis.resampling import draw_indices, means_for_indices
+from e2h.analysis.stats import sgr
 from e2h.errors import E2HError
 
 RNG = 0

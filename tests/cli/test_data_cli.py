@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 from scipy import stats
 
 from e2h.cli import main
@@ -131,6 +132,17 @@ def test_correlate_prints_the_spearman_matrix(user_csv, capsys):
     row = next(line for line in out.splitlines() if line.strip().startswith("1 steps"))
     assert row.split()[2:4] == ["1.00", f"{rho:.2f}"]
     assert "items with a value: 1: 37, 2: 37, 3: 40" in " ".join(out.split())
+
+
+def test_correlate_plot_draws_the_heatmap(user_csv, tmp_path, capsys):
+    target = tmp_path / "figures" / "spearman.png"
+    code, out, _ = run(["data", "correlate", str(user_csv), "--plot", str(target)], capsys)
+    assert code == 0 and f"plot: {target}" in " ".join(out.split())
+    with Image.open(target) as image:
+        assert image.format == "PNG" and image.info["dpi"] == pytest.approx((150, 150), abs=0.1)
+    assert sorted(p.name for p in target.parent.iterdir()) == ["spearman.png"]  # no temp files left
+    code, out, err = run(["data", "correlate", str(user_csv), "--plot", str(tmp_path / "m.pdf")], capsys)
+    assert code == 2 and out == "" and err == "e2h: error: --plot writes a PNG, not .pdf: name it e.g. m.png\n"
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])

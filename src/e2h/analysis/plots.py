@@ -1,7 +1,9 @@
 """Report figures (matplotlib, no pyplot state): accuracy bars, SGR with CIs, train × test level heatmaps.
 
 Each ``plot_*`` function takes a tidy table from :mod:`e2h.analysis.tables`, writes one PNG per
-(model, dataset, ...) group into ``out_dir`` at 150 dpi, and returns the written :class:`Plot` records.
+(model, dataset, ...) group into ``out_dir`` at 150 dpi, and returns the written :class:`Plot` records
+(none when the run lacks what the figure needs). Curves over n_train, label noise and model size are in
+:mod:`e2h.analysis.plots_curves`; figures that need the items' measure values in :mod:`e2h.analysis.plots_items`.
 """
 
 from __future__ import annotations
@@ -33,27 +35,74 @@ class Plot:
     caption: str
 
 
-def _slug(*parts: object) -> str:
+def short_name(name: object) -> str:
+    """A dataset given as a path, by its file name; any other name as is."""
+    return Path(str(name)).name if "/" in str(name) else str(name)
+
+
+def slug(*parts: object) -> str:
+    """A file-name part from ``parts`` (datasets given as paths count by their file name)."""
+    parts = tuple(short_name(p) for p in parts)
     return re.sub(r"[^A-Za-z0-9._-]+", "-", "_".join(str(p) for p in parts)).strip("-")
 
 
-def _save(fig: Figure, path: Path) -> None:
+def save_figure(fig: Figure, path: Path) -> None:
+    """Write ``fig`` as a PNG at ``DPI``, atomically."""
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=DPI, format="png")  # layout="constrained" leaves room for every label
 
 
-def _variant(row: pd.Series, table: pd.DataFrame) -> str:
-    """A learner label with the settings that vary in ``table`` (e.g. ``icl k=4 n=16``)."""
+def variant_label(row: pd.Series, table: pd.DataFrame, skip: tuple[str, ...] = ()) -> str:
+    """A learner label with the settings that vary in ``table`` (e.g. ``icl k=4 n=16``), except those in ``skip``."""
     label = str(row["learner"])
     short = {"k": "k", "n_train": "n", "label_noise": "noise", "train_dataset": "from"}
     for key in VARIANT_KEYS:
-        if key in table and table[key].nunique(dropna=False) > 1 and not (key == "k" and row[key] == 0):
+        if key in skip or key not in table:
+            continue
+        if table[key].nunique(dropna=False) > 1 and not (key == "k" and row[key] == 0):
             label += f" {short[key]}={row[key]}"
     return label
 
 
-def _supervision(train_on: str, learner: str) -> str:
+def supervision_label(train_on: str, learner: str) -> str:
     return "Unsupervised" if learner == "zero-shot" else str(train_on).replace("_", "+").capitalize()
+
+
+def by_supervision(rows: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """``rows`` split by supervision (Unsupervised, Easy, Medium, Hard, then others), in that order."""
+    labels = [supervision_label(t, lr) for t, lr in zip(rows["train_on"], rows["learner"], strict=True)]
+    order = [s for s in SUPERVISION_COLORS if s in labels] + sorted(set(labels) - set(SUPERVISION_COLORS))
+    rows = rows.assign(supervision=labels)
+    return [(level, rows[rows["supervision"] == level]) for level in order]
+
+
+def main_setting(rows: pd.DataFrame, vary: tuple[str, ...] = ()) -> tuple[pd.DataFrame, bool]:
+    """Supervised rows at their learner's largest n_train and smallest label noise (unless that key is in
+    ``vary``), zero-shot rows all; and whether anything was left out."""
+    supervised = rows["learner"] != "zero-shot"
+    keep = pd.Series(True, index=rows.index)
+    for key, pick in (("n_train", "max"), ("label_noise", "min")):
+        if key not in vary:
+            best = rows[supervised].groupby("learner")[key].transform(pick)
+            keep &= ~supervised | (rows[key] == best.reindex(rows.index))
+    return rows[keep], not keep.all()
+
+
+def panel_grid(n: int, width: float = 4.2, height: float = 3.4, max_cols: int = 3) -> tuple[Figure, np.ndarray]:
+    """A figure of ``n`` panels (sharing y) in rows of at most ``max_cols``; returns it and the ``n`` axes."""
+    cols = min(n, max_cols)
+    n_rows = -(-n // cols)
+    fig = Figure(figsize=(width * cols + 1.8, height * n_rows + 0.6), layout="constrained")
+    axes = fig.subplots(n_rows, cols, squeeze=False, sharey=True).ravel()
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    return fig, axes[:n]
+
+
+def legend_right(fig: Figure, axes: np.ndarray) -> None:
+    """One legend for all panels, outside on the right, each label once."""
+    handles = {label: h for ax in axes for h, label in zip(*ax.get_legend_handles_labels(), strict=True)}
+    fig.legend(handles.values(), handles.keys(), loc="outside right center", fontsize=8, frameon=False)
 
 
 def plot_accuracy(acc: pd.DataFrame, out_dir: Path) -> list[Plot]:
@@ -65,7 +114,7 @@ def plot_accuracy(acc: pd.DataFrame, out_dir: Path) -> list[Plot]:
         unsup = table[table["learner"] == "zero-shot"]
         if supervised.empty:
             supervised = unsup
-        variants = supervised.assign(panel=supervised.apply(_variant, axis=1, table=supervised))
+        variants = supervised.assign(panel=supervised.apply(variant_label, axis=1, table=supervised))
         panels = list(dict.fromkeys(variants["panel"]))
         measures = sorted(table["measure"].dropna().unique())
         fig = Figure(figsize=(max(4.5, 1.6 * len(measures) + 2) * len(panels), 3.8), layout="constrained")
@@ -73,7 +122,7 @@ def plot_accuracy(acc: pd.DataFrame, out_dir: Path) -> list[Plot]:
         for ax, panel in zip(axes, panels, strict=True):
             rows = pd.concat([unsup, variants[variants["panel"] == panel]]).drop_duplicates(ACC_KEYS)
             rows = rows.assign(
-                supervision=[_supervision(t, lrn) for t, lrn in zip(rows.train_on, rows.learner, strict=True)]
+                supervision=[supervision_label(t, lrn) for t, lrn in zip(rows.train_on, rows.learner, strict=True)]
             )
             levels = [s for s in SUPERVISION_COLORS if s in set(rows["supervision"])]
             levels += sorted(set(rows["supervision"]) - set(levels))
@@ -92,11 +141,11 @@ def plot_accuracy(acc: pd.DataFrame, out_dir: Path) -> list[Plot]:
             ax.grid(axis="y", alpha=0.3)
         axes[0].set_ylabel(f"accuracy on {test_on} test items")
         fig.legend(*axes[-1].get_legend_handles_labels(), loc="outside right upper", fontsize=8, frameon=False)
-        fig.suptitle(f"{model} · {dataset}: accuracy by training data (95% CI)")
-        path = out_dir / f"accuracy_{_slug(model, dataset, test_on)}.png"
-        _save(fig, path)
+        fig.suptitle(f"{model} · {short_name(dataset)}: accuracy by training data (95% CI)")
+        path = out_dir / f"accuracy_{slug(model, dataset, test_on)}.png"
+        save_figure(fig, path)
         caption = f"Accuracy on {test_on} test items by supervision, per learner; dashed line: chance."
-        plots.append(Plot(path, f"Accuracy — {model}, {dataset}, test on {test_on}", caption))
+        plots.append(Plot(path, f"Accuracy — {model}, {short_name(dataset)}, test on {test_on}", caption))
     return plots
 
 
@@ -105,7 +154,7 @@ def plot_sgr(sgr: pd.DataFrame, out_dir: Path) -> list[Plot]:
     plots = []
     for (model, dataset, test_on), table in sgr.groupby(["model", "dataset", "test_on"], sort=True):
         table = table.reset_index(drop=True)
-        labels = [f"{r.measure}\n{_variant(r, table)}" for _, r in table.iterrows()]
+        labels = [f"{r.measure}\n{variant_label(r, table)}" for _, r in table.iterrows()]
         x = np.arange(len(table))
         fig = Figure(figsize=(max(5.0, 1.8 * len(table) + 2), 4.0), layout="constrained")
         ax = fig.subplots()
@@ -131,11 +180,11 @@ def plot_sgr(sgr: pd.DataFrame, out_dir: Path) -> list[Plot]:
         fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=3, fontsize=8, frameon=False)
         ax.grid(axis="y", alpha=0.3)
         where = "hard test items" if test_on == "hard" else f"hard items of cells tested on {test_on}"
-        fig.suptitle(f"{model} · {dataset}: supervision gap recovered on {where}")
-        path = out_dir / f"sgr_{_slug(model, dataset, test_on)}.png"
-        _save(fig, path)
-        caption = "SGR with 95% paired-bootstrap CI; a cross marks SGR undefined (hard does not beat zero-shot)."
-        plots.append(Plot(path, f"SGR — {model}, {dataset}, test on {test_on}", caption))
+        fig.suptitle(f"{model} · {short_name(dataset)}: supervision gap recovered on {where}")
+        path = out_dir / f"sgr_{slug(model, dataset, test_on)}.png"
+        save_figure(fig, path)
+        caption = "SGR with its 95% interval (see Method); a cross marks SGR undefined (hard does not beat zero-shot)."
+        plots.append(Plot(path, f"SGR — {model}, {short_name(dataset)}, test on {test_on}", caption))
     return plots
 
 
@@ -148,7 +197,7 @@ def plot_level_heatmap(acc: pd.DataFrame, out_dir: Path) -> list[Plot]:
         supervised = table[table["learner"] != "zero-shot"]
         if supervised.empty:
             supervised = unsup
-        supervised = supervised.assign(panel=supervised.apply(_variant, axis=1, table=supervised))
+        supervised = supervised.assign(panel=supervised.apply(variant_label, axis=1, table=supervised))
         panels = list(dict.fromkeys(supervised["panel"]))
         cols = [c for c in ["easy", "medium", "hard"] if c in set(table["item_level"])]
         train_levels = set(unsup["train_on"]) | set(supervised["train_on"])
@@ -171,9 +220,9 @@ def plot_level_heatmap(acc: pd.DataFrame, out_dir: Path) -> list[Plot]:
         axes[0].set_ylabel("train level")
         fig.colorbar(image, ax=list(axes), shrink=0.8, label="accuracy")
         chance = table["chance"].mean()
-        fig.suptitle(f"{model} · {dataset} · {measure}: train level × test level (chance {chance:.2f})")
-        path = out_dir / f"levels_{_slug(model, dataset, measure)}.png"
-        _save(fig, path)
+        fig.suptitle(f"{model} · {short_name(dataset)} · {measure}: train level × test level (chance {chance:.2f})")
+        path = out_dir / f"levels_{slug(model, dataset, measure)}.png"
+        save_figure(fig, path)
         caption = f"Accuracy of each training level on each test level (cells tested on all); chance {chance:.2f}."
-        plots.append(Plot(path, f"Train × test level — {model}, {dataset}, {measure}", caption))
+        plots.append(Plot(path, f"Train × test level — {model}, {short_name(dataset)}, {measure}", caption))
     return plots

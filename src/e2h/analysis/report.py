@@ -1,12 +1,13 @@
 """The run report: ``runs/<name>/report/`` with report.md, a self-contained report.html, PNGs and tables.
 
-``write_report(run_dir)`` reads only the results store, computes the accuracy and SGR tables,
-draws the figures and writes everything atomically. ``summary_table(results)`` is the short
-terminal summary (a rich Table) printed by ``e2h run`` and ``e2h report``.
+``write_report(run_dir)`` reads the results store (and, for the item-level figures, the datasets' item
+tables), computes the tables, draws the figures and writes everything atomically.
+``summary_table(results)`` is the short terminal summary (a rich Table) printed by ``e2h run`` and ``e2h report``.
 
 Both renderings put results first: the headline table (SGR per supervised learner with CIs, or the
 accuracies when the run has no easy/hard pair), each row with a one-sentence reading; then the
-figures; then the full tables, the method, and last the provenance (collapsed in HTML).
+figures (each drawn only when the run has the axis it needs); then the full tables (accuracy, SGR
+details, per-seed results, generalization gaps), the method, and last the provenance (collapsed in HTML).
 """
 
 from __future__ import annotations
@@ -21,24 +22,28 @@ from typing import Any
 import pandas as pd
 from rich.table import Table
 
-from e2h.analysis.plots import Plot, plot_accuracy, plot_level_heatmap, plot_sgr
+from e2h.analysis import display
+from e2h.analysis.plots import Plot, plot_accuracy, plot_level_heatmap, plot_sgr, short_name
+from e2h.analysis.plots_curves import (
+    HARD_LABEL_COST,
+    model_parameters,
+    plot_cost_curves,
+    plot_model_size,
+    plot_noise_curves,
+)
+from e2h.analysis.plots_items import (
+    load_item_tables,
+    manifest_cutoffs,
+    plot_hardness_histograms,
+    plot_hardness_values,
+    plot_spearman,
+)
 from e2h.analysis.results import load_manifest, load_results
-from e2h.analysis.stats import N_BOOT
-from e2h.analysis.tables import accuracy_table, sgr_table, write_table
+from e2h.analysis.stats import N_BOOT, check_ci
+from e2h.analysis.tables import accuracy_table, generalization_table, per_seed_table, sgr_table, write_table
 from e2h.io import atomic_path, remove_stale_temps
 
 SCREENSHOT = "screenshot.png"
-HEADLINE_NOTE = (
-    "Accuracy [95% CI] on the hard test items of each measure without training (Unsupervised = zero-shot), "
-    "trained on easy items and trained on hard items; SGR = (Easy − Unsupervised) / (Hard − Unsupervised)."
-)
-METHOD_NOTE = (
-    "Accuracies are means over the item × seed grid of each cell group (each seed has its own test pool). "
-    "95% CIs come from a bootstrap that resamples items and seeds with replacement (Hase et al., 2024). "
-    "SGR = (Easy − Unsupervised) / (Hard − Unsupervised) on identical hard test items, with a paired bootstrap "
-    "(the same items and seeds in every draw); p is one-sided for Easy − Unsupervised ≤ 0. SGR is undefined when "
-    "the CI of Hard − Unsupervised does not lie above 0. Chance = mean of 1 / n_choices (0 for generative items)."
-)
 
 
 @dataclass
@@ -52,137 +57,20 @@ class ReportPaths:
     tables: list[Path] = field(default_factory=list)
 
 
-def _ci(acc: float, lo: float, hi: float) -> str:
-    return "—" if pd.isna(acc) else f"{acc:.3f} [{lo:.3f}, {hi:.3f}]"
-
-
-def _learner(row: pd.Series) -> str:
-    label = str(row["learner"])
-    if row.get("k", 0):
-        label += f" k={row['k']}"
-    if row["learner"] != "zero-shot":
-        label += f" n={row['n_train']}"
-    if row.get("label_noise", 0):
-        label += f" noise={row['label_noise']}"
-    if row.get("train_dataset", row["dataset"]) != row["dataset"]:
-        label += f" from {row['train_dataset']}"
-    return label
-
-
-def _sgr_columns(r: pd.Series) -> dict[str, str]:
-    """What the headline and the SGR details show of one SGR row: the group and its three accuracies."""
-    return {
-        "model": r.model,
-        "dataset": r.dataset,
-        "measure": r.measure,
-        "learner": _learner(r),
-        "test on": r.test_on,
-        "Unsupervised": _ci(r.unsup_acc, r.unsup_lo, r.unsup_hi),
-        "Easy": _ci(r.easy_acc, r.easy_lo, r.easy_hi),
-        "Hard": _ci(r.hard_acc, r.hard_lo, r.hard_hi),
-    }
-
-
-def _sgr_value(r: pd.Series) -> str:
-    return f"{r.sgr:.2f} [{r.sgr_lo:.2f}, {r.sgr_hi:.2f}]" if r.defined else "undefined"
-
-
-def sgr_display(sgr: pd.DataFrame) -> pd.DataFrame:
-    """The SGR table as strings, one row per supervised learner."""
-    rows = [
-        {
-            **_sgr_columns(r),
-            "chance": f"{r.chance:.3f}",
-            "SGR [95% CI]": _sgr_value(r) if r.defined else f"undefined: {r.reason}",
-            "p (easy ≤ unsup.)": "—" if pd.isna(r.p_value) else f"{r.p_value:.4f}",
-            "items × seeds": "—" if pd.isna(r.n_items) else f"{int(r.n_items)} × {int(r.n_seeds)}",
-        }
-        for _, r in sgr.iterrows()
-    ]
-    return pd.DataFrame(rows)
-
-
-def _pct(value: float) -> str:
-    return "?" if pd.isna(value) else f"{100 * value:.0f}"
-
-
-def sgr_reading(row: pd.Series) -> str:
-    """One plain sentence for one SGR row."""
-    if not row["defined"]:
-        return f"No SGR: {str(row['reason']).rstrip('.')}."
-    sentence = (
-        f"Training on easy items recovers {_pct(row['sgr'])}% [{_pct(row['sgr_lo'])}, {_pct(row['sgr_hi'])}] "
-        "of the gain of training on hard items"
-    )
-    if pd.isna(row["p_value"]):
-        return sentence + "."
-    beats = "beats" if row["p_value"] < 0.05 else "is not clearly better than"
-    return f"{sentence}; easy training {beats} zero-shot (p = {row['p_value']:.3f})."
-
-
-def accuracy_reading(row: pd.Series) -> str:
-    """One plain sentence for one accuracy row (a cell group over its whole test set)."""
-    trained = "without training" if row["learner"] == "zero-shot" else f"trained on {row['train_on']} items"
-    return (
-        f"{row['learner'].capitalize()} {trained} answers {_pct(row['acc'])}% [{_pct(row['ci_lo'])}, "
-        f"{_pct(row['ci_hi'])}] of {row['test_on']} test items correctly (chance {_pct(row['chance'])}%)."
-    )
-
-
-def headline_table(sgr: pd.DataFrame, acc: pd.DataFrame) -> pd.DataFrame:
-    """The report's first table, as strings: SGR per supervised learner, or (without any) the accuracies."""
-    if not sgr.empty:
-        return pd.DataFrame(
-            [{**_sgr_columns(r), "SGR [95% CI]": _sgr_value(r), "reading": sgr_reading(r)} for _, r in sgr.iterrows()]
-        )
-    whole = acc[acc["item_level"] == acc["test_on"]]
-    rows = [
-        {
-            "model": r.model,
-            "dataset": r.dataset,
-            "measure": "—" if pd.isna(r.measure) else r.measure,
-            "learner": _learner(r),
-            "train → test": f"{r.train_on} → {r.test_on}",
-            "accuracy [95% CI]": _ci(r.acc, r.ci_lo, r.ci_hi),
-            "chance": f"{r.chance:.3f}",
-            "reading": accuracy_reading(r),
-        }
-        for _, r in whole.iterrows()
-    ]
-    return pd.DataFrame(rows)
-
-
-def accuracy_display(acc: pd.DataFrame) -> pd.DataFrame:
-    """The accuracy table as strings; the chance rate sits next to every accuracy."""
-    return pd.DataFrame(
-        {
-            "model": acc["model"],
-            "dataset": acc["dataset"],
-            "measure": acc["measure"].fillna("—"),
-            "learner": acc.apply(_learner, axis=1),
-            "train on": acc["train_on"],
-            "test on": acc["test_on"],
-            "item level": acc["item_level"].fillna("—"),
-            "accuracy [95% CI]": [_ci(a, lo, hi) for a, lo, hi in zip(acc.acc, acc.ci_lo, acc.ci_hi, strict=True)],
-            "chance": acc["chance"].map("{:.3f}".format),
-            "items × seeds": [f"{i} × {s}" for i, s in zip(acc.n_items, acc.n_seeds, strict=True)],
-        }
-    )
-
-
 def summary_table(
     results: pd.DataFrame | None = None,
     *,
     sgr: pd.DataFrame | None = None,
     acc: pd.DataFrame | None = None,
     n_boot: int = N_BOOT,
+    ci: str = "grid",
 ) -> Table:
     """A compact terminal summary: SGR per supervised learner, or accuracies when no easy/hard pair exists.
 
-    Pass ``results`` (tables are computed) or the precomputed ``sgr`` / ``acc`` tables.
+    Pass ``results`` (tables are computed with interval method ``ci``) or the precomputed ``sgr`` / ``acc`` tables.
     """
     if sgr is None:
-        sgr = sgr_table(results, n_boot=n_boot)
+        sgr = sgr_table(results, n_boot=n_boot, ci=ci)
     if not sgr.empty:
         table = Table(title="Supervision gap recovered (accuracy on hard test items; SGR with 95% CI)")
         for column in ("model", "dataset", "measure", "learner"):
@@ -191,15 +79,17 @@ def summary_table(
             table.add_column(column, no_wrap=True)
         for _, r in sgr.iterrows():
             accs = ["—" if pd.isna(a) else f"{a:.2f}" for a in (r.unsup_acc, r.easy_acc, r.hard_acc, r.chance)]
-            table.add_row(r.model, r.dataset, r.measure, _learner(r), r.test_on, *accs, _sgr_value(r))
+            group = [r.model, short_name(r.dataset), r.measure, display.learner_label(r), r.test_on]
+            table.add_row(*group, *accs, display.sgr_value(r))
         return table
     if acc is None:
-        acc = accuracy_table(results, n_boot=n_boot)
+        acc = accuracy_table(results, n_boot=n_boot, ci=ci)
     table = Table(title="Accuracy (95% CI)")
     for column in ("model", "dataset", "measure", "learner", "train → test", "accuracy", "chance"):
         table.add_column(column, overflow="fold")
     for _, r in acc[acc["item_level"] == acc["test_on"]].iterrows():
-        row = [r.model, r.dataset, str(r.measure), _learner(r), f"{r.train_on} → {r.test_on}"]
+        row = [r.model, short_name(r.dataset), str(r.measure), display.learner_label(r)]
+        row.append(f"{r.train_on} → {r.test_on}")
         table.add_row(*row, f"{r.acc:.2f} [{r.ci_lo:.2f}, {r.ci_hi:.2f}]", f"{r.chance:.2f}")
     return table
 
@@ -275,17 +165,13 @@ class _Content:
     headline_title: str
     headline_note: str
     headline: pd.DataFrame
+    failed_note: str
     plots: list[Plot]
     notes: list[str]
-    accuracy: pd.DataFrame
-    sgr: pd.DataFrame
-    failed: pd.DataFrame
+    sections: list[tuple[str, str, pd.DataFrame]]  # (title, intro, table) of the full tables
+    method: str
     facts: list[tuple[str, str]]
     blocks: dict[str, str]
-
-
-def _failed_note(c: _Content) -> str:
-    return f"{len(c.failed)} cell(s) did not finish; these results leave them out (list below)."
 
 
 def _markdown(c: _Content) -> str:
@@ -293,16 +179,13 @@ def _markdown(c: _Content) -> str:
     parts += [f"{c.description}\n\n"] if c.description else []
     parts += [f"## {c.headline_title}\n\n", f"{c.headline_note}\n\n" if c.headline_note else ""]
     parts.append(_md_table(c.headline))
-    parts += [f"\n> {_failed_note(c)}\n"] if not c.failed.empty else []
+    parts += [f"\n> {c.failed_note}\n"] if c.failed_note else []
     parts += ["\n## Figures\n"]
     parts += [f"\n### {p.title}\n\n![{p.title}]({p.path.name})\n\n{p.caption}\n" for p in c.plots]
     parts += [f"\n> {note}\n" for note in c.notes]
-    parts += ["\n## Accuracy\n\n", _md_table(c.accuracy)]
-    if not c.sgr.empty:
-        parts += ["\n## Supervision gap recovered: details\n\n", _md_table(c.sgr)]
-    if not c.failed.empty:
-        parts += [f"\n## Cells that did not finish ({len(c.failed)})\n\n", _md_table(c.failed)]
-    parts += [f"\n## Method\n\n{METHOD_NOTE}\n", "\n## Provenance\n\n"]
+    for title, intro, table in c.sections:
+        parts += [f"\n## {title}\n\n", f"{intro}\n\n" if intro else "", _md_table(table)]
+    parts += [f"\n## Method\n\n{c.method}\n", "\n## Provenance\n\n"]
     parts.append(_md_table(pd.DataFrame(c.facts, columns=["", "value"])))
     parts += [f"\n**{key}**\n\n```json\n{text}\n```\n" for key, text in c.blocks.items()]
     return "".join(parts)
@@ -333,7 +216,7 @@ def _html(c: _Content) -> str:
     parts += [f"<p>{esc(c.description)}</p>"] if c.description else []
     parts += [f"<h2>{esc(c.headline_title)}</h2>", f"<p>{esc(c.headline_note)}</p>" if c.headline_note else ""]
     parts.append(_html_table(c.headline))
-    parts += [f"<p class='note'>{esc(_failed_note(c))}</p>"] if not c.failed.empty else []
+    parts += [f"<p class='note'>{esc(c.failed_note)}</p>"] if c.failed_note else []
     parts.append("<h2>Figures</h2>")
     for p in c.plots:
         data = base64.b64encode(p.path.read_bytes()).decode("ascii")
@@ -342,12 +225,9 @@ def _html(c: _Content) -> str:
             f"data-file='{esc(p.path.name)}'><figcaption>{esc(p.caption)}</figcaption></figure>"
         )
     parts += [f"<p class='note'>{esc(note)}</p>" for note in c.notes]
-    parts += ["<h2>Accuracy</h2>", _html_table(c.accuracy)]
-    if not c.sgr.empty:
-        parts += ["<h2>Supervision gap recovered: details</h2>", _html_table(c.sgr)]
-    if not c.failed.empty:
-        parts += [f"<h2>Cells that did not finish ({len(c.failed)})</h2>", _html_table(c.failed)]
-    parts += [f"<h2>Method</h2><p>{esc(METHOD_NOTE)}</p>"]
+    for title, intro, table in c.sections:
+        parts += [f"<h2>{esc(title)}</h2>", f"<p>{esc(intro)}</p>" if intro else "", _html_table(table)]
+    parts += [f"<h2>Method</h2><p>{esc(c.method)}</p>"]
     parts += ["<details class='provenance'><summary>Provenance (config, versions, machine, git)</summary>"]
     parts.append(_html_table(pd.DataFrame(c.facts, columns=["", "value"])))
     parts += [f"<details><summary>{esc(k)}</summary><pre>{esc(text)}</pre></details>" for k, text in c.blocks.items()]
@@ -355,17 +235,11 @@ def _html(c: _Content) -> str:
     return "\n".join(parts)
 
 
-def write_report(run_dir: str | Path, *, n_boot: int = N_BOOT, seed: int = 0) -> ReportPaths:
-    """Compute the tables, draw the figures and write ``<run_dir>/report/`` (md, html, png, csv, parquet)."""
-    run_dir = Path(run_dir)
-    manifest, results = load_manifest(run_dir), load_results(run_dir)
-    folder = run_dir / "report"
-    folder.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(folder)  # left by a report killed while being written
-    acc = accuracy_table(results, n_boot=n_boot, seed=seed)
-    sgr = sgr_table(results, n_boot=n_boot, seed=seed)
-    tables = [*write_table(acc, folder, "accuracy"), *write_table(sgr, folder, "sgr")]
-
+def _figures(
+    results: pd.DataFrame, manifest: dict[str, Any], tables: dict[str, pd.DataFrame], folder: Path, hard_cost: float
+) -> tuple[list[Plot], list[str]]:
+    """Every figure the run has the axes for, and a note for each kind it cannot draw."""
+    acc, sgr = tables["accuracy"], tables["sgr"]
     plots = plot_accuracy(acc, folder) + plot_sgr(sgr, folder)
     notes = []
     heatmaps = plot_level_heatmap(acc, folder)
@@ -373,28 +247,88 @@ def write_report(run_dir: str | Path, *, n_boot: int = N_BOOT, seed: int = 0) ->
         notes.append("No train-level × test-level heatmap: the run has no cells tested on all levels (test_on: all).")
     if sgr.empty:
         notes.append("No SGR: the run needs a supervised learner trained on both easy and hard, plus zero-shot.")
-    plots += heatmaps
+    sizes = model_parameters(manifest, sorted(results["model"].unique()))
+    curves = {
+        "cost curves (one n_train)": plot_cost_curves(acc, folder, hard_cost),
+        "noise curves (one label-noise p)": plot_noise_curves(acc, folder),
+        "accuracy vs model size (fewer than two models of known size)": plot_model_size(acc, folder, sizes),
+    }
+    missing = [name for name, drawn in curves.items() if not drawn]
+    if missing:
+        notes.append(f"Not drawn, the run varies no such setting: {'; '.join(missing)}.")
+    items, item_notes = load_item_tables(sorted(results["dataset"].unique()))
+    measures = results.groupby("dataset")["measure"].unique().map(list).to_dict()
+    item_plots = plot_hardness_values(results, items, folder)
+    item_plots += plot_hardness_histograms(items, measures, folder, manifest_cutoffs(manifest))
+    item_plots += plot_spearman(items, folder)
+    plots += heatmaps + [p for drawn in curves.values() for p in drawn] + item_plots
+    return plots, notes + item_notes
+
+
+def write_report(
+    run_dir: str | Path,
+    *,
+    n_boot: int = N_BOOT,
+    seed: int = 0,
+    ci: str = "grid",
+    pairing: str = "paired",
+    hard_cost: float = HARD_LABEL_COST,
+) -> ReportPaths:
+    """Compute the tables, draw the figures and write ``<run_dir>/report/`` (md, html, png, csv, parquet).
+
+    ``ci`` is the interval method (``grid``: the paper's, ``nested``, ``seed-t``); ``pairing="unpaired"`` is
+    the paper's per-condition bootstrap for SGR and its differences; ``hard_cost`` is the cost of a hard
+    label relative to an easy one in the cost curves.
+    """
+    check_ci(ci, pairing)
+    run_dir = Path(run_dir)
+    manifest, results = load_manifest(run_dir), load_results(run_dir)
+    folder = run_dir / "report"
+    folder.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(folder)  # left by a report killed while being written
+    tables = {
+        "accuracy": accuracy_table(results, n_boot=n_boot, seed=seed, ci=ci),
+        "sgr": sgr_table(results, n_boot=n_boot, seed=seed, ci=ci, pairing=pairing),
+        "per_seed": per_seed_table(results),
+        "generalization": generalization_table(results, n_boot=n_boot, seed=seed, ci=ci),
+    }
+    table_paths = [path for name, table in tables.items() for path in write_table(table, folder, name)]
+    plots, notes = _figures(results, manifest, tables, folder, hard_cost)
     keep = {p.path.name for p in plots} | {SCREENSHOT}
     for stale in folder.glob("*.png"):  # figures of an earlier report whose groups no longer exist
         if stale.name not in keep:
             stale.unlink()
 
+    acc, sgr, failed = tables["accuracy"], tables["sgr"], failed_cells(manifest)
+    sections = [("Accuracy", "", display.accuracy_display(acc))]
+    if not sgr.empty:
+        sections.append(("Supervision gap recovered: details", "", display.sgr_display(sgr)))
+    if not tables["per_seed"].empty:
+        intro = "Each seed's accuracy on its own hard test items, and the gaps between the three conditions."
+        sections.append(("Per-seed results", intro, display.per_seed_display(tables["per_seed"])))
+    if not tables["generalization"].empty:
+        intro = "Accuracy on the test items of the training level minus accuracy on all test items (test_on: all)."
+        sections.append(("Generalization gap", intro, display.gap_display(tables["generalization"])))
+    if not failed.empty:
+        sections.append((f"Cells that did not finish ({len(failed)})", "", failed))
     facts, blocks = _provenance(manifest, results)
     content = _Content(
         name=str(manifest.get("name", run_dir.name)),
         description=str(manifest.get("description") or ""),
         headline_title="Supervision gap recovered" if not sgr.empty else "Accuracy on the test items",
-        headline_note=HEADLINE_NOTE if not sgr.empty else "",
-        headline=headline_table(sgr, acc),
+        headline_note=display.headline_note(ci) if not sgr.empty else "",
+        headline=display.headline_table(sgr, acc),
+        failed_note=f"{len(failed)} cell(s) did not finish; these results leave them out (list below)."
+        if len(failed)
+        else "",
         plots=plots,
         notes=notes,
-        accuracy=accuracy_display(acc),
-        sgr=sgr_display(sgr),
-        failed=failed_cells(manifest),
+        sections=sections,
+        method=display.method_note(ci, pairing),
         facts=facts,
         blocks=blocks,
     )
-    paths = ReportPaths(folder, folder / "report.md", folder / "report.html", [p.path for p in plots], tables)
+    paths = ReportPaths(folder, folder / "report.md", folder / "report.html", [p.path for p in plots], table_paths)
     for path, render in ((paths.markdown, _markdown), (paths.html, _html)):
         with atomic_path(path) as tmp:
             tmp.write_text(render(content), encoding="utf-8")

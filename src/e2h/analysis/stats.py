@@ -1,26 +1,27 @@
-"""Bootstrap statistics over the item × seed grid: accuracy CIs and the supervision gap recovered.
+"""Accuracy intervals, paired differences and the supervision gap recovered, over item × seed grids.
 
-A cell's results form a matrix ``correct[i, s]`` (item ``i``, seed ``s``; NaN where item ``i``
+A cell group's results form a matrix ``correct[i, s]`` (item ``i``, seed ``s``; NaN where item ``i``
 was not in seed ``s``'s test set). Following Hase et al. (2024, ``utils/metrics.py`` and
-``analysis.Rmd`` of allenai/easy-to-hard-generalization), each bootstrap draw resamples the
-items AND the seeds with replacement and takes the mean of the observed cells. Rows and
-columns that are entirely NaN are dropped first, as in the paper.
+``analysis.Rmd`` of allenai/easy-to-hard-generalization), the default interval is the **grid
+bootstrap**: each draw resamples the items AND the seeds with replacement and takes the mean of the
+observed cells. Rows and columns that are entirely NaN are dropped first, as in the paper.
+Beside it (``ci=``, see :mod:`e2h.analysis.resampling`): the **nested** bootstrap (seeds, then each
+drawn seed's own items) and a **t-interval over seeds** (``seed-t``).
 
 Differences from the paper's code, on purpose:
 
 - the point estimate is the plug-in mean of the observed grid (the paper reports the mean of the
   bootstrap draws, which wanders with the number of draws);
 - SGR pairs seeds as well as items: in e2h a seed fixes the test set, so easy-, hard- and
-  un-supervised models of one seed saw the same items (the paper resampled seed columns
-  independently per matrix, since its seeds were unpaired);
-- the p-value is one-sided for ``Easy − Unsupervised ≤ 0`` (does easy supervision help at all?),
-  computed on the difference rather than on the ratio (the paper: two-sided, centred, on the ratio);
+  un-supervised models of one seed saw the same items. ``pairing="unpaired"`` is the paper's
+  per-condition bootstrap instead: each condition's grid gets its own draws;
+- p-values are read off the same draws as the intervals: one-sided for ``Easy − Unsupervised ≤ 0``
+  (does easy supervision help at all?), two-sided for ``Easy − Hard = 0`` and
+  ``Unsupervised − Easy = 0`` as ``2 · min(P*(d ≤ 0), P*(d ≥ 0))`` (with the +1 correction), so p < 0.05
+  exactly when the 95% percentile interval excludes 0 (the paper: two-sided, centred draws, on the ratio);
 - SGR is reported as undefined when hard supervision does not beat the unsupervised baseline
   (the CI of ``Hard − Unsupervised`` reaches 0 or lies below it), instead of a huge, sign-flipping ratio.
-
-Draws are vectorised: a resample is a vector of item counts ``w`` (B, n_items) and of seed
-counts ``v`` (B, n_seeds); the resampled mean is ``(w @ X @ v) / (w @ M @ v)`` with ``X`` the
-grid (NaN → 0) and ``M`` its observed mask, so no (B, n_items, n_seeds) array is ever built.
+  With ``seed-t`` the SGR interval is Fieller's, bounded exactly when that CI excludes 0.
 """
 
 from __future__ import annotations
@@ -30,22 +31,39 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from e2h.analysis.resampling import CI_METHODS, Replicates, fieller_interval, replicates
 from e2h.errors import E2HError
 from e2h.seeding import make_rng
 
 N_BOOT = 10_000
-_CHUNK = 1_000  # draws per vectorised block; bounds memory at (CHUNK, n_items) counts
+PAIRINGS = ("paired", "unpaired")
+CI_NAMES = {
+    "grid": "grid bootstrap (items and seeds resampled independently, items pooled across seeds; Hase et al.)",
+    "nested": "nested bootstrap (seeds resampled, then each drawn seed's own test items)",
+    "seed-t": "t-interval over seeds (one mean per seed, Student t with n_seeds − 1 degrees of freedom)",
+}
 
 
 @dataclass(frozen=True)
 class Estimate:
-    """An accuracy (or any mean) with its 95% bootstrap percentile interval."""
+    """An accuracy (or any mean) with its 95% interval; ``n_results`` observed (item, seed) results."""
 
     mean: float
     lo: float
     hi: float
     n_items: int
     n_seeds: int
+    n_results: int
+
+
+@dataclass(frozen=True)
+class Difference:
+    """A − B of two accuracies with its 95% interval and the two-sided p-value for A − B = 0."""
+
+    mean: float
+    lo: float
+    hi: float
+    p_value: float
 
 
 @dataclass(frozen=True)
@@ -54,6 +72,7 @@ class SGRResult:
 
     ``p_value`` is one-sided for H0: Easy − Unsupervised ≤ 0. ``gap_lo``/``gap_hi`` are the 95% CI
     of Hard − Unsupervised; when it does not lie above 0 SGR is undefined (``value`` NaN, ``reason`` says why).
+    ``easy_minus_hard`` and ``unsup_minus_easy`` carry two-sided p-values.
     """
 
     value: float
@@ -67,6 +86,20 @@ class SGRResult:
     easy: Estimate
     hard: Estimate
     unsup: Estimate
+    easy_minus_hard: Difference
+    unsup_minus_easy: Difference
+    ci: str = "grid"
+    pairing: str = "paired"
+
+
+def check_ci(ci: str, pairing: str = "paired") -> None:
+    """Raise E2HError for an unknown interval method or pairing, or a pairing the method cannot use."""
+    if ci not in CI_METHODS:
+        raise E2HError(f"unknown interval method {ci!r}: use one of {', '.join(CI_METHODS)}")
+    if pairing not in PAIRINGS:
+        raise E2HError(f"unknown pairing {pairing!r}: use one of {', '.join(PAIRINGS)}")
+    if ci == "seed-t" and pairing == "unpaired":
+        raise E2HError("seed-t compares seeds pairwise; the unpaired option is for the grid and nested bootstraps")
 
 
 def _as_grid(correct: np.ndarray | pd.DataFrame, name: str = "correct") -> np.ndarray:
@@ -86,73 +119,66 @@ def _as_grid(correct: np.ndarray | pd.DataFrame, name: str = "correct") -> np.nd
 
 def _drop_empty(*grids: np.ndarray) -> list[np.ndarray]:
     """Drop items and seeds that are NaN in every grid (never tested), as the paper does."""
-    observed = ~np.isnan(grids[0])
+    observed = np.logical_or.reduce([~np.isnan(g) for g in grids])
     keep_rows, keep_cols = observed.any(axis=1), observed.any(axis=0)
     return [g[keep_rows][:, keep_cols] for g in grids]
 
 
-def draw_indices(n_items: int, n_seeds: int, n_boot: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Resampled item indices (n_boot, n_items) and seed indices (n_boot, n_seeds), with replacement."""
-    items = rng.integers(0, n_items, size=(n_boot, n_items), dtype=np.int32)
-    return items, rng.integers(0, n_seeds, size=(n_boot, n_seeds), dtype=np.int32)
+def _estimate(grid: np.ndarray, reps: Replicates, index: int) -> Estimate:
+    lo, hi = np.clip(reps.interval(lambda *means: means[index]), 0.0, 1.0)  # a t-interval may leave [0, 1]
+    observed = ~np.isnan(grid)
+    n_items, n_seeds = int(observed.any(axis=1).sum()), int(observed.any(axis=0).sum())
+    return Estimate(float(np.nanmean(grid)), float(lo), float(hi), n_items, n_seeds, int(observed.sum()))
 
 
-def _counts(idx: np.ndarray, n: int) -> np.ndarray:
-    """(B, k) indices → (B, n) float counts of each index per row."""
-    n_rows = idx.shape[0]
-    flat = (idx + n * np.arange(n_rows)[:, None]).ravel()
-    return np.bincount(flat, minlength=n_rows * n).reshape(n_rows, n).astype(float)
+def _rng(rng: np.random.Generator | None, purpose: str) -> np.random.Generator:
+    return rng if rng is not None else make_rng(0, purpose)
 
 
-def means_for_indices(grids: list[np.ndarray], item_idx: np.ndarray, seed_idx: np.ndarray) -> np.ndarray:
-    """The mean of the observed cells of each grid under each given resample: (len(grids), B).
+def accuracy_estimate(
+    correct: np.ndarray | pd.DataFrame, ci: str = "grid", n_boot: int = N_BOOT, rng: np.random.Generator | None = None
+) -> Estimate:
+    """Mean accuracy of an items × seeds 0/1 grid (NaN = not tested) with a 95% interval of method ``ci``.
 
-    All grids share the first grid's NaN pattern; a resample whose cells are all unobserved gives NaN.
+    ``rng`` defaults to ``make_rng(0, "grid_bootstrap")``; pass your own for independent streams.
     """
-    mask = (~np.isnan(grids[0])).astype(float)  # (n_items, n_seeds)
-    w = _counts(item_idx, mask.shape[0])  # (B, n_items)
-    v = _counts(seed_idx, mask.shape[1])  # (B, n_seeds)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        den = ((w @ mask) * v).sum(axis=1)  # (B,) resampled observed cells
-        return np.stack([((w @ np.nan_to_num(g, nan=0.0)) * v).sum(axis=1) / den for g in grids])
-
-
-def resampled_means(grids: list[np.ndarray], n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    """``n_boot`` item × seed resamples, the same for every grid: (len(grids), n_boot) means.
-
-    Drawn in blocks of ``_CHUNK`` so memory stays at (CHUNK, n_items) whatever ``n_boot`` is.
-    """
-    n_items, n_seeds = grids[0].shape
-    blocks = []
-    for start in range(0, n_boot, _CHUNK):
-        item_idx, seed_idx = draw_indices(n_items, n_seeds, min(_CHUNK, n_boot - start), rng)
-        blocks.append(means_for_indices(grids, item_idx, seed_idx))
-    return np.concatenate(blocks, axis=1)
-
-
-def _interval(draws: np.ndarray) -> tuple[float, float]:
-    finite = draws[np.isfinite(draws)]
-    if finite.size == 0:
-        return float("nan"), float("nan")
-    lo, hi = np.quantile(finite, [0.025, 0.975])
-    return float(lo), float(hi)
-
-
-def _estimate(grid: np.ndarray, draws: np.ndarray) -> Estimate:
-    lo, hi = _interval(draws)
-    return Estimate(float(np.nanmean(grid)), lo, hi, grid.shape[0], grid.shape[1])
+    check_ci(ci)
+    (grid,) = _drop_empty(_as_grid(correct))
+    return _estimate(grid, replicates([grid], ci, n_boot, _rng(rng, "grid_bootstrap")), 0)
 
 
 def grid_bootstrap(
     correct: np.ndarray | pd.DataFrame, n_boot: int = N_BOOT, rng: np.random.Generator | None = None
 ) -> Estimate:
-    """Mean accuracy of an items × seeds 0/1 grid (NaN = not tested) with a 95% item × seed bootstrap CI.
+    """The paper's item × seed grid bootstrap: ``accuracy_estimate(correct, "grid", ...)``."""
+    return accuracy_estimate(correct, "grid", n_boot, rng)
 
-    ``rng`` defaults to ``make_rng(0, "grid_bootstrap")``; pass your own for independent streams.
+
+def _difference(reps: Replicates, stat) -> Difference:
+    lo, hi = np.clip(reps.interval(stat), -1.0, 1.0)  # a difference of accuracies lies in [-1, 1]
+    return Difference(float(stat(*reps.point)), float(lo), float(hi), reps.p_two_sided(stat))
+
+
+def difference(
+    a: np.ndarray,
+    b: np.ndarray,
+    ci: str = "grid",
+    n_boot: int = N_BOOT,
+    rng: np.random.Generator | None = None,
+    *,
+    pairing: str = "paired",
+) -> Difference:
+    """mean(a) − mean(b) of two aligned items × seeds grids, with its 95% interval and two-sided p.
+
+    The grids may be observed on different cells (``a`` the items of one level, ``b`` all items);
+    paired resampling draws the same items and seeds for both.
     """
-    (grid,) = _drop_empty(_as_grid(correct))
-    rng = rng if rng is not None else make_rng(0, "grid_bootstrap")
-    return _estimate(grid, resampled_means([grid], n_boot, rng)[0])
+    check_ci(ci, pairing)
+    a, b = _drop_empty(_as_grid(a, "a"), _as_grid(b, "b"))
+    if a.shape != b.shape:
+        raise E2HError(f"a difference needs aligned grids, got shapes {a.shape} and {b.shape}")
+    reps = replicates([a, b], ci, n_boot, _rng(rng, "difference"), paired=pairing == "paired")
+    return _difference(reps, lambda x, y: x - y)
 
 
 def align(easy: pd.DataFrame, hard: pd.DataFrame, unsup: pd.DataFrame) -> tuple[np.ndarray, ...]:
@@ -174,19 +200,7 @@ def align(easy: pd.DataFrame, hard: pd.DataFrame, unsup: pd.DataFrame) -> tuple[
     return tuple(f.loc[rows, cols].to_numpy(dtype=float) for f in frames.values())
 
 
-def sgr(
-    easy: np.ndarray | pd.DataFrame,
-    hard: np.ndarray | pd.DataFrame,
-    unsup: np.ndarray | pd.DataFrame,
-    n_boot: int = N_BOOT,
-    rng: np.random.Generator | None = None,
-) -> SGRResult:
-    """Supervision Gap Recovered with a paired item × seed bootstrap.
-
-    ``easy``, ``hard`` and ``unsup`` are items × seeds 0/1 grids of the same hard test items
-    (DataFrames are aligned by index = item id and columns = seed; arrays must already be aligned).
-    Every draw resamples the same items and seeds for all three.
-    """
+def _aligned_grids(easy, hard, unsup) -> list[np.ndarray]:
     if all(isinstance(x, pd.DataFrame) for x in (easy, hard, unsup)):
         easy, hard, unsup = align(easy, hard, unsup)
     grids = [_as_grid(easy, "easy"), _as_grid(hard, "hard"), _as_grid(unsup, "unsupervised")]
@@ -200,23 +214,57 @@ def sgr(
             "SGR needs identical test items per seed, but easy/hard/unsupervised were tested on different "
             "(item, seed) pairs; score every learner on the same split"
         )
-    grids = _drop_empty(*grids)
-    rng = rng if rng is not None else make_rng(0, "sgr")
-    e_b, h_b, u_b = resampled_means(grids, n_boot, rng)  # (B,) each
-    easy_est, hard_est, unsup_est = (_estimate(g, d) for g, d in zip(grids, (e_b, h_b, u_b), strict=True))
+    return _drop_empty(*grids)
 
-    gap_lo, gap_hi = _interval(h_b - u_b)
-    easy_gain = e_b - u_b
-    valid = np.isfinite(easy_gain)
-    p_value = float((1 + np.sum(easy_gain[valid] <= 0)) / (1 + valid.sum()))
-    common = dict(p_value=p_value, gap_lo=gap_lo, gap_hi=gap_hi, easy=easy_est, hard=hard_est, unsup=unsup_est)
+
+def _undefined_reason(gap_lo: float, gap_hi: float) -> str:
+    if np.isnan(gap_lo):
+        return "no interval for Hard − Unsupervised (a t-interval over seeds needs at least 2 seeds)"
+    where = "contains 0" if gap_hi >= 0 else "lies below 0"
+    return f"hard supervision does not beat the unsupervised baseline (gap CI [{gap_lo:.3f}, {gap_hi:.3f}] {where})"
+
+
+def sgr(
+    easy: np.ndarray | pd.DataFrame,
+    hard: np.ndarray | pd.DataFrame,
+    unsup: np.ndarray | pd.DataFrame,
+    n_boot: int = N_BOOT,
+    rng: np.random.Generator | None = None,
+    *,
+    ci: str = "grid",
+    pairing: str = "paired",
+) -> SGRResult:
+    """Supervision Gap Recovered, its interval, and the paired differences between the three conditions.
+
+    ``easy``, ``hard`` and ``unsup`` are items × seeds 0/1 grids of the same hard test items
+    (DataFrames are aligned by index = item id and columns = seed; arrays must already be aligned).
+    ``ci`` picks the interval method; ``pairing="paired"`` resamples the same items and seeds for all three.
+    """
+    check_ci(ci, pairing)
+    grids = _aligned_grids(easy, hard, unsup)
+    reps = replicates(grids, ci, n_boot, _rng(rng, "sgr"), paired=pairing == "paired")
+    easy_est, hard_est, unsup_est = (_estimate(g, reps, i) for i, g in enumerate(grids))
+
+    gain, gap = (lambda e, h, u: e - u), (lambda e, h, u: h - u)
+    gap_lo, gap_hi = reps.interval(gap)
+    common = dict(
+        p_value=reps.p_greater(gain),
+        gap_lo=gap_lo,
+        gap_hi=gap_hi,
+        easy=easy_est,
+        hard=hard_est,
+        unsup=unsup_est,
+        easy_minus_hard=_difference(reps, lambda e, h, u: e - h),
+        unsup_minus_easy=_difference(reps, lambda e, h, u: u - e),
+        ci=ci,
+        pairing=pairing,
+    )
     if not gap_lo > 0:
-        where = "contains 0" if gap_hi >= 0 else "lies below 0"
-        reason = (
-            f"hard supervision does not beat the unsupervised baseline (gap CI [{gap_lo:.3f}, {gap_hi:.3f}] {where})"
-        )
-        return SGRResult(float("nan"), float("nan"), float("nan"), defined=False, reason=reason, **common)
+        nan = float("nan")
+        return SGRResult(nan, nan, nan, defined=False, reason=_undefined_reason(gap_lo, gap_hi), **common)
     value = (easy_est.mean - unsup_est.mean) / (hard_est.mean - unsup_est.mean)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        lo, hi = _interval(easy_gain / (h_b - u_b))
+    if ci == "seed-t":
+        lo, hi = fieller_interval(reps, gain, gap)
+    else:
+        lo, hi = reps.interval(lambda e, h, u: (e - u) / (h - u))
     return SGRResult(float(value), lo, hi, defined=True, reason="", **common)

@@ -1,8 +1,10 @@
-"""Tidy tables from a results store: accuracy with CIs per cell group, and SGR per supervised learner.
+"""Tidy tables from a results store: accuracy with CIs per cell group, SGR per supervised learner, the
+per-seed results behind each SGR, and the generalization gap of cells tested on all levels.
 
-Both tables are long-format DataFrames (one row per estimate) so that plots, reports and users
+Every table is a long-format DataFrame (one row per estimate) so that plots, reports and users
 can filter them with plain pandas. Every group gets its own random stream,
-``make_rng(seed, "accuracy" | "sgr", *key)``, so adding cells to a run never shifts the CIs of others.
+``make_rng(seed, "accuracy" | "sgr" | "gap", *key)``, so adding cells to a run never shifts the CIs of others.
+``ci`` picks the interval method (``grid``, ``nested``, ``seed-t``; see :mod:`e2h.analysis.stats`).
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from e2h.analysis.stats import N_BOOT, grid_bootstrap, sgr
+from e2h.analysis.resampling import seed_means
+from e2h.analysis.stats import N_BOOT, accuracy_estimate, align, check_ci, difference, sgr
 from e2h.errors import E2HError
 from e2h.io import atomic_path
 from e2h.progress import progress
@@ -24,6 +27,8 @@ UNSUPERVISED = "zero-shot"
 ACC_KEYS = ["model", "dataset", "train_dataset", "measure", "learner", "k", "train_on", "test_on", "n_train"]
 ACC_KEYS += ["label_noise", "item_level"]
 SGR_KEYS = ["model", "dataset", "train_dataset", "measure", "learner", "k", "n_train", "label_noise", "test_on"]
+GAP_KEYS = [k for k in ACC_KEYS if k != "item_level"]
+LEVELS = ("easy", "medium", "hard")
 
 
 def chance_rate(n_choices: pd.Series) -> pd.Series:
@@ -54,19 +59,22 @@ def _with_levels(results: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([whole, per_level], ignore_index=True)
 
 
-def accuracy_table(results: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 0) -> pd.DataFrame:
+def accuracy_table(results: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 0, ci: str = "grid") -> pd.DataFrame:
     """Accuracy [95% CI] per model × dataset × measure × learner × train_on × test_on × n_train × label_noise.
 
     Cells tested on ``all`` get one row per ``item_level`` as well (and one with item_level "all").
-    Columns: the keys, ``acc``, ``ci_lo``, ``ci_hi``, ``n_items``, ``n_seeds``, ``chance``.
+    Columns: the keys, ``acc``, ``ci_lo``, ``ci_hi``, ``n_items`` (distinct), ``n_seeds``, ``n_results``
+    (observed item × seed results), ``chance``, ``ci`` (the interval method).
     """
+    check_ci(ci)
     rows = _with_levels(results).assign(chance=lambda d: chance_rate(d["n_choices"]))
     groups = rows.groupby(ACC_KEYS, dropna=False, sort=True)
     out = []
     for key, group in progress(groups, desc="accuracy", total=groups.ngroups, unit="group"):
-        est = grid_bootstrap(correctness_grid(group), n_boot=n_boot, rng=_key_rng(seed, "accuracy", key))
-        out.append((*key, est.mean, est.lo, est.hi, est.n_items, est.n_seeds, group["chance"].mean()))
-    return pd.DataFrame(out, columns=[*ACC_KEYS, "acc", "ci_lo", "ci_hi", "n_items", "n_seeds", "chance"])
+        est = accuracy_estimate(correctness_grid(group), ci, n_boot=n_boot, rng=_key_rng(seed, "accuracy", key))
+        out.append((*key, est.mean, est.lo, est.hi, est.n_items, est.n_seeds, est.n_results, group["chance"].mean()))
+    columns = [*ACC_KEYS, "acc", "ci_lo", "ci_hi", "n_items", "n_seeds", "n_results", "chance"]
+    return pd.DataFrame(out, columns=columns).assign(ci=ci)
 
 
 def _unsupervised_grid(results: pd.DataFrame, key: dict, like: pd.DataFrame) -> tuple[pd.DataFrame | None, str]:
@@ -98,18 +106,10 @@ def _unsupervised_grid(results: pd.DataFrame, key: dict, like: pd.DataFrame) -> 
     return pd.DataFrame(values, index=like.index, columns=like.columns).where(observed), "by item"
 
 
-def sgr_table(results: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 0) -> pd.DataFrame:
-    """SGR per supervised learner: train on easy vs hard, both scored on the same hard test items, vs zero-shot.
-
-    Uses the rows with ``item_level == "hard"`` (cells tested on ``hard``, or the hard part of ``all``;
-    ``test_on`` is a key). Columns: the keys; ``unsup_*``, ``easy_*``, ``hard_*`` accuracies with CIs;
-    ``chance``; ``sgr``, ``sgr_lo``, ``sgr_hi``, ``p_value`` (one-sided, Easy − Unsupervised ≤ 0),
-    ``defined``, ``reason``, ``gap_lo``, ``gap_hi`` (CI of Hard − Unsupervised), ``n_items``, ``n_seeds``,
-    ``unsup_alignment`` (how zero-shot was matched: by (item, seed), or by item).
-    """
+def _sgr_groups(results: pd.DataFrame):
+    """Each SGR group: (key values, key dict, chance, easy grid, hard grid, zero-shot grid or None, how)."""
     hard_items = results[results["item_level"] == "hard"]
     supervised = hard_items[(hard_items["learner"] != UNSUPERVISED) & hard_items["train_on"].isin(["easy", "hard"])]
-    out = []
     groups = supervised.groupby(SGR_KEYS, dropna=False, sort=True)
     for key_values, group in progress(groups, desc="SGR", total=groups.ngroups, unit="group"):
         if set(group["train_on"]) != {"easy", "hard"}:
@@ -117,27 +117,110 @@ def sgr_table(results: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 0) -> pd.
         key = dict(zip(SGR_KEYS, key_values, strict=True))
         easy = correctness_grid(group[group["train_on"] == "easy"])
         hard = correctness_grid(group[group["train_on"] == "hard"])
-        chance = chance_rate(group["n_choices"]).mean()
         unsup, how = _unsupervised_grid(results, key, easy)
+        yield key_values, key, chance_rate(group["n_choices"]).mean(), easy, hard, unsup, how
+
+
+def _where(key: dict) -> str:
+    return ", ".join(f"{k}={key[k]}" for k in ("model", "dataset", "measure", "learner", "test_on"))
+
+
+SGR_COLUMNS = [*SGR_KEYS, "unsup_acc", "unsup_lo", "unsup_hi", "easy_acc", "easy_lo", "easy_hi"]
+SGR_COLUMNS += ["hard_acc", "hard_lo", "hard_hi", "chance", "sgr", "sgr_lo", "sgr_hi", "p_value", "defined"]
+SGR_COLUMNS += ["reason", "gap_lo", "gap_hi", "easy_hard_diff", "easy_hard_lo", "easy_hard_hi", "easy_hard_p"]
+SGR_COLUMNS += ["unsup_easy_diff", "unsup_easy_lo", "unsup_easy_hi", "unsup_easy_p"]
+SGR_COLUMNS += ["n_items", "n_seeds", "n_results", "unsup_alignment", "ci", "pairing"]
+
+
+def sgr_table(
+    results: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 0, ci: str = "grid", pairing: str = "paired"
+) -> pd.DataFrame:
+    """SGR per supervised learner: train on easy vs hard, both scored on the same hard test items, vs zero-shot.
+
+    Uses the rows with ``item_level == "hard"`` (cells tested on ``hard``, or the hard part of ``all``;
+    ``test_on`` is a key). Columns: the keys; ``unsup_*``, ``easy_*``, ``hard_*`` accuracies with CIs;
+    ``chance``; ``sgr``, ``sgr_lo``, ``sgr_hi``, ``p_value`` (one-sided, Easy − Unsupervised ≤ 0),
+    ``defined``, ``reason``, ``gap_lo``, ``gap_hi`` (CI of Hard − Unsupervised); ``easy_hard_*`` and
+    ``unsup_easy_*``: Easy − Hard and Unsupervised − Easy with CI and two-sided p (``*_p``); ``n_items``,
+    ``n_seeds``, ``n_results``, ``unsup_alignment`` (how zero-shot was matched: by (item, seed), or by item),
+    ``ci`` and ``pairing`` (the interval method and whether conditions were resampled together).
+    """
+    check_ci(ci, pairing)
+    out = []
+    for key_values, key, chance, easy, hard, unsup, how in _sgr_groups(results):
         if unsup is None:
             out.append({**key, "chance": chance, "sgr": np.nan, "defined": False, "reason": how})
             continue
+        rng = _key_rng(seed, "sgr", key_values)
         try:
-            res = sgr(easy, hard, unsup, n_boot=n_boot, rng=_key_rng(seed, "sgr", key_values))
+            res = sgr(easy, hard, unsup, n_boot=n_boot, rng=rng, ci=ci, pairing=pairing)
         except E2HError as exc:
-            where = ", ".join(f"{k}={key[k]}" for k in ("model", "dataset", "measure", "learner", "test_on"))
-            raise E2HError(f"{where}: {exc}") from exc
+            raise E2HError(f"{_where(key)}: {exc}") from exc
         row = {**key, "chance": chance}
         for name, est in (("unsup", res.unsup), ("easy", res.easy), ("hard", res.hard)):
             row.update({f"{name}_acc": est.mean, f"{name}_lo": est.lo, f"{name}_hi": est.hi})
         row.update(sgr=res.value, sgr_lo=res.lo, sgr_hi=res.hi, p_value=res.p_value, defined=res.defined)
-        row.update(reason=res.reason, gap_lo=res.gap_lo, gap_hi=res.gap_hi, n_items=res.easy.n_items)
-        row.update(n_seeds=res.easy.n_seeds, unsup_alignment=how)
-        out.append(row)
-    columns = [*SGR_KEYS, "unsup_acc", "unsup_lo", "unsup_hi", "easy_acc", "easy_lo", "easy_hi"]
-    columns += ["hard_acc", "hard_lo", "hard_hi", "chance", "sgr", "sgr_lo", "sgr_hi", "p_value", "defined"]
-    columns += ["reason", "gap_lo", "gap_hi", "n_items", "n_seeds", "unsup_alignment"]
-    return pd.DataFrame(out, columns=columns)
+        row.update(reason=res.reason, gap_lo=res.gap_lo, gap_hi=res.gap_hi)
+        for name, diff in (("easy_hard", res.easy_minus_hard), ("unsup_easy", res.unsup_minus_easy)):
+            row.update({f"{name}_diff": diff.mean, f"{name}_lo": diff.lo, f"{name}_hi": diff.hi})
+            row[f"{name}_p"] = diff.p_value
+        row.update(n_items=res.easy.n_items, n_seeds=res.easy.n_seeds, n_results=res.easy.n_results)
+        out.append({**row, "unsup_alignment": how})
+    return pd.DataFrame(out, columns=SGR_COLUMNS).assign(ci=ci, pairing=pairing)
+
+
+PER_SEED_COLUMNS = [*SGR_KEYS, "seed", "n_items", "unsup", "easy", "hard", "easy_minus_unsup"]
+PER_SEED_COLUMNS += ["hard_minus_unsup", "easy_minus_hard"]
+
+
+def per_seed_table(results: pd.DataFrame) -> pd.DataFrame:
+    """Each seed's Unsupervised, Easy and Hard accuracy on its hard test items, and the gaps between them.
+
+    One row per SGR group (as in :func:`sgr_table`) and seed; groups without zero-shot predictions are left out.
+    """
+    out = []
+    for _, key, _, easy, hard, unsup, _ in _sgr_groups(results):
+        if unsup is None:
+            continue
+        try:
+            grids = align(easy, hard, unsup)
+        except E2HError as exc:
+            raise E2HError(f"{_where(key)}: {exc}") from exc
+        e, h, u = seed_means(list(grids))  # (n_seeds,) each
+        n_items = (~np.isnan(grids[0])).sum(axis=0)
+        for j, s in enumerate(sorted(easy.columns)):
+            row = dict(seed=s, n_items=int(n_items[j]), unsup=u[j], easy=e[j], hard=h[j])
+            row.update(easy_minus_unsup=e[j] - u[j], hard_minus_unsup=h[j] - u[j], easy_minus_hard=e[j] - h[j])
+            out.append({**key, **row})
+    return pd.DataFrame(out, columns=PER_SEED_COLUMNS)
+
+
+GAP_COLUMNS = [*GAP_KEYS, "acc_level", "acc_all", "gap", "gap_lo", "gap_hi", "p_value"]
+GAP_COLUMNS += ["n_level_results", "n_results", "n_seeds"]
+
+
+def generalization_table(results: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 0, ci: str = "grid") -> pd.DataFrame:
+    """Generalization gap of supervised cells tested on ``all``: accuracy on the test items of the training
+    level minus accuracy on all test items, with a paired 95% CI and a two-sided p-value for gap = 0.
+
+    Columns: the accuracy keys (without ``item_level``), ``acc_level``, ``acc_all``, ``gap``, ``gap_lo``,
+    ``gap_hi``, ``p_value``, ``n_level_results``, ``n_results``, ``n_seeds``, ``ci``.
+    """
+    check_ci(ci)
+    cells = results[(results["test_on"] == "all") & (results["learner"] != UNSUPERVISED)]
+    cells = cells[cells["train_on"].isin(LEVELS)]
+    out = []
+    for key, group in cells.groupby(GAP_KEYS, dropna=False, sort=True):
+        train_on = dict(zip(GAP_KEYS, key, strict=True))["train_on"]
+        every = correctness_grid(group)
+        level = correctness_grid(group[group["item_level"] == train_on]).reindex_like(every)
+        if level.notna().sum().sum() == 0:
+            continue
+        diff = difference(level.to_numpy(), every.to_numpy(), ci, n_boot, _key_rng(seed, "gap", key))
+        accs = (np.nanmean(level.to_numpy()), np.nanmean(every.to_numpy()))
+        counts = (int(level.notna().sum().sum()), int(every.notna().sum().sum()), int(every.notna().any().sum()))
+        out.append((*key, *accs, diff.mean, diff.lo, diff.hi, diff.p_value, *counts))
+    return pd.DataFrame(out, columns=GAP_COLUMNS).assign(ci=ci)
 
 
 def write_table(table: pd.DataFrame, out_dir: str | Path, name: str) -> tuple[Path, Path]:

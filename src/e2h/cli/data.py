@@ -127,8 +127,15 @@ def _distribution_table(summary: MeasureSummary) -> Table:
 
 
 @app.command("correlate")
-def correlate_command(name: str = typer.Argument(..., help=NAME_HELP, metavar="NAME")) -> None:
+def correlate_command(
+    name: str = typer.Argument(..., help=NAME_HELP, metavar="NAME"),
+    plot: Path | None = typer.Option(None, "--plot", metavar="FILE.png", help="Also draw the matrix as a heatmap PNG."),
+) -> None:
     """Spearman rank correlations between the dataset's measures (pairwise complete items)."""
+    if plot is not None and plot.suffix.lower() != ".png":  # before loading: a built-in table takes seconds
+        raise E2HError(
+            f"--plot writes a PNG, not {plot.suffix or 'a file without extension'}: name it e.g. {plot.stem}.png"
+        )
     from e2h.data import load_dataset
     from e2h.data.schema import measure_columns
     from e2h.hardness.levels import measure_values
@@ -156,6 +163,12 @@ def correlate_command(name: str = typer.Argument(..., help=NAME_HELP, metavar="N
     for number, (m, row) in enumerate(matrix.iterrows(), start=1):
         table.add_row(f"{number} {m}", *("—" if math.isnan(v) else f"{v:.2f}" for v in row))
     print_wide(table)
+    if plot is not None:
+        from e2h.analysis.plots import save_figure
+        from e2h.analysis.plots_items import spearman_figure
+
+        save_figure(spearman_figure(matrix, f"{Path(name).name}: Spearman correlation of measures"), plot)
+        console().print(f"plot: {plot}", soft_wrap=True)
 
 
 @app.command("export")

@@ -1,0 +1,227 @@
+"""The report's tables as strings: each numeric table from :mod:`e2h.analysis.tables` → what a reader sees.
+
+Every table here is a DataFrame of strings, rendered alike to Markdown and HTML by :mod:`e2h.analysis.report`.
+Intervals are written ``value [lo, hi]``; counts say what they count ("600 results (522 distinct items × 3 seeds)").
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from e2h.analysis.plots import short_name
+from e2h.analysis.stats import CI_NAMES
+
+
+def ci_text(acc: float, lo: float, hi: float, digits: int = 3) -> str:
+    """``value [lo, hi]``; "—" without a value, ``value [no interval]`` without bounds (seed-t with one seed)."""
+    if pd.isna(acc):
+        return "—"
+    return f"{acc:.{digits}f} [no interval]" if pd.isna(lo) else f"{acc:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+
+
+def _p(p: float) -> str:
+    return "—" if pd.isna(p) else f"{p:.4f}"
+
+
+def counts_text(n_results: float, n_items: float, n_seeds: float) -> str:
+    """What an estimate rests on: observed item × seed results, distinct items and seeds."""
+    if pd.isna(n_results):
+        return "—"
+    return f"{int(n_results)} results ({int(n_items)} distinct items × {int(n_seeds)} seeds)"
+
+
+def learner_label(row: pd.Series) -> str:
+    label = str(row["learner"])
+    if row.get("k", 0):
+        label += f" k={row['k']}"
+    if row["learner"] != "zero-shot":
+        label += f" n={row['n_train']}"
+    if row.get("label_noise", 0):
+        label += f" noise={row['label_noise']}"
+    if row.get("train_dataset", row["dataset"]) != row["dataset"]:
+        label += f" from {short_name(row['train_dataset'])}"
+    return label
+
+
+def sgr_columns(r: pd.Series) -> dict[str, str]:
+    """What the headline and the SGR details show of one SGR row: the group and its three accuracies."""
+    return {
+        "model": r.model,
+        "dataset": short_name(r.dataset),
+        "measure": r.measure,
+        "learner": learner_label(r),
+        "test on": r.test_on,
+        "Unsupervised": ci_text(r.unsup_acc, r.unsup_lo, r.unsup_hi),
+        "Easy": ci_text(r.easy_acc, r.easy_lo, r.easy_hi),
+        "Hard": ci_text(r.hard_acc, r.hard_lo, r.hard_hi),
+    }
+
+
+def sgr_value(r: pd.Series) -> str:
+    return f"{r.sgr:.2f} [{r.sgr_lo:.2f}, {r.sgr_hi:.2f}]" if r.defined else "undefined"
+
+
+def _diff(r: pd.Series, name: str) -> str:
+    value = r[f"{name}_diff"]
+    return "—" if pd.isna(value) else f"{ci_text(value, r[f'{name}_lo'], r[f'{name}_hi'])}, p = {_p(r[f'{name}_p'])}"
+
+
+def sgr_display(sgr: pd.DataFrame) -> pd.DataFrame:
+    """The SGR table as strings, one row per supervised learner, with the paired differences."""
+    rows = [
+        {
+            **sgr_columns(r),
+            "chance": f"{r.chance:.3f}",
+            "SGR [95% CI]": sgr_value(r) if r.defined else f"undefined: {r.reason}",
+            "p (easy ≤ unsup.)": _p(r.p_value),
+            "Easy − Hard [95% CI], two-sided p": _diff(r, "easy_hard"),
+            "Unsup. − Easy [95% CI], two-sided p": _diff(r, "unsup_easy"),
+            "items × seeds": counts_text(r.n_results, r.n_items, r.n_seeds),
+        }
+        for _, r in sgr.iterrows()
+    ]
+    return pd.DataFrame(rows)
+
+
+def _pct(value: float) -> str:
+    return "?" if pd.isna(value) else f"{100 * value:.0f}"
+
+
+def sgr_reading(row: pd.Series) -> str:
+    """One plain sentence for one SGR row."""
+    if not row["defined"]:
+        return f"No SGR: {str(row['reason']).rstrip('.')}."
+    sentence = (
+        f"Training on easy items recovers {_pct(row['sgr'])}% [{_pct(row['sgr_lo'])}, {_pct(row['sgr_hi'])}] "
+        "of the gain of training on hard items"
+    )
+    if pd.isna(row["p_value"]):
+        return sentence + "."
+    beats = "beats" if row["p_value"] < 0.05 else "is not clearly better than"
+    return f"{sentence}; easy training {beats} zero-shot (p = {row['p_value']:.3f})."
+
+
+def accuracy_reading(row: pd.Series) -> str:
+    """One plain sentence for one accuracy row (a cell group over its whole test set)."""
+    trained = "without training" if row["learner"] == "zero-shot" else f"trained on {row['train_on']} items"
+    return (
+        f"{row['learner'].capitalize()} {trained} answers {_pct(row['acc'])}% [{_pct(row['ci_lo'])}, "
+        f"{_pct(row['ci_hi'])}] of {row['test_on']} test items correctly (chance {_pct(row['chance'])}%)."
+    )
+
+
+def headline_table(sgr: pd.DataFrame, acc: pd.DataFrame) -> pd.DataFrame:
+    """The report's first table, as strings: SGR per supervised learner, or (without any) the accuracies."""
+    if not sgr.empty:
+        return pd.DataFrame(
+            [{**sgr_columns(r), "SGR [95% CI]": sgr_value(r), "reading": sgr_reading(r)} for _, r in sgr.iterrows()]
+        )
+    whole = acc[acc["item_level"] == acc["test_on"]]
+    rows = [
+        {
+            "model": r.model,
+            "dataset": short_name(r.dataset),
+            "measure": "—" if pd.isna(r.measure) else r.measure,
+            "learner": learner_label(r),
+            "train → test": f"{r.train_on} → {r.test_on}",
+            "accuracy [95% CI]": ci_text(r.acc, r.ci_lo, r.ci_hi),
+            "chance": f"{r.chance:.3f}",
+            "reading": accuracy_reading(r),
+        }
+        for _, r in whole.iterrows()
+    ]
+    return pd.DataFrame(rows)
+
+
+def accuracy_display(acc: pd.DataFrame) -> pd.DataFrame:
+    """The accuracy table as strings; the chance rate sits next to every accuracy."""
+    return pd.DataFrame(
+        {
+            "model": acc["model"],
+            "dataset": acc["dataset"].map(short_name),
+            "measure": acc["measure"].fillna("—"),
+            "learner": acc.apply(learner_label, axis=1),
+            "train on": acc["train_on"],
+            "test on": acc["test_on"],
+            "item level": acc["item_level"].fillna("—"),
+            "accuracy [95% CI]": [ci_text(a, lo, hi) for a, lo, hi in zip(acc.acc, acc.ci_lo, acc.ci_hi, strict=True)],
+            "chance": acc["chance"].map("{:.3f}".format),
+            "items × seeds": [counts_text(*c) for c in zip(acc.n_results, acc.n_items, acc.n_seeds, strict=True)],
+        }
+    )
+
+
+def per_seed_display(per_seed: pd.DataFrame) -> pd.DataFrame:
+    """Each seed's accuracies on its hard test items and the gaps, as strings."""
+    numbers = ["unsup", "easy", "hard", "easy_minus_unsup", "hard_minus_unsup", "easy_minus_hard"]
+    names = ["Unsupervised", "Easy", "Hard", "Easy − Unsup.", "Hard − Unsup.", "Easy − Hard"]
+    rows = [
+        {
+            "model": r.model,
+            "dataset": short_name(r.dataset),
+            "measure": r.measure,
+            "learner": learner_label(r),
+            "test on": r.test_on,
+            "seed": str(r.seed),
+            "hard test items": str(r.n_items),
+            **{
+                name: "—" if pd.isna(r[c]) else f"{r[c]:+.3f}" if "minus" in c else f"{r[c]:.3f}"
+                for c, name in zip(numbers, names, strict=True)
+            },
+        }
+        for _, r in per_seed.iterrows()
+    ]
+    return pd.DataFrame(rows)
+
+
+def gap_display(gaps: pd.DataFrame) -> pd.DataFrame:
+    """The generalization gaps as strings."""
+    rows = [
+        {
+            "model": r.model,
+            "dataset": short_name(r.dataset),
+            "measure": r.measure,
+            "learner": learner_label(r),
+            "train on": r.train_on,
+            "accuracy on train level": f"{r.acc_level:.3f}",
+            "accuracy on all levels": f"{r.acc_all:.3f}",
+            "gap [95% CI]": ci_text(r.gap, r.gap_lo, r.gap_hi),
+            "p (two-sided)": _p(r.p_value),
+            "results (train level / all)": f"{r.n_level_results} / {r.n_results} ({r.n_seeds} seeds)",
+        }
+        for _, r in gaps.iterrows()
+    ]
+    return pd.DataFrame(rows)
+
+
+def headline_note(ci: str) -> str:
+    return (
+        "Accuracy [95% CI] on the hard test items of each measure without training (Unsupervised = zero-shot), "
+        "trained on easy items and trained on hard items; SGR = (Easy − Unsupervised) / (Hard − Unsupervised). "
+        f"Intervals: {CI_NAMES[ci]}."
+    )
+
+
+def method_note(ci: str, pairing: str) -> str:
+    """The report's Method paragraph for the chosen interval method and pairing."""
+    how = {
+        "grid": "a bootstrap that resamples items and seeds with replacement, independently (Hase et al., 2024)",
+        "nested": "a nested bootstrap: seeds are resampled with replacement, then each drawn seed's own test "
+        "items (two copies of a seed get independent item draws)",
+        "seed-t": "a t-interval over seeds: the standard error of the seeds' means, Student t with n_seeds − 1 "
+        "degrees of freedom, centred on the pooled estimate (SGR: Fieller's interval)",
+    }[ci]
+    paired = (
+        "a paired resampling (the same items and seeds in every draw for Easy, Hard and Unsupervised)"
+        if pairing == "paired"
+        else "an unpaired resampling (each condition's grid drawn on its own, as in the paper)"
+    )
+    return (
+        "Accuracies are means over the item × seed grid of each cell group (each seed has its own test pool). "
+        f"95% intervals ({ci}) come from {how}. SGR = (Easy − Unsupervised) / (Hard − Unsupervised) on identical "
+        f"hard test items, with {paired}; p is one-sided for Easy − Unsupervised ≤ 0, and two-sided for "
+        "Easy − Hard = 0 and Unsupervised − Easy = 0. SGR is undefined when the interval of Hard − Unsupervised "
+        "does not lie above 0. The generalization gap is the accuracy on the test items of the training level minus "
+        "that on all test items (cells tested on all levels), paired. Chance = mean of 1 / n_choices (0 for "
+        "generative items). Other intervals: `e2h report RUN --ci grid|nested|seed-t`."
+    )

@@ -1,0 +1,172 @@
+"""Accuracy curves over a setting the run varies: labelling cost (n_train), label noise, model size.
+
+Each ``plot_*`` takes the accuracy table, draws one figure per group in which the setting takes at
+least two values, and returns [] otherwise. Lines are supervision levels with 95% CI bars, one panel
+per learner variant; zero-shot is a dashed level when it does not vary with the setting; chance is dotted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from e2h.analysis.plots import (
+    OTHER_COLOR,
+    SUPERVISION_COLORS,
+    Plot,
+    by_supervision,
+    legend_right,
+    main_setting,
+    panel_grid,
+    save_figure,
+    short_name,
+    slug,
+    variant_label,
+)
+
+#: Cost of one hard label relative to one easy label (the paper's cost curves: hard data costs twice as much).
+HARD_LABEL_COST = 2.0
+#: Parameter counts of the built-in model aliases, for runs whose manifest records none.
+MODEL_PARAMETERS = {
+    "tiny-random": 35_168,
+    "smollm2-135m": 135e6,
+    "smollm2-135m-instruct": 135e6,
+    "gemma3-270m": 270e6,
+    "qwen2.5-coder-1.5b": 1.5e9,
+}
+
+
+def label_cost(train_on: str, hard_cost: float = HARD_LABEL_COST) -> float:
+    """Cost of one training label: easy 1, hard ``hard_cost``, any other level or mixture halfway between."""
+    return {"easy": 1.0, "hard": hard_cost}.get(str(train_on), (1.0 + hard_cost) / 2)
+
+
+def model_parameters(manifest: Mapping[str, Any], models: list[str]) -> dict[str, float]:
+    """Parameter count of each model: the manifest's ``model_parameters`` if recorded, else ``MODEL_PARAMETERS``.
+
+    Models with neither are left out.
+    """
+    recorded = manifest.get("model_parameters") or {}
+    sizes = {m: recorded.get(m, MODEL_PARAMETERS.get(m)) for m in models}
+    return {m: float(size) for m, size in sizes.items() if size}
+
+
+def _human(value: float) -> str:
+    """135000000 → 135M, 1.5e9 → 1.5B, 35168 → 35.2k; small numbers as they are."""
+    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if value >= size:
+            return f"{value / size:.3g}{suffix}"
+    return f"{value:g}"
+
+
+HELD = " Each learner at its largest n_train and lowest label noise of the run."
+
+
+def _curve_plot(rows: pd.DataFrame, x: str, vary: tuple[str, ...], log_x: bool = False) -> tuple[Figure, Any, str]:
+    """Accuracy against column ``x`` of ``rows`` (one test set): a line per supervision, a panel per variant.
+
+    Settings other than ``vary`` are held at their main value (:func:`main_setting`); returns the figure,
+    its axes and a caption sentence saying so ("" when nothing was held).
+    """
+    rows, held = main_setting(rows, vary)
+    unsup = rows[rows["learner"] == "zero-shot"]
+    supervised = rows[rows["learner"] != "zero-shot"]
+    supervised = supervised.assign(panel=supervised.apply(variant_label, axis=1, table=supervised, skip=vary))
+    panels = list(dict.fromkeys(supervised["panel"])) or ["zero-shot"]
+    fig, axes = panel_grid(len(panels))
+    ticks = np.sort(rows[x].unique())
+    for ax, panel in zip(axes, panels, strict=True):
+        for level, line in by_supervision(pd.concat([unsup, supervised[supervised["panel"] == panel]])):
+            line = line.sort_values(x)
+            color = SUPERVISION_COLORS.get(level, OTHER_COLOR)
+            if level == "Unsupervised" and line[x].nunique() == 1:
+                ax.axhline(line["acc"].mean(), color=color, linestyle="--", label="Unsupervised (zero-shot)")
+                continue
+            err = np.vstack([line["acc"] - line["ci_lo"], line["ci_hi"] - line["acc"]])
+            ax.errorbar(line[x], line["acc"], yerr=err, marker="o", capsize=3, color=color, label=level)
+        ax.axhline(rows["chance"].mean(), color="black", linestyle=":", linewidth=1, label="chance")
+        if log_x:
+            ax.set_xscale("log")
+            ticks = ticks[ticks > 0]
+        ax.set_xticks(ticks, [_human(t) for t in ticks], rotation=45 if len(ticks) > 6 else 0)
+        ax.set_xticks([], minor=True)
+        ax.set_ylim(0, 1)
+        ax.set_title(panel)
+        ax.grid(alpha=0.3)
+    legend_right(fig, axes)
+    return fig, axes, HELD if held else ""
+
+
+def _whole(acc: pd.DataFrame) -> pd.DataFrame:
+    return acc[acc["item_level"] == acc["test_on"]]
+
+
+def plot_cost_curves(acc: pd.DataFrame, out_dir: Path, hard_cost: float = HARD_LABEL_COST) -> list[Plot]:
+    """Accuracy against labelling cost (n_train × label cost) for groups with several n_train."""
+    plots = []
+    for (model, dataset, measure, test_on), rows in _whole(acc).groupby(["model", "dataset", "measure", "test_on"]):
+        if rows.loc[rows["learner"] != "zero-shot", "n_train"].nunique() < 2:
+            continue
+        rows = rows.assign(
+            cost=[n * label_cost(t, hard_cost) for n, t in zip(rows.n_train, rows.train_on, strict=True)]
+        )
+        fig, axes, held = _curve_plot(rows, "cost", ("n_train",), log_x=True)
+        for ax in axes:
+            ax.set_xlabel(f"labelling cost (easy label = 1, hard = {hard_cost:g})")
+        axes[0].set_ylabel(f"accuracy on {test_on} test items")
+        fig.suptitle(f"{model} · {short_name(dataset)} · {measure}: accuracy by labelling cost (95% CI)", fontsize=10)
+        path = out_dir / f"cost_{slug(model, dataset, measure, test_on)}.png"
+        save_figure(fig, path)
+        caption = (
+            f"Accuracy on {test_on} test items against the cost of the training labels: n_train × {hard_cost:g} "
+            "for hard items, × 1 for easy ones (other levels halfway); dashed: zero-shot." + held
+        )
+        plots.append(Plot(path, f"Cost curves — {model}, {short_name(dataset)}, {measure}", caption))
+    return plots
+
+
+def plot_noise_curves(acc: pd.DataFrame, out_dir: Path) -> list[Plot]:
+    """Accuracy against the label-noise probability p for groups with several noise levels."""
+    plots = []
+    for (model, dataset, measure, test_on), rows in _whole(acc).groupby(["model", "dataset", "measure", "test_on"]):
+        if rows.loc[rows["learner"] != "zero-shot", "label_noise"].nunique() < 2:
+            continue
+        fig, axes, held = _curve_plot(rows, "label_noise", ("label_noise",))
+        for ax in axes:
+            ax.set_xlabel("label noise p")
+        axes[0].set_ylabel(f"accuracy on {test_on} test items")
+        fig.suptitle(f"{model} · {short_name(dataset)} · {measure}: accuracy under label noise (95% CI)", fontsize=10)
+        path = out_dir / f"noise_{slug(model, dataset, measure, test_on)}.png"
+        save_figure(fig, path)
+        caption = (
+            f"Accuracy on {test_on} test items against the probability p that a training label is wrong "
+            "(hard items' p may be multiplied, see the config); dashed: zero-shot." + held
+        )
+        plots.append(Plot(path, f"Noise curves — {model}, {short_name(dataset)}, {measure}", caption))
+    return plots
+
+
+def plot_model_size(acc: pd.DataFrame, out_dir: Path, sizes: Mapping[str, float]) -> list[Plot]:
+    """Accuracy against model parameters (log scale) for groups tested with two or more sized models."""
+    whole = _whole(acc)
+    whole = whole[whole["model"].isin(list(sizes))].assign(params=lambda d: d["model"].map(sizes))
+    plots = []
+    for (dataset, measure, test_on), rows in whole.groupby(["dataset", "measure", "test_on"]):
+        if rows["model"].nunique() < 2:
+            continue
+        fig, axes, held = _curve_plot(rows, "params", (), log_x=True)
+        for ax in axes:
+            ax.set_xlabel("model parameters")
+        axes[0].set_ylabel(f"accuracy on {test_on} test items")
+        fig.suptitle(f"{short_name(dataset)} · {measure}: accuracy by model size (95% CI)", fontsize=10)
+        path = out_dir / f"size_{slug(dataset, measure, test_on)}.png"
+        save_figure(fig, path)
+        models = ", ".join(f"{m} {_human(sizes[m])}" for m in sorted(rows["model"].unique(), key=sizes.get))
+        caption = f"Accuracy on {test_on} test items by model ({models} parameters).{held}"
+        plots.append(Plot(path, f"Accuracy by model size — {short_name(dataset)}, {measure}", caption))
+    return plots
