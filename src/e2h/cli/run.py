@@ -16,10 +16,14 @@ def run_command(
     force: bool = typer.Option(False, "--force", help="Recompute finished cells instead of reusing them."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the cells and split sizes; load no model."),
+    scale: str | None = typer.Option(
+        None, "--scale", help="A named smaller version from the config's `scales:` (e.g. small: CPU-sized)."
+    ),
 ) -> None:
     """Run an experiment config: every cell not finished yet, then the report (RUN/report) and its summary.
 
     Results go to OUTPUT_DIR/NAME (manifest.json, cells/*.parquet); a rerun resumes where the last one stopped.
+    With --scale SCALE the config's `scales: {SCALE: {...}}` keys replace its top-level ones and the run is NAME-SCALE.
     Exit code 1 when a cell failed (errors are in the manifest), 2 for an invalid config or impossible split.
     """
     from e2h.experiments import load_config, plan, run_experiment
@@ -28,7 +32,7 @@ def run_command(
 
     if quiet:
         set_quiet(True)
-    cfg = load_config(config)
+    cfg = load_config(config, scale=scale)
     console = make_console()
     if dry_run:
         _, cells, splits = plan(cfg)
