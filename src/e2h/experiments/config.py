@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 
 #: the learner name that stands for each dataset's unsupervised baseline (its `unsupervised` setting)
 UNSUPERVISED = "unsupervised"
+#: what sets the items each test level holds back for training (see ``ExperimentConfig.test_pool``)
+TEST_POOLS = ("curve", "point")
 
 
 def suggest(name: object, options: Iterable[str]) -> str:
@@ -375,6 +377,12 @@ class ExperimentConfig(_Strict):
         description="the unsupervised baseline that the learner name `unsupervised` runs on every dataset; null = "
         "the dataset's (zero-shot; zero-shot-cot with the paper's instruction on gsm8k)",
     )
+    test_pool: str = Field(
+        "curve",
+        description="with n_test `all`, what each level holds back for training: `curve` = the largest n_train "
+        "trained on it (every point of a learning curve tests the same items), `point` = each n_train its own "
+        "(smaller points test more items; zero-shot tests them all)",
+    )
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, description="seeds, or a count n = 0..n-1")
     format: str | None = Field(
         None, description="prompt format for learners that take one (cloze, listed, letters, qa); null = the dataset's"
@@ -479,6 +487,13 @@ class ExperimentConfig(_Strict):
     @classmethod
     def _unsupervised(cls, value: LearnerSpec | None) -> LearnerSpec | None:
         return _check_baseline(value)
+
+    @field_validator("test_pool")
+    @classmethod
+    def _test_pool(cls, value: str) -> str:
+        if value not in TEST_POOLS:
+            raise ValueError(unknown("test_pool", value, TEST_POOLS))
+        return value
 
     @field_validator("label_cost")
     @classmethod

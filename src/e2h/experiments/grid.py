@@ -10,7 +10,9 @@ baseline (its ``unsupervised`` setting) are marked ``baseline=True``.
 Test items are shared as widely as the data allows. With ``n_test`` null, each test level holds back for training
 the largest number of items any in-domain cell of that dataset and measure trains on from that level (0 where no
 cell trains, so that level is tested whole); every cell of that dataset and measure (transfer cells and zero-shot
-included) gets the same ``reserve`` and therefore the same test items per seed.
+included) gets the same ``reserve`` and therefore the same test items per seed. With ``test_pool: point`` the
+largest is taken per training size instead: the cells of one ``n_train`` share their test items, a smaller
+``n_train`` tests more items, and unsupervised cells hold nothing back (their test items cover every point's).
 """
 
 from __future__ import annotations
@@ -105,7 +107,9 @@ def expand(
     """
     measures = {i: list((measures or {}).get(i, d.measures or [RANDOM])) for i, d in enumerate(config.datasets)}
     versions = data_versions or {}
-    reserves = held_back(config, measures)
+    per_point = config.test_pool == "point"
+    reserves = {n: held_back(config, measures, [n]) for n in config.n_train} if per_point else {}
+    reserves[None] = {} if per_point else held_back(config, measures, config.n_train)
     cells: dict[str, Cell] = {}
     for model in config.models:
         for index, spec in enumerate(config.datasets):
@@ -113,7 +117,7 @@ def expand(
             n_test = dataset_settings(config, spec).n_test
             for measure in measures[index]:
                 train_measure = spec.train_measure or measure
-                reserve = reserves.get(_pool(spec, measure), NO_RESERVE) if n_test is None else NO_RESERVE
+                pool = _pool(spec, measure)
                 for learner, baseline in dataset_learners(config, spec):
                     supervised = is_supervised(learner.name)
                     trains_on = train_dataset if supervised else spec.name
@@ -124,6 +128,8 @@ def expand(
                         else [("none", 0, 0.0)]
                     )
                     for train_on, n_train, p in axes:
+                        point = n_train if per_point and supervised else None
+                        reserve = reserves[point].get(pool, NO_RESERVE) if n_test is None else NO_RESERVE
                         for seed in config.seeds:
                             params = learner_params(learner, config, seed, spec)
                             cell = Cell(
@@ -172,11 +178,14 @@ def level_need(train_on: str, n_train: int) -> tuple[int, int, int]:
     return tuple(n_train if level == train_on else 0 for level in LEVELS)  # type: ignore[return-value]
 
 
-def held_back(config: ExperimentConfig, measures: Mapping[int, Sequence[str]]) -> dict[tuple, tuple[int, int, int]]:
+def held_back(
+    config: ExperimentConfig, measures: Mapping[int, Sequence[str]], sizes: Sequence[int]
+) -> dict[tuple, tuple[int, int, int]]:
     """Per test pool (dataset, measure, cutoffs): the items each level holds back for in-domain training.
 
-    The largest need (:func:`level_need`) of any supervised in-domain cell with ``n_test`` null; transfer entries
-    train elsewhere and need nothing, but test on the same pool as the in-domain entries of their test dataset.
+    The largest need (:func:`level_need`) of any supervised in-domain cell with ``n_test`` null and ``n_train`` in
+    ``sizes``; transfer entries train elsewhere and need nothing, but test on the same pool as the in-domain
+    entries of their test dataset.
     """
     reserves: dict[tuple, tuple[int, int, int]] = {}
     for index, spec in enumerate(config.datasets):
@@ -184,7 +193,7 @@ def held_back(config: ExperimentConfig, measures: Mapping[int, Sequence[str]]) -
             continue
         if not any(is_supervised(learner.name) for learner, _ in dataset_learners(config, spec)):
             continue
-        needs = [level_need(t, n) for t in config.train_on for n in config.n_train]
+        needs = [level_need(t, n) for t in config.train_on for n in sizes]
         for measure in measures[index]:
             key = _pool(spec, measure)
             reserves[key] = tuple(max(level) for level in zip(reserves.get(key, NO_RESERVE), *needs, strict=True))
