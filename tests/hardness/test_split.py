@@ -56,7 +56,7 @@ def test_n_test_none_tests_on_every_item_of_the_level_except_the_training_reserv
     easy = make_split(graded_items, "human_grade", "easy", "hard", n_train=20, n_test=None, seed=1)
     assert easy.test["id"].tolist() == split.test["id"].tolist()
     assert (easy.train["level"] == "easy").all()
-    assert split.info["test_mode"] == "remaining" and split.info["reserve"] == 20
+    assert split.info["test_mode"] == "remaining" and split.info["reserve"] == {"hard": 20}
 
 
 def test_n_test_none_with_test_on_all_reserves_each_level(graded_items):

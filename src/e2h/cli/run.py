@@ -22,11 +22,15 @@ def run_command(
     address: str | None = typer.Option(
         None, "--address", help="Ray cluster to join: auto, ray://host:port (default: a local one)."
     ),
+    scale: str | None = typer.Option(
+        None, "--scale", help="A named smaller version from the config's `scales:` (e.g. small: CPU-sized)."
+    ),
 ) -> None:
     """Run an experiment config: every cell not finished yet, then the report (RUN/report) and its summary.
 
     Results go to OUTPUT_DIR/NAME (manifest.json, cells/*.parquet); a rerun resumes where the last one stopped,
     with either backend (`--backend ray` computes the cells on a Ray cluster; see README "Running on a cluster").
+    With --scale SCALE the config's `scales: {SCALE: {...}}` keys replace its top-level ones and the run is NAME-SCALE.
     Exit code 1 when a cell failed (errors are in the manifest), 2 for an invalid config or impossible split.
     """
     from e2h.experiments import load_config, plan, run_experiment
@@ -35,7 +39,7 @@ def run_command(
 
     if quiet:
         set_quiet(True)
-    cfg = load_config(config)
+    cfg = load_config(config, scale=scale)
     console = make_console()
     if dry_run:
         _, cells, splits = plan(cfg)

@@ -3,6 +3,7 @@
 >>> items = load_dataset("arc")                 # built-in, from pinned offline assets
 >>> items = load_dataset("my_questions.csv")    # a user file (CSV / JSONL / Parquet)
 >>> items = load_dataset("gsm8k", source="hub") # the Hugging Face hub (pip install 'e2h[hub]')
+>>> items = load_dataset("arc", variant="paper") # another preparation (see the catalog's variants)
 
 Every table passes :func:`e2h.data.schema.validate_items`, carries its measures as float columns
 (NaN where missing), listed in ``items.attrs["measures"]``, and an ``answer_kind`` column. Model-based
@@ -10,7 +11,7 @@ measures computed with ``e2h hardness compute`` are attached as columns too (:mo
 tables are cached in memory, so repeated loads are instant; each call returns a fresh copy.
 
 >>> dataset_facts("gsm8k")                      # how items are prompted and answered
-DatasetFacts(format='qa', answer_kind='number', extraction='last')
+DatasetFacts(format='qa', answer_kind='number', extraction='last', k=8, n_test=None, unsupervised='zero-shot-cot')
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import pandas as pd
 
 from e2h.assets import is_cached
 from e2h.data import arc
-from e2h.data.catalog import DATASETS, DatasetSpec, builtin_facts, finish_items, load_raw
+from e2h.data.catalog import DATASETS, DatasetSpec, builtin_facts, check_variant, finish_items, load_raw
 from e2h.data.computed import attach_computed, computed_tables
 from e2h.data.measures import LENGTH_MEASURES
 from e2h.data.schema import (
@@ -59,11 +60,17 @@ __all__ = [
 
 
 def load_dataset(
-    name_or_path: str | os.PathLike, *, source: str = "local", arc_annotations: str | os.PathLike | None = None
+    name_or_path: str | os.PathLike,
+    *,
+    source: str = "local",
+    variant: str | None = None,
+    arc_annotations: str | os.PathLike | None = None,
 ) -> pd.DataFrame:
     """The item table of a built-in dataset (see ``DATASETS``) or of a user file.
 
     ``source`` is ``"local"`` (pinned offline copies) or ``"hub"`` (Hugging Face hub, built-ins only).
+    ``variant`` names another preparation of a built-in dataset (its catalog entry's ``variants``, e.g.
+    ``"paper"`` for ARC, ``"verbatim"`` for GSM8k); None is the default one.
     ``arc_annotations`` is a path to the ARC annotations JSON, else ``E2H_ARC_ANNOTATIONS``; a file named
     either way must be the original (else an error). Without both it comes from the asset cache or a
     download, and when that fails ARC still loads (human measures NaN, one warning).
@@ -72,9 +79,13 @@ def load_dataset(
         raise E2HError(f"unknown source {source!r}: use one of {', '.join(SOURCES)}.")
     name = os.fspath(name_or_path)
     if name in DATASETS:
-        return attach_computed(_builtin(DATASETS.get(name), source, arc_annotations).copy(), name)
-    if source != "local" and (Path(name).expanduser().is_file() or is_user_path(name)):
+        table = _builtin(DATASETS.get(name), source, check_variant(name, variant), arc_annotations).copy()
+        return attach_computed(table, name)
+    is_file = Path(name).expanduser().is_file() or is_user_path(name)
+    if source != "local" and is_file:
         raise E2HError(f"source={source!r} is only for built-in datasets; {name} is read from disk: drop source.")
+    if variant is not None and is_file:
+        raise E2HError(f"variant={variant!r} is only for built-in datasets; {name} is read as written: drop variant.")
     return attach_computed(_user_table(name)[0].copy(), name)
 
 
@@ -113,18 +124,22 @@ def dataset_info(name_or_path: str | os.PathLike) -> dict:
         "size": spec.size,
         "n_items": spec.size,
         "measures": [*spec.measures, *LENGTH_MEASURES, *computed_tables(name)],
+        "variants": dict(spec.variants),
+        "hub_only": spec.hub_only,
         "assets": assets,
         "cached": all(assets.values()),
     }
 
 
-def _builtin(spec: DatasetSpec, source: str, arc_annotations: str | os.PathLike | None) -> pd.DataFrame:
+def _builtin(
+    spec: DatasetSpec, source: str, variant: str | None, arc_annotations: str | os.PathLike | None
+) -> pd.DataFrame:
     base = spec.base or spec.name
     annotations = None
     if base == "arc":
         annotations = arc.resolve_annotations(arc_annotations) if arc_annotations else _default_annotations(*_env())
     stamp = annotations.stat().st_mtime_ns if annotations else 0
-    items = _base_table(base, source, annotations, stamp)
+    items = _base_table(base, source, variant, annotations, stamp)
     if spec.subset is None:
         return items
     view = items[items["arc_subset"] == spec.subset].reset_index(drop=True)
@@ -134,9 +149,9 @@ def _builtin(spec: DatasetSpec, source: str, arc_annotations: str | os.PathLike 
 
 
 @functools.cache
-def _base_table(name: str, source: str, annotations: Path | None, stamp: int) -> pd.DataFrame:
+def _base_table(name: str, source: str, variant: str | None, annotations: Path | None, stamp: int) -> pd.DataFrame:
     spec = DATASETS.get(name)
-    rows = load_raw(name, source, annotations)
+    rows = load_raw(name, source, annotations, variant)
     return finish_items(rows, name, spec.measures, source=f"dataset {name!r}", facts=builtin_facts(name))
 
 

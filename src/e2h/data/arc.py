@@ -199,6 +199,19 @@ def add_annotations(items: pd.DataFrame, annotations: Path | None) -> pd.DataFra
     return pd.concat([items, measures], axis=1)
 
 
+def fully_annotated(items: pd.DataFrame, annotations: Path | None) -> pd.DataFrame:
+    """The ``paper`` variant: only items with every human measure (the paper's ``dropna`` after the join).
+
+    Without the annotations file no item qualifies: an :class:`E2HError` says how to supply it.
+    """
+    if annotations is None:
+        raise E2HError(
+            "ARC variant 'paper' keeps the items with every human annotation, but the annotations file is "
+            "unavailable: set E2H_ARC_ANNOTATIONS=PATH to arc-challenge-easy-annotations.json (or drop the variant)."
+        )
+    return items[items[ANNOTATION_MEASURES].notna().all(axis=1)].reset_index(drop=True)
+
+
 def _item(item_id: str, question: str, choices: list[str], label: int, subset: str, split: str) -> dict:
     return {
         "id": f"arc/{item_id}",

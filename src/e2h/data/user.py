@@ -17,6 +17,9 @@ sidecar YAML file next to the data, ``<file>.yaml`` (``items.csv`` → ``items.c
     format: cloze        # default prompt format: cloze, listed, letters, qa, cot
     answer_kind: number  # choice, number, yes-no
     extraction: first    # answer extraction rule: last, first
+    k: 8                 # run defaults: in-context demonstrations, test items per cell (null: every
+    n_test: null         #   remaining item), and the learner of the unsupervised baseline
+    unsupervised: zero-shot
 
 Every key is optional; what is left out is inferred from the items (:func:`~e2h.data.schema.infer_facts`).
 
@@ -104,7 +107,7 @@ def user_facts(path: str | Path, items: pd.DataFrame) -> DatasetFacts:
     return replace(infer_facts(items), **declared)
 
 
-def _read_sidecar(sidecar: Path) -> dict[str, str]:
+def _read_sidecar(sidecar: Path) -> dict[str, object]:
     if not sidecar.is_file():
         return {}
     try:

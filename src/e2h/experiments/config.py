@@ -5,17 +5,22 @@ Every problem in a file is reported together in one :class:`~e2h.errors.ConfigEr
     config demo.yaml: datasets[0].measures: unknown measure 'grde' (did you mean 'human_grade'?); n_test: must be > 0
 
 The field reference is the pydantic ``Field`` descriptions below (``e2h.experiments.config_reference()`` renders
-them as the README's table). Learner parameters are resolved once per cell (:func:`learner_params`): the learner's
-declared defaults, then the shared options it declares (``k``, ``format``, ``normalization``, ``extraction``; the
-dataset's own defaults where the config leaves them ``null``; the cell's ``seed``), then its ``options``. Relative
-dataset and model paths are looked up next to the config file first, then in the working directory.
+them as the README's table). Per-dataset settings (``format``, ``extraction``, ``k``, ``n_test``, ``unsupervised``)
+come from the dataset entry, else the top level, else the dataset's own defaults (``e2h.data.dataset_facts``; the
+catalog for built-ins): :func:`dataset_settings`. Learner parameters are resolved once per cell
+(:func:`learner_params`): the learner's declared defaults, then the shared options it declares (``k``, ``format``,
+``normalization``, ``extraction`` from those settings; the cell's ``seed``), then its ``options``. The learner name
+``unsupervised`` in ``learners`` stands for each dataset's unsupervised baseline. A config may carry named smaller
+versions of itself (``scales:``), applied by ``load_config(path, scale=...)``. Relative dataset and model paths are
+looked up next to the config file first, then in the working directory.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import (
@@ -29,8 +34,16 @@ from pydantic import (
     model_validator,
 )
 
-from e2h.errors import ConfigError
-from e2h.hardness import TEST_ON, TRAIN_ON
+from e2h.errors import ConfigError, E2HError
+from e2h.hardness import LEVELS, TEST_ON, TRAIN_ON
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: the learner name that stands for each dataset's unsupervised baseline (its `unsupervised` setting)
+UNSUPERVISED = "unsupervised"
+#: what sets the items each test level holds back for training (see ``ExperimentConfig.test_pool``)
+TEST_POOLS = ("curve", "point")
 
 
 def suggest(name: object, options: Iterable[str]) -> str:
@@ -99,8 +112,14 @@ def learner_class(name: str) -> Any:
 
 
 def is_supervised(name: str) -> bool:
-    """Whether learner ``name`` uses training items (zero-shot does not)."""
-    return bool(learner_class(name).supervised)
+    """Whether learner ``name`` uses training items (zero-shot does not; nor does the ``unsupervised`` baseline)."""
+    return name != UNSUPERVISED and bool(learner_class(name).supervised)
+
+
+def _check_n_test(value: Any) -> Any:
+    if value is None or value == "all" or (isinstance(value, int) and not isinstance(value, bool) and value > 0):
+        return value
+    raise ValueError(f"must be a whole number > 0, `all` (every remaining item) or null (got {value!r})")
 
 
 class _Strict(BaseModel):
@@ -125,14 +144,19 @@ class LearnerSpec(_Strict):
     def _known(cls, name: str) -> str:
         from e2h.learners import LEARNERS
 
-        if name not in LEARNERS:
-            raise ValueError(unknown("learner", name, LEARNERS.names()))
+        if name not in LEARNERS and name != UNSUPERVISED:
+            raise ValueError(unknown("learner", name, [*LEARNERS.names(), UNSUPERVISED]))
         return name
 
     @model_validator(mode="after")
     def _options(self) -> LearnerSpec:
-        from e2h.errors import E2HError
-
+        if self.name == UNSUPERVISED:
+            if self.options:
+                raise ValueError(
+                    "the `unsupervised` baseline takes no options here: set them on the dataset's (or the top-level) "
+                    "`unsupervised: {name, options}`"
+                )
+            return self
         if "seed" in self.options:
             raise ValueError("options.seed: set seeds at the top level (`seeds:`), not per learner")
         try:
@@ -171,6 +195,25 @@ class DatasetSpec(_Strict):
         "(train_on and test_on must then be `all`)",
     )
     format: str | None = Field(None, description="prompt format on this dataset; null = the top-level `format`")
+    extraction: str | None = Field(None, description="answer extraction rule on this dataset; null = the top level's")
+    k: int | None = Field(None, ge=0, description="in-context demonstrations on this dataset; null = the top level's")
+    n_test: int | str | None = Field(
+        None, description="test items per cell on this dataset (`all`: every remaining item); null = the top level's"
+    )
+    unsupervised: LearnerSpec | None = Field(
+        None,
+        description="the unsupervised baseline on this dataset, which the learner name `unsupervised` runs: a learner "
+        "name or {name, options}; null = the top level's",
+    )
+    source: str = Field("local", description="where a built-in dataset comes from: local (pinned copies) or hub")
+    fallback_source: str | None = Field(
+        None, description="`local`: use the local copy when the hub is unreachable (the manifest notes what it lacks)"
+    )
+    variant: str | None = Field(
+        None,
+        description="another preparation of a built-in dataset: `paper` (ARC: only items with every human "
+        "annotation), `verbatim` (GSM8k: reasoning with line breaks and calculator notes)",
+    )
     fallback_measures: list[str] = Field(
         default_factory=list,
         description="replace any measure of `measures` that has no values (all NaN) in the data, "
@@ -206,21 +249,70 @@ class DatasetSpec(_Strict):
             raise ValueError("; ".join(bad))
         return cutoffs
 
-    @field_validator("format")
+    @field_validator("format", "extraction")
     @classmethod
-    def _format(cls, value: str | None) -> str | None:
-        bad = [] if value is None else _check_choice("format", value)
+    def _format(cls, value: str | None, info: ValidationInfo) -> str | None:
+        bad = [] if value is None else _check_choice(info.field_name, value)
         if bad:
             raise ValueError(bad[0])
         return value
 
+    @field_validator("n_test", mode="before")
+    @classmethod
+    def _n_test(cls, value: Any) -> Any:
+        return _check_n_test(value)
+
+    @field_validator("unsupervised")
+    @classmethod
+    def _unsupervised(cls, value: LearnerSpec | None) -> LearnerSpec | None:
+        return _check_baseline(value)
+
+    @field_validator("source", "fallback_source")
+    @classmethod
+    def _source(cls, value: str | None, info: ValidationInfo) -> str | None:
+        from e2h.data import SOURCES
+
+        if value is not None and value not in SOURCES:
+            raise ValueError(unknown("source", value, SOURCES))
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> DatasetSpec:
+        from e2h.data import DATASETS
+        from e2h.data.catalog import check_variant
+
+        problems = []
         if self.train_measure and not self.train_dataset:
-            raise ValueError("train_measure needs train_dataset (it levels the training dataset)")
+            problems.append("train_measure needs train_dataset (it levels the training dataset)")
         if not self.measures and (self.train_dataset or self.fallback_measures):
-            raise ValueError("a random split (no measures) takes no train_dataset or fallback_measures")
+            problems.append("a random split (no measures) takes no train_dataset or fallback_measures")
+        builtin = self.name in DATASETS
+        if not builtin and (self.source != "local" or self.variant):
+            problems.append(f"source and variant are for built-in datasets; {self.name} is read from disk as written")
+        if self.fallback_source is not None and (self.source != "hub" or self.fallback_source == "hub"):
+            problems.append("fallback_source: local only goes with source: hub")
+        if builtin and self.variant:
+            try:
+                check_variant(self.name, self.variant)
+            except E2HError as exc:
+                problems.append(str(exc).split(": drop")[0])
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
+
+    def data_options(self) -> tuple[str, str | None, str | None]:
+        """How ``name`` is loaded: ``(source, fallback_source, variant)``."""
+        return (self.source, self.fallback_source, self.variant)
+
+
+def _check_baseline(spec: LearnerSpec | None) -> LearnerSpec | None:
+    """An ``unsupervised:`` setting must name an unsupervised learner."""
+    if spec is not None and (spec.name == UNSUPERVISED or is_supervised(spec.name)):
+        raise ValueError(
+            f"{spec.name!r} cannot be the unsupervised baseline: name a learner that trains on nothing "
+            "(zero-shot, zero-shot-cot)"
+        )
+    return spec
 
 
 class LabelNoise(_Strict):
@@ -275,8 +367,25 @@ class ExperimentConfig(_Strict):
     )
     test_on: str = Field("hard", description="test level; `all` keeps every level and breaks results down by it")
     n_train: list[int] = Field(default_factory=lambda: [160], min_length=1, description="training-set size(s)")
-    k: int = Field(10, ge=0, description="in-context demonstrations for learners that take k")
-    n_test: int | None = Field(None, gt=0, description="test items per cell; null = all remaining of the test level")
+    k: int | None = Field(
+        None, ge=0, description="in-context demonstrations for learners that take k; null = the dataset's (10 or 8)"
+    )
+    n_test: int | str | None = Field(
+        None,
+        description="test items per cell; `all` = every remaining item of the test level; null = the dataset's "
+        "(every remaining item for the built-ins)",
+    )
+    unsupervised: LearnerSpec | None = Field(
+        None,
+        description="the unsupervised baseline that the learner name `unsupervised` runs on every dataset; null = "
+        "the dataset's (zero-shot; zero-shot-cot with the paper's instruction on gsm8k)",
+    )
+    test_pool: str = Field(
+        "curve",
+        description="with n_test `all`, what each level holds back for training: `curve` = the largest n_train "
+        "trained on it (every point of a learning curve tests the same items), `point` = each n_train its own "
+        "(smaller points test more items; zero-shot tests them all)",
+    )
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, description="seeds, or a count n = 0..n-1")
     format: str | None = Field(
         None, description="prompt format for learners that take one (cloze, listed, letters, qa); null = the dataset's"
@@ -288,6 +397,11 @@ class ExperimentConfig(_Strict):
     label_noise: LabelNoise = Field(
         default_factory=LabelNoise,
         description="training-label noise: a number p, or {p: [...], hard_multiplier} (label_noise keys)",
+    )
+    label_cost: dict[str, float] = Field(
+        default_factory=dict,
+        description="labelling cost of one training item per level, e.g. {easy: 1, hard: 2}; unnamed levels cost 1 "
+        "(for cost curves; recorded, changes no cell)",
     )
     output_dir: str = Field("runs", description="folder of runs, relative to the working directory")
     backend: Literal["local", "ray"] = Field(
@@ -302,6 +416,11 @@ class ExperimentConfig(_Strict):
         "unset: 1 GPU for lora/qlora and models of 1B+ parameters when the cluster has GPUs, else 1 CPU",
     )
     max_retries: int = Field(1, ge=0, description="times Ray retries a cell whose worker process died")
+    scales: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="named smaller versions, e.g. {small: {n_test: 100, seeds: 2}}: `e2h run CONFIG --scale small` "
+        "replaces those top-level keys and runs as NAME-small",
+    )
 
     _base_dir: Path | None = PrivateAttr(default=None)
     _source: str = PrivateAttr(default="config")
@@ -374,13 +493,53 @@ class ExperimentConfig(_Strict):
             raise ValueError(bad[0])
         return value
 
+    @field_validator("n_test", mode="before")
+    @classmethod
+    def _n_test(cls, value: Any) -> Any:
+        return _check_n_test(value)
+
+    @field_validator("unsupervised")
+    @classmethod
+    def _unsupervised(cls, value: LearnerSpec | None) -> LearnerSpec | None:
+        return _check_baseline(value)
+
+    @field_validator("test_pool")
+    @classmethod
+    def _test_pool(cls, value: str) -> str:
+        if value not in TEST_POOLS:
+            raise ValueError(unknown("test_pool", value, TEST_POOLS))
+        return value
+
+    @field_validator("label_cost")
+    @classmethod
+    def _label_cost(cls, costs: dict[str, float]) -> dict[str, float]:
+        bad = [unknown("level", level, LEVELS) for level in costs if level not in LEVELS]
+        bad += [f"{level}: cost must be > 0 (got {cost})" for level, cost in costs.items() if not cost > 0]
+        if bad:
+            raise ValueError("; ".join(bad))
+        return costs
+
+    @field_validator("scales")
+    @classmethod
+    def _scales(cls, scales: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        keys = [k for k in cls.model_fields if k != "scales"]
+        bad = [
+            f"{scale}: {unknown('key', key, keys)}"
+            for scale, values in scales.items()
+            for key in values
+            if key not in keys
+        ]
+        if bad:
+            raise ValueError("; ".join(bad))
+        return scales
+
     @model_validator(mode="after")
     def _grid_fits(self) -> ExperimentConfig:
         problems = []
-        for spec in self.learners:
-            k = learner_class(spec.name).resolve(spec.options, {"k": self.k}).get("k") or 0
-            if is_supervised(spec.name) and k > min(self.n_train):
-                problems.append(f"learner {spec.name}: k={k} demonstrations need n_train >= {k}")
+        loads: dict[str, tuple] = {}
+        for spec in self.datasets:
+            if loads.setdefault(spec.name, spec.data_options()) != spec.data_options():
+                problems.append(f"{spec.name} is listed twice with different source, fallback_source or variant")
         random = [d.name for d in self.datasets if not d.measures]
         if random and (self.train_on != ["all"] or self.test_on != "all"):
             problems.append(
@@ -417,25 +576,118 @@ class ExperimentConfig(_Strict):
         path = None if name in MODELS else resolve_path(name, self._base_dir)
         return str(path) if path is not None else name
 
+    def load_items(self, name: str) -> tuple[pd.DataFrame, str]:
+        """The item table of dataset ``name`` as its entry asks (source, variant), and a note when it fell back.
+
+        A ``source: hub`` entry with ``fallback_source: local`` loads the local copy when the hub is unreachable; the
+        note says so and names what the local copy uses instead (the catalog's ``hub_only``).
+        """
+        from e2h.data import DATASETS, load_dataset
+
+        spec = next((d for d in self.datasets if d.name == name), None)
+        source, fallback, variant = spec.data_options() if spec else ("local", None, None)
+        path = self.dataset_path(name)
+        try:
+            return load_dataset(path, source=source, variant=variant), ""
+        except E2HError as exc:
+            if fallback is None:
+                raise
+            reason = str(exc).rstrip(".")
+        lacks = DATASETS.get(name).hub_only or "nothing the experiment uses"
+        note = f"{name}: the hub is unreachable ({reason}); using the {fallback} copy, which lacks {lacks}"
+        return load_dataset(path, source=fallback, variant=variant), note
+
+
+@dataclass(frozen=True)
+class DatasetSettings:
+    """The per-dataset settings of one ``datasets:`` entry, resolved (see :func:`dataset_settings`)."""
+
+    format: str
+    extraction: str
+    k: int
+    n_test: int | None  # None: every remaining item of the test level
+    unsupervised: LearnerSpec
+
+
+def dataset_settings(config: ExperimentConfig, dataset: DatasetSpec) -> DatasetSettings:
+    """``format``, ``extraction``, ``k``, ``n_test`` and ``unsupervised`` of a dataset entry.
+
+    Each comes from the entry, else the config's top level, else the dataset's own defaults
+    (``e2h.data.dataset_facts``: the catalog for built-ins, a sidecar file or inference for user files).
+    """
+    from e2h.data import dataset_facts
+
+    facts = dataset_facts(config.dataset_path(dataset.name))
+
+    def pick(key: str) -> Any:
+        for value in (getattr(dataset, key), getattr(config, key)):
+            if value is not None:
+                return value
+        return getattr(facts, key)
+
+    n_test, baseline = pick("n_test"), pick("unsupervised")
+    return DatasetSettings(
+        format=pick("format"),
+        extraction=pick("extraction"),
+        k=pick("k"),
+        n_test=None if n_test == "all" else n_test,
+        unsupervised=baseline if isinstance(baseline, LearnerSpec) else _default_baseline(baseline, dataset.name),
+    )
+
+
+def _default_baseline(name: str, dataset: str) -> LearnerSpec:
+    """The baseline a dataset's defaults name, checked like a config's ``unsupervised:``."""
+    try:
+        return _check_baseline(LearnerSpec(name=name))  # type: ignore[return-value]
+    except (ValidationError, ValueError) as exc:
+        reason = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+        raise E2HError(f"dataset {dataset}: its default unsupervised learner {name!r}: {reason}") from None
+
+
+def dataset_learners(config: ExperimentConfig, dataset: DatasetSpec) -> list[tuple[LearnerSpec, bool]]:
+    """The learners run on a dataset entry, each with whether it is the entry's unsupervised baseline.
+
+    The name ``unsupervised`` becomes the entry's baseline learner; a learner listed twice runs once.
+    """
+    baseline = dataset_settings(config, dataset).unsupervised
+    chosen: dict[str, tuple[LearnerSpec, bool]] = {}
+    for spec in config.learners:
+        spec = baseline if spec.name == UNSUPERVISED else spec
+        key = f"{spec.name}:{sorted(spec.options.items())!r}"
+        chosen.setdefault(key, (spec, spec == baseline))
+    return list(chosen.values())
+
 
 def learner_params(
     spec: LearnerSpec, config: ExperimentConfig, seed: int, dataset: DatasetSpec | None = None
 ) -> dict[str, Any]:
     """Every parameter of a learner in one cell: its defaults < the shared options < its ``options``.
 
-    The shared options are the config's ``k``, ``normalization``, the cell's ``seed``, and ``format`` / ``extraction``
-    from the dataset entry, else the top level, else the dataset's own defaults (``e2h.data.dataset_facts``).
+    The shared options are the config's ``normalization``, the cell's ``seed``, and ``format``, ``extraction`` and
+    ``k`` of the dataset (:func:`dataset_settings`; the top level's without a dataset).
     """
-    shared: dict[str, Any] = {"k": config.k, "normalization": config.normalization, "seed": seed}
-    shared["format"] = (dataset.format if dataset else None) or config.format
-    shared["extraction"] = config.extraction
-    if dataset is not None and (shared["format"] is None or shared["extraction"] is None):
-        from e2h.data import dataset_facts
-
-        facts = dataset_facts(config.dataset_path(dataset.name))
-        shared["format"] = shared["format"] or facts.format
-        shared["extraction"] = shared["extraction"] or facts.extraction
+    shared: dict[str, Any] = {"normalization": config.normalization, "seed": seed}
+    if dataset is None:
+        shared.update(k=config.k, format=config.format, extraction=config.extraction)
+    else:
+        settings = dataset_settings(config, dataset)
+        shared.update(k=settings.k, format=settings.format, extraction=settings.extraction)
+    if spec.name == UNSUPERVISED:
+        raise E2HError("learner_params needs a real learner: resolve `unsupervised` with dataset_learners first.")
     return learner_class(spec.name).resolve(spec.options, shared)
+
+
+def check_grid(config: ExperimentConfig) -> list[str]:
+    """Problems of the grid that need each dataset's settings: too few training items for k demonstrations."""
+    problems = []
+    for dataset in config.datasets:
+        for spec, _ in dataset_learners(config, dataset):
+            if not is_supervised(spec.name):
+                continue
+            k = learner_params(spec, config, 0, dataset).get("k") or 0
+            if k > min(config.n_train):
+                problems.append(f"learner {spec.name} on {dataset.name}: k={k} demonstrations need n_train >= {k}")
+    return list(dict.fromkeys(problems))
 
 
 _NESTED = {"datasets": DatasetSpec, "learners": LearnerSpec, "label_noise": LabelNoise}
@@ -463,34 +715,59 @@ def _error_line(error: Any) -> str:
     return (f"{where}: {message}" if where else message).replace("\n", " ")
 
 
-def parse_config(data: Any, source: str = "config", base_dir: Path | None = None) -> ExperimentConfig:
-    """Validate a config mapping; raise one :class:`ConfigError` line listing every problem."""
+def apply_scale(data: Any, scale: str | None, source: str = "config") -> Any:
+    """``data`` with the top-level keys of its scale ``scale`` replaced, named ``NAME-SCALE`` (unless it sets one)."""
+    if scale is None:
+        return data
+    scales = data.get("scales") if isinstance(data, dict) else None
+    if not isinstance(scales, dict) or scale not in scales:
+        names = list(scales) if isinstance(scales, dict) else []
+        hint = suggest(scale, names) if names else "it has no `scales:`"
+        raise ConfigError(f"{source}: no scale {scale!r} ({hint}); run it without --scale or add it under `scales:`")
+    values = scales[scale] or {}
+    if not isinstance(values, dict):
+        raise ConfigError(f"{source}: scales.{scale} must map config keys to values, e.g. {{n_test: 100, seeds: 2}}")
+    name = data.get("name")
+    return {**data, **({"name": f"{name}-{scale}"} if isinstance(name, str) else {}), **values}
+
+
+def parse_config(
+    data: Any, source: str = "config", base_dir: Path | None = None, scale: str | None = None
+) -> ExperimentConfig:
+    """Validate a config mapping (at ``scale``, see :func:`apply_scale`); one ConfigError lists every problem."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping of keys (name, models, datasets…), got {type(data).__name__}")
+    data = apply_scale(data, scale, source)
     try:
         config = ExperimentConfig.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as exc:
         raise ConfigError(f"{source}: " + "; ".join(_error_line(e) for e in exc.errors())) from None
     config._base_dir, config._source = base_dir, source
+    try:
+        problems = check_grid(config)
+    except E2HError as exc:
+        problems = [str(exc).rstrip(".")]
+    if problems:
+        raise ConfigError(f"{source}: " + "; ".join(problems))
     return config
 
 
 def find_config(name: str | Path) -> Path:
-    """A config file path, or a preset name: ``demo`` → ``configs/demo.yaml`` in the working directory."""
+    """A config file path, or a preset name: ``demo`` → ``configs/demo.yaml``, ``paper/arc`` → its YAML."""
     path = Path(name)
     if path.is_file():
         return path
     presets = Path.cwd() / "configs"
-    preset = presets / f"{path.name}.yaml"
+    preset = presets / f"{path}.yaml"
     if path.suffix == "" and preset.is_file():
         return preset
-    known = sorted(p.stem for p in presets.glob("*.yaml")) if presets.is_dir() else []
-    hint = f"; {unknown('preset', path.stem, known)}" if known else ""
+    known = sorted(p.relative_to(presets).with_suffix("").as_posix() for p in presets.rglob("*.yaml"))
+    hint = f"; {unknown('preset', str(path.with_suffix('')), known)}" if known else ""
     raise ConfigError(f"config {name}: no such file{hint}; pass a YAML path (see configs/)")
 
 
-def load_config(path: str | Path) -> ExperimentConfig:
-    """Read and validate a YAML config file (or a preset name, see :func:`find_config`)."""
+def load_config(path: str | Path, scale: str | None = None) -> ExperimentConfig:
+    """Read and validate a YAML config file (or a preset name, see :func:`find_config`), at ``scale`` if given."""
     path = find_config(path)
     try:
         data = yaml.safe_load(path.read_text())
@@ -498,4 +775,4 @@ def load_config(path: str | Path) -> ExperimentConfig:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise ConfigError(f"config {path.name}: not valid YAML{where} ({getattr(exc, 'problem', exc)})") from None
-    return parse_config(data, source=f"config {path.name}", base_dir=path.parent.resolve())
+    return parse_config(data, source=f"config {path.name}", base_dir=path.parent.resolve(), scale=scale)

@@ -2,23 +2,41 @@
 
 A cell is one (model × dataset × measure × learner × train_on × n_train × label noise × seed). Its ``cell_id`` is
 the content hash of every field that changes its numbers (learner parameters, cutoffs, the data's fingerprint and
-the cutoff-table version included; the run name excluded), so a cell is computed once and found again by its id.
-Unsupervised learners (zero-shot) do not depend on train_on, n_train or noise: they expand once per
-(model, dataset, measure, seed) with ``train_on="none"`` and ``n_train=0``.
+the cutoff-table version included; the run name and the ``baseline`` mark excluded), so a cell is computed once and
+found again by its id. Unsupervised learners (zero-shot) do not depend on train_on, n_train or noise: they expand once
+per (model, dataset, measure, seed) with ``train_on="none"`` and ``n_train=0``; the cells of a dataset's unsupervised
+baseline (its ``unsupervised`` setting) are marked ``baseline=True``.
+
+Test items are shared as widely as the data allows. With ``n_test`` null, each test level holds back for training
+the largest number of items any in-domain cell of that dataset and measure trains on from that level (0 where no
+cell trains, so that level is tested whole); every cell of that dataset and measure (transfer cells and zero-shot
+included) gets the same ``reserve`` and therefore the same test items per seed. With ``test_pool: point`` the
+largest is taken per training size instead: the cells of one ``n_train`` share their test items, a smaller
+``n_train`` tests more items, and unsupervised cells hold nothing back (their test items cover every point's).
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from e2h.experiments.config import ExperimentConfig, is_supervised, learner_params
-from e2h.hardness import RANDOM
+from e2h.experiments.config import (
+    DatasetSpec,
+    ExperimentConfig,
+    dataset_learners,
+    dataset_settings,
+    is_supervised,
+    learner_params,
+)
+from e2h.hardness import LEVELS, RANDOM
 from e2h.io import content_hash
+
+NO_RESERVE = (0, 0, 0)
 
 
 @dataclass(frozen=True)
@@ -39,23 +57,29 @@ class Cell:
     test_on: str
     n_train: int
     n_test: int | None
-    reserve: int  # items per test level held back for training when n_test is None (make_split's reserve)
+    reserve: tuple[int, int, int]  # (easy, medium, hard) items held back for training when n_test is None
     k: int  # in-context demonstrations (0 if none)
     label_noise: float  # base noise probability p
     hard_multiplier: float  # noise multiplier for hard training items (1.0 when p == 0)
     seed: int
-    data_version: str = ""  # fingerprint of the test (and train) item tables
+    data_version: str = ""  # fingerprint of the test and train item tables
+    baseline: bool = False  # the dataset's unsupervised baseline (not hashed: it changes no number)
 
     @property
     def options(self) -> dict[str, Any]:
         """Constructor arguments for ``make_learner``."""
         return json.loads(self.params)
 
+    @property
+    def reserves(self) -> dict[str, int]:
+        """``reserve`` by level, as ``make_split`` takes it."""
+        return dict(zip(LEVELS, self.reserve, strict=True))
+
     @cached_property
     def cell_id(self) -> str:
         from e2h.hardness import CUTOFF_TABLE_VERSION
 
-        fields = {k: v for k, v in asdict(self).items() if k != "run"}
+        fields = {k: v for k, v in asdict(self).items() if k not in ("run", "baseline")}
         return content_hash(fields, CUTOFF_TABLE_VERSION)
 
     @property
@@ -81,34 +105,38 @@ def expand(
     ``measures`` maps a dataset's index in ``config.datasets`` to the measures actually used (after the fallback,
     see ``runner.load_run_data``); ``data_versions`` maps dataset names to item-table fingerprints.
     """
-    measures = measures or {}
+    measures = {i: list((measures or {}).get(i, d.measures or [RANDOM])) for i, d in enumerate(config.datasets)}
     versions = data_versions or {}
+    per_point = config.test_pool == "point"
+    reserves = {n: held_back(config, measures, [n]) for n in config.n_train} if per_point else {}
+    reserves[None] = {} if per_point else held_back(config, measures, config.n_train)
     cells: dict[str, Cell] = {}
     for model in config.models:
         for index, spec in enumerate(config.datasets):
             train_dataset = spec.train_dataset or spec.name
-            # the same test items for every cell of this dataset: in-domain, hold back the largest n_train per
-            # level when testing on "every remaining item"; transfer trains elsewhere, so nothing is held back
-            reserve = max(config.n_train) if config.n_test is None and not spec.train_dataset else 0
-            for measure in measures.get(index, spec.measures or [RANDOM]):
+            n_test = dataset_settings(config, spec).n_test
+            for measure in measures[index]:
                 train_measure = spec.train_measure or measure
-                for learner in config.learners:
+                pool = _pool(spec, measure)
+                for learner, baseline in dataset_learners(config, spec):
                     supervised = is_supervised(learner.name)
-                    used = [spec.name, train_dataset] if supervised else [spec.name]
-                    version = content_hash([versions.get(name, "") for name in used]) if versions else ""
+                    trains_on = train_dataset if supervised else spec.name
+                    version = content_hash([versions.get(n, "") for n in (spec.name, trains_on)]) if versions else ""
                     axes = (
                         [(t, n, p) for t in config.train_on for n in config.n_train for p in config.label_noise.p]
                         if supervised
                         else [("none", 0, 0.0)]
                     )
                     for train_on, n_train, p in axes:
+                        point = n_train if per_point and supervised else None
+                        reserve = reserves[point].get(pool, NO_RESERVE) if n_test is None else NO_RESERVE
                         for seed in config.seeds:
                             params = learner_params(learner, config, seed, spec)
                             cell = Cell(
                                 run=config.name,
                                 model=model,
                                 dataset=spec.name,
-                                train_dataset=train_dataset if supervised else spec.name,
+                                train_dataset=trains_on,
                                 measure=measure,
                                 train_measure=train_measure if supervised else measure,
                                 cutoffs=spec.cutoffs.get(measure),
@@ -118,13 +146,55 @@ def expand(
                                 train_on=train_on,
                                 test_on=config.test_on,
                                 n_train=n_train,
-                                n_test=config.n_test,
+                                n_test=n_test,
                                 reserve=reserve,
                                 k=int(params.get("k") or 0),
                                 label_noise=float(p),
                                 hard_multiplier=float(config.label_noise.hard_multiplier) if p else 1.0,
                                 seed=seed,
                                 data_version=version,
+                                baseline=baseline,
                             )
                             cells.setdefault(cell.cell_id, cell)
     return list(cells.values())
+
+
+def _pool(spec: DatasetSpec, measure: str) -> tuple[str, str, Any]:
+    """What decides a dataset entry's test items under ``measure``: the test table, the measure and its cutoffs."""
+    cutoffs = spec.cutoffs.get(measure)
+    return (spec.name, measure, tuple(cutoffs) if cutoffs is not None else None)
+
+
+def level_need(train_on: str, n_train: int) -> tuple[int, int, int]:
+    """Items a training draw takes from each level (easy, medium, hard), at most.
+
+    A level draw takes ``n_train`` from its level; ``all`` may take all of them from any level;
+    ``easy_and_hard`` takes ``ceil(n/2)`` easy and ``floor(n/2)`` hard items.
+    """
+    if train_on == "all":
+        return (n_train, n_train, n_train)
+    if train_on == "easy_and_hard":
+        return (math.ceil(n_train / 2), 0, n_train // 2)
+    return tuple(n_train if level == train_on else 0 for level in LEVELS)  # type: ignore[return-value]
+
+
+def held_back(
+    config: ExperimentConfig, measures: Mapping[int, Sequence[str]], sizes: Sequence[int]
+) -> dict[tuple, tuple[int, int, int]]:
+    """Per test pool (dataset, measure, cutoffs): the items each level holds back for in-domain training.
+
+    The largest need (:func:`level_need`) of any supervised in-domain cell with ``n_test`` null and ``n_train`` in
+    ``sizes``; transfer entries train elsewhere and need nothing, but test on the same pool as the in-domain
+    entries of their test dataset.
+    """
+    reserves: dict[tuple, tuple[int, int, int]] = {}
+    for index, spec in enumerate(config.datasets):
+        if spec.train_dataset or dataset_settings(config, spec).n_test is not None:
+            continue
+        if not any(is_supervised(learner.name) for learner, _ in dataset_learners(config, spec)):
+            continue
+        needs = [level_need(t, n) for t in config.train_on for n in sizes]
+        for measure in measures[index]:
+            key = _pool(spec, measure)
+            reserves[key] = tuple(max(level) for level in zip(reserves.get(key, NO_RESERVE), *needs, strict=True))
+    return reserves

@@ -77,12 +77,13 @@ def _has_values(items: pd.DataFrame, measure: str) -> bool:
 
 def load_run_data(config: ExperimentConfig) -> RunData:
     """Load every dataset once and choose each entry's measures; every data problem in one ConfigError."""
-    from e2h.data import load_dataset
-
     names = dict.fromkeys(n for spec in config.datasets for n in (spec.name, spec.train_dataset) if n)
-    items = {name: load_dataset(config.dataset_path(name)) for name in names}
+    loaded = {name: config.load_items(name) for name in names}  # (table, note when the hub fell back)
+    items = {name: table for name, (table, _) in loaded.items()}
     measures: dict[int, list[str]] = {}
-    problems, notes = [], []
+    problems, notes = [], [note for _, note in loaded.values() if note]
+    for note in notes:
+        warn(note)
     for index, spec in enumerate(config.datasets):
         where = f"datasets[{index}] ({spec.name})"
         measures[index], problem, note = _choose_measures(spec, items[spec.name])
@@ -136,7 +137,7 @@ def cell_split(cell: Cell, data: RunData) -> Split:
 
     test_table = data.items[cell.dataset]
     if cell.measure == RANDOM:
-        return make_random_split(test_table, cell.n_train, cell.n_test, cell.seed, reserve=cell.reserve)
+        return make_random_split(test_table, cell.n_train, cell.n_test, cell.seed, reserve=max(cell.reserve))
     if cell.transfer:
         return make_split(
             data.items[cell.train_dataset],
@@ -150,7 +151,7 @@ def cell_split(cell: Cell, data: RunData) -> Split:
             test_items=test_table,
             test_measure=cell.measure,
             test_cutoffs=cell.cutoffs,
-            reserve=cell.reserve,
+            reserve=cell.reserves,
         )
     train_on = "all" if cell.train_on == "none" else cell.train_on
     return make_split(
@@ -162,7 +163,7 @@ def cell_split(cell: Cell, data: RunData) -> Split:
         cell.n_test,
         cell.seed,
         cutoffs=cell.cutoffs,
-        reserve=cell.reserve,
+        reserve=cell.reserves,
     )
 
 

@@ -7,16 +7,19 @@ The rule, in order:
 
    * ``n_test=k``: the test set is the first ``k`` items of that permutation;
    * ``n_test=None`` (the paper's "test on every remaining item"): each level in the test level
-     (all three for ``test_on="all"``) holds back the first ``reserve`` items of its permutation
-     as the only items of that level training may use (``reserve`` defaults to ``n_train``);
-     every other item of the test level is a test item. A level with ``reserve`` items or fewer
-     cannot supply a training set, so nothing is held back from it: all its items are test items
-     (GSM8k's 63 hard items stay testable when ``n_train=160``).
+     (all three for ``test_on="all"``) holds back the first ``reserve[level]`` items of its
+     permutation as the only items of that level training may use; every other item of the test
+     level is a test item. ``reserve`` is a number for every level or ``{level: n}`` (a level it
+     does not name holds nothing back); it defaults to ``n_train`` for every level. A level with
+     ``reserve[level]`` items or fewer cannot supply a training set, so nothing is held back from
+     it: all its items are test items (GSM8k's 63 hard items stay testable when ``n_train=160``).
 
    Nothing here depends on ``train_on``, so easy-trained, hard-trained and zero-shot cells of one
-   seed are scored on identical test items (the paired comparison SGR needs). Pass the grid's
-   largest ``n_train`` as ``reserve`` to keep the test set fixed across training sizes too. (The
-   paper's code drew training items first, so its test sets differed between ``train_on``.)
+   seed are scored on identical test items (the paired comparison SGR needs). The grid passes, per
+   level, the largest ``n_train`` any of its cells trains on that level with (0 for a level no cell
+   trains on), so the test set is fixed across training sizes and a level nobody trains on is
+   tested whole. ``Split.info`` records the reserve and the test size of each level. (The paper's
+   code drew training items first, so its test sets differed between ``train_on``.)
 2. **Then train.** A generator that also depends on ``train_on`` permutes the items of the training
    level that are not test items and takes the first ``n_train`` (so a smaller ``n_train`` gives a
    subset of a larger one). ``easy_and_hard`` takes ``ceil(n_train / 2)`` easy and ``floor(n_train / 2)``
@@ -69,7 +72,7 @@ def make_split(
     *,
     test_measure: str | None = None,
     test_cutoffs: CutoffsLike | None = None,
-    reserve: int | None = None,
+    reserve: int | Mapping[str, int] | None = None,
 ) -> Split:
     """Draw a train/test split by hardness level (rule in the module docstring).
 
@@ -93,9 +96,10 @@ def make_split(
     )
     if reserve is None:
         reserve = 0 if transfer else n_train
+    reserves = _reserves(reserve)
 
     test_rng = make_rng(seed, "split", test_measure, test_on)
-    test_pos = _draw_test(test_levels, test_on, n_test, reserve, test_rng, test_measure, test_cut)
+    test_pos = _draw_test(test_levels, test_on, n_test, reserves, test_rng, test_measure, test_cut)
 
     excluded = np.zeros(len(items), dtype=bool)
     if transfer:
@@ -107,8 +111,9 @@ def make_split(
 
     train = items.iloc[train_pos].assign(level=train_levels[train_pos]).reset_index(drop=True)
     test = test_items.iloc[test_pos].assign(level=test_levels[test_pos]).reset_index(drop=True)
+    reserved = {lv: reserves[lv] for lv in _tested(test_on)}
     info = {
-        **_common_info(items, train, test, measure, train_on, test_on, seed, n_test, reserve),
+        **_common_info(items, train, test, measure, train_on, test_on, seed, n_test, reserved),
         "test_measure": test_measure,
         "transfer": transfer,
         "test_dataset": dataset_of(test_items),
@@ -160,17 +165,33 @@ def make_random_split(
     return Split(train=train, test=test, info=info)
 
 
+def _reserves(reserve: int | Mapping[str, int]) -> dict[str, int]:
+    """``{level: items held back}`` from a number for every level or a per-level mapping (0 where unnamed)."""
+    if isinstance(reserve, Mapping):
+        unknown = sorted(set(reserve) - set(LEVELS))
+        if unknown:
+            raise E2HError(f"reserve names unknown level(s) {unknown}: use easy, medium, hard.")
+        for value in reserve.values():
+            _check_reserve(value)
+        return {level: int(reserve.get(level, 0)) for level in LEVELS}
+    return dict.fromkeys(LEVELS, int(reserve))
+
+
+def _tested(test_on: str) -> tuple[str, ...]:
+    return LEVELS if test_on == "all" else (test_on,)
+
+
 def _draw_test(
     levels: np.ndarray,
     test_on: str,
     n_test: int | None,
-    reserve: int,
+    reserves: dict[str, int],
     rng: np.random.Generator,
     measure: str,
     cut: Cutoffs,
 ) -> np.ndarray:
     """Positions of the test items, in table order."""
-    wanted = LEVELS if test_on == "all" else (test_on,)
+    wanted = _tested(test_on)
     if n_test is not None:
         pool = np.flatnonzero(_in_levels(levels, wanted))
         if n_test > len(pool):
@@ -183,7 +204,8 @@ def _draw_test(
     test = []
     for level in (lv for lv in LEVELS if lv in wanted):
         shuffled = rng.permutation(np.flatnonzero(levels == level))
-        test.append(shuffled[reserve:] if len(shuffled) > reserve else shuffled)
+        held = reserves[level]
+        test.append(shuffled[held:] if len(shuffled) > held else shuffled)
     test_pos = np.sort(np.concatenate(test))
     if len(test_pos) == 0:
         raise E2HError(
@@ -238,9 +260,9 @@ def _common_info(
     test_on: str,
     seed: int,
     n_test: int | None,
-    reserve: int,
+    reserve: int | Mapping[str, int],
 ) -> dict[str, Any]:
-    """The ``Split.info`` entries every split has."""
+    """The ``Split.info`` entries every split has (``reserve``: per tested level, or one number)."""
     return {
         "measure": measure,
         "train_on": train_on,
@@ -254,7 +276,14 @@ def _common_info(
     }
 
 
-def _check_args(train_on: str, test_on: str, n_train: int, n_test: int | None, reserve: int | None) -> None:
+def _check_reserve(value: object) -> None:
+    if not _is_count(value, minimum=0):
+        raise E2HError(f"reserve={value!r}: give a whole number >= 0 (default: n_train), or {{level: number}}.")
+
+
+def _check_args(
+    train_on: str, test_on: str, n_train: int, n_test: int | None, reserve: int | Mapping[str, int] | None
+) -> None:
     if train_on not in TRAIN_ON:
         raise E2HError(f"unknown train_on {train_on!r}: choose one of {', '.join(TRAIN_ON)}.")
     if test_on not in TEST_ON:
@@ -263,8 +292,8 @@ def _check_args(train_on: str, test_on: str, n_train: int, n_test: int | None, r
         raise E2HError(f"n_train={n_train!r}: give a whole number >= 0 (0 for zero-shot).")
     if n_test is not None and not _is_count(n_test, minimum=1):
         raise E2HError(f"n_test={n_test!r}: give a whole number >= 1, or None for every remaining item.")
-    if reserve is not None and not _is_count(reserve, minimum=0):
-        raise E2HError(f"reserve={reserve!r}: give a whole number >= 0 (default: n_train).")
+    if reserve is not None and not isinstance(reserve, Mapping):
+        _check_reserve(reserve)
 
 
 def _in_levels(levels: np.ndarray, wanted: tuple[str, ...]) -> np.ndarray:

@@ -12,11 +12,12 @@ from typing import Any
 from e2h.learners.base import SHARED_OPTIONS, Learner, Param, Planned, Predictions
 from e2h.learners.lora import LoRA, QLoRA
 from e2h.learners.probe import LinearProbe
-from e2h.learners.prompting import ICL, ICLChainOfThought, ZeroShot
+from e2h.learners.prompting import ICL, ICLChainOfThought, ZeroShot, ZeroShotChainOfThought
 from e2h.registry import Registry
 
 LEARNERS: Registry[type[Learner]] = Registry("learner", hint="Pass one of them as --learner.")
 LEARNERS.register("zero-shot", ZeroShot)
+LEARNERS.register("zero-shot-cot", ZeroShotChainOfThought)
 LEARNERS.register("icl", ICL)
 LEARNERS.register("icl-cot", ICLChainOfThought)
 LEARNERS.register("linear-probe", LinearProbe)
@@ -42,5 +43,6 @@ __all__ = [
     "Predictions",
     "QLoRA",
     "ZeroShot",
+    "ZeroShotChainOfThought",
     "make_learner",
 ]

@@ -1,4 +1,4 @@
-"""The prompting learners: zero-shot, in-context learning (ICL) and ICL with chain of thought.
+"""The prompting learners: zero-shot, in-context learning (ICL), ICL with chain of thought, and zero-shot CoT.
 
 Zero-shot and ICL score every choice of an item with the engine and turn the scores into
 probabilities; one scoring pass gives every normalization:
@@ -16,7 +16,8 @@ Choice probabilities are the softmax of the scores over the item's real choices.
 more batched pass (each distinct continuation once, after ``Answer:``/``A:`` alone).
 
 Generative items (one choice, e.g. GSM8k) are answered by greedy generation and answer extraction
-instead (a short answer for zero-shot/ICL, a chain of thought for :class:`ICLChainOfThought`).
+instead (a short answer for zero-shot/ICL, a chain of thought for :class:`ICLChainOfThought` and
+:class:`ZeroShotChainOfThought`, the paper's unsupervised baseline on GSM8k).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from e2h.models.engine import ScoreRequest
 from e2h.models.templates import (
     EXTRACTION_RULES,
     FORMATS,
+    LETTERS,
     answer_kind,
     answers_equal,
     build_request,
@@ -41,7 +43,7 @@ from e2h.models.templates import (
     match_choice,
     uncond_request,
 )
-from e2h.registry import Registry
+from e2h.registry import Registry, did_you_mean
 from e2h.seeding import make_rng
 
 if TYPE_CHECKING:
@@ -377,4 +379,75 @@ class ICLChainOfThought(_Prompting):
         prompts = [cot_prompt(item, prefix) for _, item in test.iterrows()]
         preds = predict_generative(self.lm, test, prompts, self.max_new_tokens, extraction=self.extraction)
         preds.info.update({"format": "cot", "k": self.k, "k_used": kept, "demo_ids": self.demo_ids_[:kept]})
+        return preds
+
+
+#: The paper's zero-shot chain-of-thought instructions (allenai/easy-to-hard-generalization ``utils/prompt.py``,
+#: instructions 5 and 6; GSM8k's unsupervised baseline is prompt ``5305``: instruction 5, then ``Q: {question}``
+#: and ``\nA:``). The paper's wording, "This worksheet contain", is kept as written.
+_WORKSHEET = (
+    "This worksheet contain {kind}. Here's an example:\nQ: [question text here].\nA: Let's think step by step.\n"
+    "1. [step one]\n2. [step two]\n...\nN. [last step]\nTherefore, the answer is {answer}\n\nNow you try!\n"
+)
+INSTRUCTIONS = {
+    "math": _WORKSHEET.format(kind="math word problems", answer="[answer here]"),
+    "yes-no": _WORKSHEET.format(
+        kind="general knowledge problems, which all have yes/no answers", answer="[yes/no]"
+    ),
+    "none": "",
+}
+_AUTO_INSTRUCTION = {"number": "math", "yes-no": "yes-no", "choice": "none"}
+
+
+def zero_shot_cot_prompt(item: pd.Series, instruction: str = "") -> str:
+    """``{instruction}\\nQ: {question}\\nA:``, with lettered choices after the question for multiple choice.
+
+    The paper's layout (its ``format_prompt``): the instruction and a line break before the question; choices as
+    ``\\nA) …\\nB) …`` (its answer template 4) for items answered by a choice.
+    """
+    choices = [str(c) for c in item["choices"]]
+    listed = "".join(f"\n{LETTERS[i]}) {c}" for i, c in enumerate(choices)) if answer_kind(item) == "choice" else ""
+    head = f"{instruction}\n" if instruction else ""
+    return f"{head}Q: {item['question']}{listed}\nA:"
+
+
+class ZeroShotChainOfThought(Learner):
+    """Zero-shot chain of thought: an instruction, the question, greedy reasoning, then answer extraction.
+
+    The paper's unsupervised baseline on GSM8k (prompt ``5305``: its math "worksheet" instruction, which shows the
+    ``Let's think step by step`` / ``Therefore, the answer is`` layout, then ``Q: {question}\\nA:``; 300 new
+    tokens). ``instruction="auto"`` takes that instruction for numeric answers, its yes/no twin for yes-no items and
+    none for multiple choice; ``math``, ``yes-no``, ``none`` name one; any text with a space is used as written.
+    Generation stops at a blank line or the next ``Q:``; answers are read and graded as in :func:`predict_generative`.
+    """
+
+    name = "zero-shot-cot"
+    supervised = False
+
+    params: ClassVar[dict[str, Param]] = {
+        "instruction": Param("auto", "auto (by answer kind), math, yes-no, none, or the text itself"),
+        "max_new_tokens": Param(300, "generation budget per test item (the paper's 300)"),
+        "extraction": EXTRACTION,
+    }
+
+    def _instruction(self, item: pd.Series) -> str:
+        name = _AUTO_INSTRUCTION[answer_kind(item)] if self.instruction == "auto" else self.instruction
+        if name in INSTRUCTIONS:
+            return INSTRUCTIONS[name]
+        if isinstance(name, str) and " " in name.strip():
+            return name.rstrip("\n") + "\n"
+        known = ["auto", *INSTRUCTIONS]
+        hint = did_you_mean(name, known) or f"known: {', '.join(known)}"
+        raise E2HError(f"zero-shot-cot instruction {name!r} is not known ({hint}); or pass the instruction's text.")
+
+    def fit(self, train: pd.DataFrame | None = None) -> ZeroShotChainOfThought:
+        """Nothing to learn; checks the instruction so that a bad one fails before any generation."""
+        if self.instruction != "auto":
+            self._instruction(pd.Series({"choices": ["0"], "answer_kind": "number"}))
+        return self
+
+    def predict(self, test: pd.DataFrame) -> Predictions:
+        prompts = [zero_shot_cot_prompt(item, self._instruction(item)) for _, item in test.iterrows()]
+        preds = predict_generative(self.lm, test, prompts, self.max_new_tokens, extraction=self.extraction)
+        preds.info.update({"format": "zero-shot-cot", "k": 0, "instruction": self.instruction})
         return preds

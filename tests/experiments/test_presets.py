@@ -1,0 +1,168 @@
+"""The paper presets (configs/paper/*.yaml): each is documented, valid at full and small scale, and its small version
+runs end to end on the tiny random model with fixture datasets standing in for the built-ins (hub unreachable)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+import e2h.data
+from e2h.data import DATASETS, arc, dataset_facts
+from e2h.data.catalog import builtin_facts, finish_items
+from e2h.errors import E2HError
+from e2h.experiments import RunStore, parse_config, run_experiment
+from e2h.experiments.config import apply_scale
+
+PRESETS = sorted((Path(__file__).resolve().parents[2] / "configs" / "paper").glob("*.yaml"))
+NAMES = [p.stem for p in PRESETS]
+MAIN = ["arc", "mmlu", "strategyqa", "gsm8k"]
+
+
+def _data(name: str) -> dict[str, Any]:
+    return yaml.safe_load((PRESETS[NAMES.index(name)]).read_text())
+
+
+def test_every_paper_experiment_has_a_preset():
+    assert set(NAMES) == {
+        *MAIN,
+        "all_to_all",
+        "third_grade_to_college",
+        "noisy_labels",
+        "cost_curves",
+        "model_scaling",
+    }
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_preset_says_what_it_recreates_and_how_to_run_it_at_both_scales(name):
+    path = PRESETS[NAMES.index(name)]
+    header = path.read_text().split("\nname:")[0]
+    assert "Hase et al., ACL 2024" in header and f"e2h run configs/paper/{name}.yaml" in header
+    assert "--scale small" in header and "--dry-run" in header
+    full = parse_config(_data(name), source=f"config {name}", base_dir=path.parent)
+    small = parse_config(_data(name), source=f"config {name}", base_dir=path.parent, scale="small")
+    assert small.name == f"{full.name}-small" and len(small.seeds) < len(full.seeds)
+    assert len(full.seeds) >= 5 and "unsupervised" in [spec.name for spec in full.learners]
+    assert {d.name for d in small.datasets} == {d.name for d in full.datasets}
+    assert small.train_on == full.train_on and small.test_on == full.test_on
+
+
+@pytest.mark.parametrize("name", MAIN)
+def test_the_main_presets_follow_the_paper_design(name):
+    config = parse_config(_data(name), base_dir=PRESETS[0].parent)
+    assert config.test_on == "all" and config.n_train == [160] and {"easy", "hard", "all"} <= set(config.train_on)
+    k = {"arc": 10, "mmlu": 10, "strategyqa": 8, "gsm8k": 8}[name]
+    assert all(dataset_facts(d.name).k == k and d.k is None for d in config.datasets) and config.k is None
+
+
+def test_the_cost_and_noise_presets_carry_their_design():
+    cost = parse_config(_data("cost_curves"), base_dir=PRESETS[0].parent)
+    assert cost.n_train == [10, 20, 40, 80, 160, 320] and len(cost.seeds) == 10 and cost.label_cost["hard"] == 2
+    noise = parse_config(_data("noisy_labels"), base_dir=PRESETS[0].parent)
+    assert noise.label_noise.p == [0.0, 0.05, 0.1, 0.2, 0.3] and noise.label_noise.hard_multiplier == 2.0
+
+
+# --- the small versions, run on fixtures -------------------------------------------------------------------------
+
+
+def _fixture_rows(name: str, variant: str | None) -> pd.DataFrame:
+    """180 items per built-in dataset, every measure spread so that each level can supply a split."""
+    rows = []
+    for i in range(180):
+        words = " ".join(["word"] * (i % 9))
+        base = {"id": f"{name}/{i}", "subject": "", "source_split": "test", "reasoning": ""}
+        if name in ("arc", "mmlu-stem5"):
+            choices = [f"{'long ' * ((i + j) % 5)}choice {j}{'x' * (i % 7)}" for j in range(4)]
+            base.update(question=f"Question {i} {words}?", choices=choices, label=i % 4)
+        if name == "arc":
+            base.update(arc_subset="easy", arc_challenge=0.0)
+            annotated = i % 10 != 9  # one item in ten lacks its annotations: the paper variant drops it
+            base.update(
+                human_grade=float(3 + i % 6) if annotated else np.nan,
+                human_bloom=float(1 + i % 6),
+                human_dok=float(1 + i % 3),
+                human_difficulty=float(1 + i % 3),
+            )
+        elif name == "mmlu-stem5":
+            base.update(human_level=float(i % 2))
+        elif name == "strategyqa":
+            steps = 1 + i % 5
+            base.update(question=f"Is {i} {words} odd?", choices=["yes", "no"], label=i % 2, num_steps=float(steps))
+            base.update(reasoning=" ".join(f"Fact {s} about {i}." for s in range(steps)))
+        elif name == "gsm8k":
+            steps = 2 + i % 7
+            base.update(question=f"What is {i} plus {i}? {words}", choices=[str(2 * i)], label=0)
+            base.update(num_steps=float(steps), reasoning="\n".join(f"{i} + {i} = {2 * i}." for _ in range(steps)))
+        rows.append(base)
+    frame = pd.DataFrame(rows)
+    return arc.fully_annotated(frame, Path("fixture")) if name == "arc" and variant == "paper" else frame
+
+
+@pytest.fixture
+def fixture_datasets(monkeypatch):
+    """The built-in datasets replaced by fixtures; the hub is unreachable (as with E2H_OFFLINE=1)."""
+
+    def base_table(name, source, variant, annotations, stamp):
+        if source == "hub":
+            raise E2HError("source='hub' needs the network but E2H_OFFLINE is set")
+        rows = _fixture_rows(name, variant)
+        return finish_items(rows, name, DATASETS.get(name).measures, f"fixture {name}", builtin_facts(name))
+
+    monkeypatch.setenv("E2H_OFFLINE", "1")
+    monkeypatch.setattr(e2h.data, "_base_table", base_table)
+
+
+def miniature(data: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
+    """A preset's small version, shrunk to seconds: the tiny model, 1 seed, 6 test items, n_train / 20, k = 2,
+    two generated tokens, each dataset's first measure. Every dataset, learner, level and noise value stays."""
+    data = apply_scale(data, "small")
+    sizes = data["n_train"] if isinstance(data["n_train"], list) else [data["n_train"]]
+    budget = {"max_new_tokens": 2}
+
+    def shrink(learner: Any) -> Any:
+        spec = {"name": learner} if isinstance(learner, str) else dict(learner)
+        if spec["name"] in ("icl-cot", "zero-shot-cot") or spec.get("options", {}).get("objective") == "cot":
+            spec["options"] = {**spec.get("options", {}), **budget}
+        if spec["name"] == "linear-probe":
+            spec["options"] = {**spec.get("options", {}), "epochs": 10}
+        return spec
+
+    datasets = []
+    for entry in data["datasets"]:
+        entry = {**entry, "measures": entry["measures"][:1]}
+        if dataset_facts(entry["name"]).unsupervised == "zero-shot-cot":
+            entry["unsupervised"] = {"name": "zero-shot-cot", "options": budget}
+        datasets.append(entry)
+    return {
+        **data,
+        "models": ["tiny-random"],
+        "datasets": datasets,
+        "learners": [shrink(learner) for learner in data["learners"]],
+        "n_train": sorted({max(2, n // 20) for n in sizes}),
+        "n_test": 6,
+        "k": 2,
+        "seeds": 1,
+        "output_dir": str(tmp_path / "runs"),
+    }
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_small_version_runs_on_fixtures(name, tmp_path, fixture_datasets):
+    config = parse_config(miniature(_data(name), tmp_path), source=f"config {name}", base_dir=PRESETS[0].parent)
+    result = run_experiment(config)
+    assert result.ok, result.failures[:1]
+    store = RunStore(result.run_dir)
+    assert all(store.is_done(c.cell_id) for c in result.cells)
+    manifest = store._read_manifest()
+    hub = [d.name for d in config.datasets if d.source == "hub"]
+    assert all(any(note.startswith(f"{d}: the hub is unreachable") for note in manifest["notes"]) for d in hub)
+    # every dataset entry has its unsupervised baseline, marked, and the learners the preset names
+    baselines = {(c.dataset, c.learner) for c in result.cells if c.baseline}
+    assert {d for d, _ in baselines} == {d.name for d in config.datasets}
+    expected = {"gsm8k": "zero-shot-cot"}
+    assert all(learner == expected.get(d, "zero-shot") for d, learner in baselines)
