@@ -10,19 +10,7 @@ import pytest
 from PIL import Image
 from scipy import stats
 
-from e2h.cli import main
 from e2h.data import load_dataset
-
-
-def run(argv: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str, str]:
-    """Run ``e2h ARGV``; return (exit code, stdout, stderr)."""
-    code = 0
-    try:
-        main(argv)
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def level_rows(out: str) -> dict[str, str]:
@@ -57,8 +45,8 @@ def user_csv(tmp_path):
     return path
 
 
-def test_show_prints_cutoffs_levels_distribution_and_warnings(user_csv, capsys):
-    code, out, err = run(["data", "show", str(user_csv), "--measure", "steps"], capsys)
+def test_show_prints_cutoffs_levels_distribution_and_warnings(user_csv, e2h_cli):
+    code, out, err = e2h_cli(["data", "show", str(user_csv), "--measure", "steps"])
     assert code == 0 and err == ""
     assert "mine.csv: 40 items, 1 measure(s)" in out
     lo, hi = np.percentile([1] * 5 + [2] * 8 + [3] * 8 + [4] * 8 + [5] * 8, [30, 70])  # 2, 4
@@ -69,21 +57,21 @@ def test_show_prints_cutoffs_levels_distribution_and_warnings(user_csv, capsys):
     assert "warning: steps: fewer than the paper's n_train = 160 items in easy 13, medium 8, hard 16" in out
 
 
-def test_show_overview_skips_a_measure_without_values_but_a_named_one_fails(user_csv, capsys):
-    code, out, err = run(["data", "show", str(user_csv)], capsys)  # no item has gold reasoning
+def test_show_overview_skips_a_measure_without_values_but_a_named_one_fails(user_csv, e2h_cli):
+    code, out, err = e2h_cli(["data", "show", str(user_csv)])  # no item has gold reasoning
     assert code == 0 and err == ""
     assert "mine.csv: 40 items, 6 measure(s)" in out  # steps, score and the four length measures
     assert "reasoning_num_words: no values (missing for every item)" in out
     assert "steps: cutoffs" in out and "score: cutoffs" in out
-    code, out, err = run(["data", "show", str(user_csv), "-m", "reasoning_num_words"], capsys)
+    code, out, err = e2h_cli(["data", "show", str(user_csv), "-m", "reasoning_num_words"])
     assert code == 2 and err == (
         "e2h: error: measure 'reasoning_num_words' has no values (all missing): "
         "choose another measure or add its values.\n"
     )
 
 
-def test_show_cutoff_override_and_quantiles(user_csv, capsys):
-    code, out, _ = run(["data", "show", str(user_csv), "-m", "steps", "-m", "score", "--cutoff", "steps=1,5"], capsys)
+def test_show_cutoff_override_and_quantiles(user_csv, e2h_cli):
+    code, out, _ = e2h_cli(["data", "show", str(user_csv), "-m", "steps", "-m", "score", "--cutoff", "steps=1,5"])
     assert code == 0
     assert "steps: cutoffs lo=1, hi=5 (override)" in out
     assert "score: cutoffs" in out and "(percentile)" in out
@@ -103,9 +91,9 @@ def test_show_cutoff_override_and_quantiles(user_csv, capsys):
         (["data", "export", "{csv}", "--to", "{tmp}/out.xlsx"], "unknown extension '.xlsx'"),
     ],
 )
-def test_errors_are_one_line_and_exit_code_2(argv, message, user_csv, tmp_path, capsys):
+def test_errors_are_one_line_and_exit_code_2(argv, message, user_csv, tmp_path, e2h_cli):
     argv = [a.format(csv=user_csv, tmp=tmp_path) for a in argv]
-    code, out, err = run(argv, capsys)
+    code, out, err = e2h_cli(argv)
     assert code == 2
     assert err.startswith("e2h: error: ") and message in err
     assert err.count("\n") == 1 and "Traceback" not in err
@@ -113,18 +101,18 @@ def test_errors_are_one_line_and_exit_code_2(argv, message, user_csv, tmp_path, 
     assert not (tmp_path / "out.xlsx").exists()
 
 
-def test_a_corrupt_annotations_file_named_by_the_user_is_exit_2(tmp_path, monkeypatch, capsys):
+def test_a_corrupt_annotations_file_named_by_the_user_is_exit_2(tmp_path, monkeypatch, e2h_cli):
     corrupt = tmp_path / "annotations.json"
     corrupt.write_text("{not json")
     monkeypatch.setenv("E2H_ARC_ANNOTATIONS", str(corrupt))
-    code, out, err = run(["data", "show", "arc"], capsys)
+    code, out, err = e2h_cli(["data", "show", "arc"])
     assert code == 2 and out == ""
     assert err.startswith(f"e2h: error: arc-annotations at {corrupt} has sha256 ") and err.count("\n") == 1
     assert "point E2H_ARC_ANNOTATIONS at the original file" in err
 
 
-def test_correlate_prints_the_spearman_matrix(user_csv, capsys):
-    code, out, _ = run(["data", "correlate", str(user_csv)], capsys)
+def test_correlate_prints_the_spearman_matrix(user_csv, e2h_cli):
+    code, out, _ = e2h_cli(["data", "correlate", str(user_csv)])
     assert code == 0
     table = pd.read_csv(user_csv)
     both = table[["steps", "score"]].dropna()
@@ -134,21 +122,21 @@ def test_correlate_prints_the_spearman_matrix(user_csv, capsys):
     assert "items with a value: 1: 37, 2: 37, 3: 40" in " ".join(out.split())
 
 
-def test_correlate_plot_draws_the_heatmap(user_csv, tmp_path, capsys):
+def test_correlate_plot_draws_the_heatmap(user_csv, tmp_path, e2h_cli):
     target = tmp_path / "figures" / "spearman.png"
-    code, out, _ = run(["data", "correlate", str(user_csv), "--plot", str(target)], capsys)
+    code, out, _ = e2h_cli(["data", "correlate", str(user_csv), "--plot", str(target)])
     assert code == 0 and f"plot: {target}" in " ".join(out.split())
     with Image.open(target) as image:
         assert image.format == "PNG" and image.info["dpi"] == pytest.approx((150, 150), abs=0.1)
     assert sorted(p.name for p in target.parent.iterdir()) == ["spearman.png"]  # no temp files left
-    code, out, err = run(["data", "correlate", str(user_csv), "--plot", str(tmp_path / "m.pdf")], capsys)
+    code, out, err = e2h_cli(["data", "correlate", str(user_csv), "--plot", str(tmp_path / "m.pdf")])
     assert code == 2 and out == "" and err == "e2h: error: --plot writes a PNG, not .pdf: name it e.g. m.png\n"
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
-def test_export_round_trips(user_csv, tmp_path, suffix, capsys):
+def test_export_round_trips(user_csv, tmp_path, suffix, e2h_cli):
     target = tmp_path / "sub" / f"export{suffix}"
-    code, out, _ = run(["data", "export", str(user_csv), "--to", str(target)], capsys)
+    code, out, _ = e2h_cli(["data", "export", str(user_csv), "--to", str(target)])
     assert code == 0 and "wrote 40 items" in out
     assert sorted(p.name for p in target.parent.iterdir()) == [target.name]  # no temp files left
     original, again = load_dataset(str(user_csv)), load_dataset(str(target))
@@ -159,8 +147,8 @@ def test_export_round_trips(user_csv, tmp_path, suffix, capsys):
         assert json.loads(pd.read_csv(target)["choices"][0]) == ["1", "2"]
 
 
-def test_list_shows_every_builtin_dataset_without_loading(capsys):
-    code, out, _ = run(["data", "list"], capsys)
+def test_list_shows_every_builtin_dataset_without_loading(e2h_cli):
+    code, out, _ = e2h_cli(["data", "list"])
     assert code == 0
     for name, size in [("arc", 4417), ("arc-easy", 2946), ("mmlu-stem5", 1746), ("gsm8k", 1319), ("strategyqa", 2290)]:
         line = next(line for line in out.splitlines() if line.split("│")[1:2] == [f" {name} ".ljust(15)])
@@ -168,16 +156,16 @@ def test_list_shows_every_builtin_dataset_without_loading(capsys):
 
 
 @pytest.mark.integration
-def test_show_gsm8k_warns_about_the_small_hard_level(capsys):
-    code, out, _ = run(["data", "show", "gsm8k", "--measure", "num_steps"], capsys)
+def test_show_gsm8k_warns_about_the_small_hard_level(e2h_cli):
+    code, out, _ = e2h_cli(["data", "show", "gsm8k", "--measure", "num_steps"])
     assert code == 0
     assert "num_steps: cutoffs lo=4, hi=7 (table)" in out
     assert "fewer than the paper's n_train = 160 items in hard 63" in out
 
 
 @pytest.mark.integration
-def test_show_arc_grade_levels(arc_annotations, capsys):  # the grades exist only with the annotations
-    code, out, _ = run(["data", "show", "arc", "-m", "human_grade"], capsys)
+def test_show_arc_grade_levels(arc_annotations, e2h_cli):  # the grades exist only with the annotations
+    code, out, _ = e2h_cli(["data", "show", "arc", "-m", "human_grade"])
     assert code == 0
     assert "human_grade: cutoffs lo=5, hi=8 (table)" in out
     assert level_rows(out) == {"easy": "860", "medium": "610", "hard": "1161", "missing": "1786"}
@@ -185,8 +173,8 @@ def test_show_arc_grade_levels(arc_annotations, capsys):  # the grades exist onl
 
 @pytest.mark.integration
 @pytest.mark.parametrize("name", ["arc", "mmlu-stem5"])
-def test_show_a_builtin_overview_ends_well(name, capsys):
-    code, out, err = run(["data", "show", name], capsys)
+def test_show_a_builtin_overview_ends_well(name, e2h_cli):
+    code, out, err = e2h_cli(["data", "show", name])
     assert code == 0 and "error" not in err
     assert "reasoning_num_words: no values (missing for every item)" in out  # no gold reasoning in either
     assert "question_num_words: cutoffs" in out

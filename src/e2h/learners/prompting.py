@@ -391,9 +391,7 @@ _WORKSHEET = (
 )
 INSTRUCTIONS = {
     "math": _WORKSHEET.format(kind="math word problems", answer="[answer here]"),
-    "yes-no": _WORKSHEET.format(
-        kind="general knowledge problems, which all have yes/no answers", answer="[yes/no]"
-    ),
+    "yes-no": _WORKSHEET.format(kind="general knowledge problems, which all have yes/no answers", answer="[yes/no]"),
     "none": "",
 }
 _AUTO_INSTRUCTION = {"number": "math", "yes-no": "yes-no", "choice": "none"}
