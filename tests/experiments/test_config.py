@@ -129,7 +129,7 @@ def test_relative_paths_resolve_next_to_the_config(tmp_path, toy_csv, monkeypatc
     assert Path(config.dataset_path("toy.csv")) == toy_csv.resolve()
 
 
-@pytest.mark.parametrize("name", ["demo", "paper_arc", "smoke"])
+@pytest.mark.parametrize("name", ["demo", "arc_learners", "smoke"])
 def test_shipped_configs_validate(name):
     configs = Path(__file__).resolve().parents[2] / "configs"
     config = load_config(configs / f"{name}.yaml")

@@ -174,7 +174,29 @@ class LearnerSpec(_Strict):
         return self
 
 
-class DatasetSpec(_Strict):
+class _RunOptions(_Strict):
+    """Checks of the run options a config sets at its top level and per dataset (format, n_test, unsupervised…)."""
+
+    @field_validator("format", "normalization", "extraction", check_fields=False)
+    @classmethod
+    def _choice(cls, value: str | None, info: ValidationInfo) -> str | None:
+        bad = [] if value is None else _check_choice(info.field_name, value)
+        if bad:
+            raise ValueError(bad[0])
+        return value
+
+    @field_validator("n_test", mode="before", check_fields=False)
+    @classmethod
+    def _n_test(cls, value: Any) -> Any:
+        return _check_n_test(value)
+
+    @field_validator("unsupervised", check_fields=False)
+    @classmethod
+    def _unsupervised(cls, value: LearnerSpec | None) -> LearnerSpec | None:
+        return _check_baseline(value)
+
+
+class DatasetSpec(_RunOptions):
     """A dataset to test on, its hardness measures, and optionally another dataset to train on.
 
     Levels of **test** items come from ``measures`` on ``name``. Without ``train_dataset`` training items are drawn
@@ -248,24 +270,6 @@ class DatasetSpec(_Strict):
         if bad:
             raise ValueError("; ".join(bad))
         return cutoffs
-
-    @field_validator("format", "extraction")
-    @classmethod
-    def _format(cls, value: str | None, info: ValidationInfo) -> str | None:
-        bad = [] if value is None else _check_choice(info.field_name, value)
-        if bad:
-            raise ValueError(bad[0])
-        return value
-
-    @field_validator("n_test", mode="before")
-    @classmethod
-    def _n_test(cls, value: Any) -> Any:
-        return _check_n_test(value)
-
-    @field_validator("unsupervised")
-    @classmethod
-    def _unsupervised(cls, value: LearnerSpec | None) -> LearnerSpec | None:
-        return _check_baseline(value)
 
     @field_validator("source", "fallback_source")
     @classmethod
@@ -344,7 +348,7 @@ class LabelNoise(_Strict):
         return values
 
 
-class ExperimentConfig(_Strict):
+class ExperimentConfig(_RunOptions):
     """A whole experiment: the grid of cells it expands to, and where results go."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", description="run name (folder under output_dir)")
@@ -484,24 +488,6 @@ class ExperimentConfig(_Strict):
         if value is not None and value not in known:
             raise ValueError(unknown("dtype", value, known))
         return value
-
-    @field_validator("format", "normalization", "extraction")
-    @classmethod
-    def _choice(cls, value: str | None, info: ValidationInfo) -> str | None:
-        bad = [] if value is None else _check_choice(info.field_name, value)
-        if bad:
-            raise ValueError(bad[0])
-        return value
-
-    @field_validator("n_test", mode="before")
-    @classmethod
-    def _n_test(cls, value: Any) -> Any:
-        return _check_n_test(value)
-
-    @field_validator("unsupervised")
-    @classmethod
-    def _unsupervised(cls, value: LearnerSpec | None) -> LearnerSpec | None:
-        return _check_baseline(value)
 
     @field_validator("test_pool")
     @classmethod
