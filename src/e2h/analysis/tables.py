@@ -106,12 +106,12 @@ def _unsupervised_grid(results: pd.DataFrame, key: dict, like: pd.DataFrame) -> 
     return pd.DataFrame(values, index=like.index, columns=like.columns).where(observed), "by item"
 
 
-def _sgr_groups(results: pd.DataFrame):
+def _sgr_groups(results: pd.DataFrame, desc: str = "SGR"):
     """Each SGR group: (key values, key dict, chance, easy grid, hard grid, zero-shot grid or None, how)."""
     hard_items = results[results["item_level"] == "hard"]
     supervised = hard_items[(hard_items["learner"] != UNSUPERVISED) & hard_items["train_on"].isin(["easy", "hard"])]
     groups = supervised.groupby(SGR_KEYS, dropna=False, sort=True)
-    for key_values, group in progress(groups, desc="SGR", total=groups.ngroups, unit="group"):
+    for key_values, group in progress(groups, desc=desc, total=groups.ngroups, unit="group"):
         if set(group["train_on"]) != {"easy", "hard"}:
             continue
         key = dict(zip(SGR_KEYS, key_values, strict=True))
@@ -179,7 +179,7 @@ def per_seed_table(results: pd.DataFrame) -> pd.DataFrame:
     One row per SGR group (as in :func:`sgr_table`) and seed; groups without zero-shot predictions are left out.
     """
     out = []
-    for _, key, _, easy, hard, unsup, _ in _sgr_groups(results):
+    for _, key, _, easy, hard, unsup, _ in _sgr_groups(results, desc="per seed"):
         if unsup is None:
             continue
         try:
