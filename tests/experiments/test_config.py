@@ -8,7 +8,7 @@ import pytest
 
 from e2h.errors import ConfigError
 from e2h.experiments import load_config
-from e2h.experiments.config import learner_params
+from e2h.experiments.config import dataset_learners, dataset_settings, learner_params, parse_config
 
 
 def _error(make_config, **overrides) -> str:
@@ -136,6 +136,16 @@ def test_shipped_configs_validate(name):
     assert config.name == name
 
 
+def test_preset_names_reach_subfolders_and_suggest(monkeypatch):
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])
+    assert load_config("paper/mmlu").name == "paper-mmlu"
+    assert load_config("paper/mmlu", scale="small").name == "paper-mmlu-small"
+    with pytest.raises(ConfigError, match="unknown preset 'paper/mlu' \\(did you mean 'paper/mmlu'"):
+        load_config("paper/mlu")
+    with pytest.raises(ConfigError, match=r"^config mmlu.yaml: no scale 'smal' \(did you mean 'small'\?\)"):
+        load_config("paper/mmlu", scale="smal")
+
+
 @pytest.mark.parametrize("section", ["config-reference", "learner-reference"])
 def test_readme_tables_are_generated_from_the_declarations(section):
     """README's config and learner tables equal what the field descriptions and learner params render."""
@@ -143,3 +153,109 @@ def test_readme_tables_are_generated_from_the_declarations(section):
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     assert block(readme, section) == render(section), "refresh with: python -m e2h.experiments.reference README.md"
+
+
+# --- per-dataset settings, the unsupervised baseline, data options, scales ----------------------------------------
+
+
+def _settings(make_config, **overrides):
+    config = make_config(**overrides)
+    return config, dataset_settings(config, config.datasets[0])
+
+
+def test_dataset_settings_precedence(make_config, tmp_path):
+    """Learner options > dataset entry > top level > the dataset's defaults (here: a sidecar file)."""
+    (tmp_path / "toy.csv.yaml").write_text("k: 3\nn_test: 7\nformat: cloze\nunsupervised: zero-shot-cot\n")
+    config, facts = _settings(make_config, learners=["unsupervised", "icl"], n_test=None)
+    assert (facts.k, facts.n_test, facts.format, facts.unsupervised.name) == (3, 7, "cloze", "zero-shot-cot")
+    config, top = _settings(make_config, learners=["icl"], k=2, n_test="all", format="letters")
+    assert (top.k, top.n_test, top.format) == (2, None, "letters")
+    entry = {"name": "toy.csv", "measures": ["difficulty"], "k": 1, "n_test": 4, "format": "qa"}
+    config, own = _settings(make_config, learners=["icl"], k=2, n_test=5, format="letters", datasets=[entry])
+    assert (own.k, own.n_test, own.format) == (1, 4, "qa")
+    options = make_config(learners=[{"name": "icl", "options": {"k": 0}}], k=2, datasets=[entry])
+    assert learner_params(options.learners[0], options, 0, options.datasets[0])["k"] == 0
+
+
+def test_builtin_datasets_bring_the_papers_k_and_baseline(make_config):
+    config = make_config(
+        datasets=[{"name": "arc", "measures": ["human_grade"]}, {"name": "gsm8k", "measures": ["num_steps"]}],
+        learners=["unsupervised", "icl"],
+        n_train=10,
+    )
+    arc, gsm8k = (dataset_settings(config, d) for d in config.datasets)
+    assert (arc.k, arc.format, arc.unsupervised.name) == (10, "listed", "zero-shot")
+    assert (gsm8k.k, gsm8k.format, gsm8k.unsupervised.name) == (8, "qa", "zero-shot-cot")
+    assert [(s.name, base) for s, base in dataset_learners(config, config.datasets[1])] == [
+        ("zero-shot-cot", True),
+        ("icl", False),
+    ]
+
+
+def test_the_unsupervised_name_and_setting(make_config):
+    baseline = {"name": "zero-shot", "options": {"format": "cloze"}}
+    config = make_config(learners=["unsupervised", "zero-shot", "icl"], k=2, unsupervised=baseline)
+    chosen = dataset_learners(config, config.datasets[0])
+    assert [(s.name, s.options, base) for s, base in chosen] == [
+        ("zero-shot", {"format": "cloze"}, True),
+        ("zero-shot", {}, False),
+        ("icl", {}, False),
+    ]
+    same = make_config(learners=["unsupervised", "zero-shot"])  # the baseline listed twice runs once
+    assert dataset_learners(same, same.datasets[0]) == [(same.learners[1], True)]
+    assert "'icl' cannot be the unsupervised baseline" in _error(make_config, unsupervised="icl")
+    message = _error(make_config, learners=[{"name": "unsupervised", "options": {"format": "qa"}}])
+    assert "the `unsupervised` baseline takes no options here" in message
+    assert "unknown learner 'unsupervisd' (did you mean 'unsupervised'" in _error(make_config, learners=["unsupervisd"])
+
+
+def test_k_is_checked_per_dataset(make_config):
+    """ICL's k comes from each dataset; a k larger than n_train is an error for that dataset only."""
+    message = _error(
+        make_config,
+        datasets=[{"name": "toy.csv", "measures": ["difficulty"]}, {"name": "toy.csv", "measures": ["blank"], "k": 9}],
+        learners=["icl"],
+        k=2,
+        n_train=4,
+    )
+    assert "learner icl on toy.csv: k=9 demonstrations need n_train >= 9" in message and "k=2" not in message
+
+
+def test_data_options_are_checked(make_config):
+    message = _error(
+        make_config,
+        datasets=[
+            {"name": "toy.csv", "measures": ["difficulty"], "source": "hub"},
+            {"name": "arc", "measures": ["human_grade"], "variant": "papr", "fallback_source": "local"},
+            {"name": "gsm8k", "measures": ["num_steps"], "source": "web"},
+        ],
+    )
+    assert "datasets[0]: source and variant are for built-in datasets" in message
+    assert "dataset 'arc' has no variant 'papr' (did you mean 'paper'?)" in message
+    assert "fallback_source: local only goes with source: hub" in message
+    assert "datasets[2].source: unknown source 'web'" in message
+    twice = [{"name": "arc", "measures": ["human_grade"]}, {"name": "arc", "measures": ["human_bloom"], "variant": "paper"}]
+    assert "arc is listed twice with different source, fallback_source or variant" in _error(make_config, datasets=twice)
+
+
+def test_n_test_label_cost_and_test_pool_values(make_config):
+    message = _error(make_config, n_test=0, label_cost={"hardd": 2, "easy": 0}, test_pool="points")
+    assert "n_test: must be a whole number > 0, `all` (every remaining item) or null (got 0)" in message
+    assert "unknown level 'hardd' (did you mean 'hard'?)" in message and "easy: cost must be > 0" in message
+    assert "test_pool: unknown test_pool 'points' (did you mean 'point'?)" in message
+
+
+def test_a_scale_replaces_top_level_keys_and_renames_the_run(tmp_path, toy_csv):
+    def toy_config(tmp_path, **more):
+        base = {"name": "toy", "models": ["tiny-random"], "learners": ["zero-shot"], "seeds": 3}
+        return {**base, "datasets": [{"name": "toy.csv", "measures": ["difficulty"]}], **more}
+
+    data = toy_config(tmp_path, scales={"small": {"n_test": 2, "seeds": 1}, "tiny": {"name": "x"}})
+    small = parse_config(data, base_dir=tmp_path, scale="small")
+    assert (small.name, small.n_test, small.seeds) == ("toy-small", 2, [0])
+    assert parse_config(data, base_dir=tmp_path, scale="tiny").name == "x"
+    assert parse_config(data, base_dir=tmp_path).name == "toy"
+    with pytest.raises(ConfigError, match="scales: small: unknown key 'n_tset' \\(did you mean 'n_test'"):
+        parse_config(toy_config(tmp_path, scales={"small": {"n_tset": 2}}), base_dir=tmp_path)
+    with pytest.raises(ConfigError, match="no scale 'small' \\(it has no `scales:`\\)"):
+        parse_config(toy_config(tmp_path), base_dir=tmp_path, scale="small")

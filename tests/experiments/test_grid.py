@@ -84,3 +84,46 @@ def test_measures_override_and_transfer(make_config, tmp_path, write_toy):
     assert {(c.dataset, c.train_dataset, c.reserve) for c in icl} == {("toy.csv", "other.csv", (0, 0, 0))}
     zero = [c for c in cells if c.learner == "zero-shot"]
     assert {(c.dataset, c.train_dataset) for c in zero} == {("toy.csv", "toy.csv")}
+
+
+def test_zero_shot_and_supervised_cells_of_the_same_data_share_the_fingerprint(make_config):
+    cells = expand(make_config(), data_versions={"toy.csv": "v1"})
+    assert len({c.data_version for c in cells}) == 1
+
+
+def test_the_baseline_mark_follows_the_datasets_unsupervised_setting(make_config):
+    cells = expand(make_config(learners=["unsupervised", {"name": "icl", "options": {"k": 2}}]))
+    assert {(c.learner, c.baseline) for c in cells} == {("zero-shot", True), ("icl", False)}
+    listed = expand(make_config(learners=["zero-shot", {"name": "icl", "options": {"k": 2}}]))
+    assert {c.cell_id for c in listed} == {c.cell_id for c in cells}  # the mark is not part of the id
+    other = expand(make_config(learners=["zero-shot", "unsupervised"], unsupervised="zero-shot-cot"))
+    assert {(c.learner, c.baseline) for c in other} == {("zero-shot", False), ("zero-shot-cot", True)}
+
+
+def test_each_level_holds_back_only_what_training_on_it_needs(make_config):
+    """With every remaining item tested, a level nobody trains on holds nothing back."""
+    config = make_config(n_test=None, test_on="all", train_on=["easy", "hard"], n_train=[2, 4])
+    assert {c.reserve for c in expand(config)} == {(4, 0, 4)}
+    both = make_config(n_test=None, test_on="all", train_on=["easy_and_hard"], n_train=5)
+    assert {c.reserve for c in expand(both)} == {(3, 0, 2)}
+    anywhere = make_config(n_test=None, test_on="all", train_on=["all", "easy"], n_train=[3, 4])
+    assert {c.reserve for c in expand(anywhere)} == {(4, 4, 4)}
+    only_zero_shot = make_config(n_test=None, test_on="all", learners=["zero-shot"])
+    assert {c.reserve for c in expand(only_zero_shot)} == {(0, 0, 0)}
+    assert {c.reserve for c in expand(make_config(n_test=5))} == {(0, 0, 0)}  # a fixed test size holds nothing
+
+
+def test_test_pool_point_holds_back_each_training_sizes_own(make_config):
+    config = make_config(n_test=None, test_on="all", train_on=["easy", "hard"], n_train=[2, 4], test_pool="point")
+    reserves = {(c.learner, c.n_train, c.reserve) for c in expand(config)}
+    assert reserves == {("zero-shot", 0, (0, 0, 0)), ("icl", 2, (2, 0, 2)), ("icl", 4, (4, 0, 4))}
+
+
+def test_a_transfer_entry_tests_the_pool_of_the_in_domain_entry(make_config, tmp_path, write_toy):
+    write_toy(tmp_path / "other.csv", seed=1, prefix="other")
+    in_domain = {"name": "toy.csv", "measures": ["difficulty"]}
+    transfer = {**in_domain, "train_dataset": "other.csv"}
+    cells = expand(make_config(datasets=[in_domain, transfer], n_test=None, n_train=3))
+    assert {(c.train_dataset, c.reserve) for c in cells} == {("toy.csv", (0, 0, 3)), ("other.csv", (0, 0, 3))}
+    alone = expand(make_config(datasets=[transfer], n_test=None, n_train=3))
+    assert {c.reserve for c in alone} == {(0, 0, 0)}  # no in-domain training: the test level is tested whole

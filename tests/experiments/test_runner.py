@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 import e2h.experiments.runner as runner
-from e2h.errors import ConfigError
+from e2h.errors import ConfigError, E2HError
 from e2h.experiments import SCHEMA, RunStore, expand, load_run_data, run_experiment
 from e2h.experiments.runner import cell_split, noisy_labels
 
@@ -263,3 +263,50 @@ def test_kill_9_loses_at_most_the_cell_in_progress(make_config, tmp_path, toy_cs
     reference = make_config(seeds=3, output_dir=str(tmp_path / "reference"))
     expected = _results(RunStore.for_config(reference), run_experiment(reference).cells)
     pd.testing.assert_frame_equal(_results(store, resumed.cells), expected)
+
+
+def test_reserves_and_test_pools_give_the_promised_test_items(make_config):
+    """Cells of one dataset/measure/seed test identical items; with test_pool point a smaller n tests more."""
+    config = make_config(n_test=None, test_on="all", n_train=[2, 6], learners=["unsupervised", "linear-probe"])
+    data = load_run_data(config)
+    splits = [cell_split(c, data) for c in expand(config, data.measures, data.versions) if c.seed == 0]
+    assert len({tuple(s.test["id"]) for s in splits}) == 1
+    info = splits[-1].info
+    assert info["reserve"] == {"easy": 6, "medium": 0, "hard": 6}
+    assert info["test_counts"]["medium"] == info["test_table_level_counts"]["medium"]  # nobody trains on medium
+    point = make_config(n_test=None, test_on="all", n_train=[2, 6], test_pool="point")
+    cells = [c for c in expand(point, data.measures, data.versions) if c.seed == 0]
+    tests = {(c.learner, c.n_train): set(cell_split(c, data).test["id"]) for c in cells}
+    assert tests["icl", 6] < tests["icl", 2] < tests["zero-shot", 0]
+    assert len(tests["icl", 2]) - len(tests["icl", 6]) == 2 * 4  # easy and hard each hold back 4 more
+
+
+def test_a_hub_dataset_falls_back_to_the_local_copy_and_says_what_it_lacks(make_config, monkeypatch):
+    """Offline, `source: hub` with `fallback_source: local` loads the local copy; the note names the stand-in."""
+    import e2h.data
+
+    monkeypatch.setenv("E2H_OFFLINE", "1")
+    local = load_run_data(make_config()).items["toy.csv"]
+    calls = []
+
+    def fake_load(name, *, source="local", variant=None, arc_annotations=None):
+        calls.append((name, source))
+        if source == "hub":
+            from e2h.data.hub import _datasets
+
+            _datasets()  # E2H_OFFLINE: raises
+        return local.assign(dataset="strategyqa", num_steps=local["difficulty"])
+
+    monkeypatch.setattr(e2h.data, "load_dataset", fake_load)
+    spec = {"name": "strategyqa", "measures": ["num_steps"], "source": "hub", "fallback_source": "local"}
+    config = make_config(datasets=[spec], learners=["zero-shot"])
+    data = load_run_data(config)
+    assert calls == [("strategyqa", "hub"), ("strategyqa", "local")]
+    assert data.notes == [
+        "strategyqa: the hub is unreachable (source='hub' needs the network but E2H_OFFLINE is set: unset it, or "
+        "use source='local'); using the local copy, which lacks the question decompositions behind num_steps "
+        "(the local copy counts gold fact sentences, a proxy)"
+    ]
+    strict = make_config(datasets=[{**spec, "fallback_source": None}], learners=["zero-shot"])
+    with pytest.raises(E2HError, match="E2H_OFFLINE is set"):
+        load_run_data(strict)

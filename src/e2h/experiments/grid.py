@@ -184,8 +184,8 @@ def held_back(
     """Per test pool (dataset, measure, cutoffs): the items each level holds back for in-domain training.
 
     The largest need (:func:`level_need`) of any supervised in-domain cell with ``n_test`` null and ``n_train`` in
-    ``sizes``; transfer entries train elsewhere and need nothing, but test on the same pool as the in-domain
-    entries of their test dataset.
+    ``sizes``, at the levels ``test_on`` tests (the others hold nothing back); transfer entries train elsewhere and
+    need nothing, but test on the same pool as the in-domain entries of their test dataset.
     """
     reserves: dict[tuple, tuple[int, int, int]] = {}
     for index, spec in enumerate(config.datasets):
@@ -193,7 +193,12 @@ def held_back(
             continue
         if not any(is_supervised(learner.name) for learner, _ in dataset_learners(config, spec)):
             continue
-        needs = [level_need(t, n) for t in config.train_on for n in sizes]
+        tested = [config.test_on in ("all", level) for level in LEVELS]  # only a tested level holds back
+        needs = [
+            tuple(n * t for n, t in zip(level_need(on, size), tested, strict=True))
+            for on in config.train_on
+            for size in sizes
+        ]
         for measure in measures[index]:
             key = _pool(spec, measure)
             reserves[key] = tuple(max(level) for level in zip(reserves.get(key, NO_RESERVE), *needs, strict=True))
