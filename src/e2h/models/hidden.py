@@ -2,13 +2,15 @@
 
 Layer index ``l`` follows transformers' ``output_hidden_states``: ``0`` is the token
 embeddings (input of the first block), ``l`` the output of block ``l``, and ``n_layers`` the
-output of the last block after the final norm. The default is the middle and the last layer,
-``(n_layers // 2, n_layers)``, as in Hase et al. For choice ``j`` of a request, the state is
+output of the last block after the final norm. The default is the middle and the last layer as the
+paper's code takes them: ``(ceil((n_layers + 1) / 2), n_layers)`` (16 and 30 for a 30-block model; one
+above ``n_layers // 2`` when ``n_layers`` is even). For choice ``j`` of a request, the state is
 taken at the last token of ``prefix + context + continuation_j`` (the answer-end token).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,7 +27,9 @@ def n_layers(model: Any) -> int:
 
 def default_layers(model: Any) -> tuple[int, ...]:
     """The middle and the last layer (see the module docstring for what an index means)."""
-    return (n_layers(model) // 2, n_layers(model))
+    n = n_layers(model)
+    middle = math.ceil((n + 1) / 2)
+    return (middle if middle < n else n // 2, n)  # n <= 2 blocks: the paper's middle would be the last
 
 
 def check_layers(model: Any, layers: Sequence[int] | None, name: str) -> tuple[int, ...]:
