@@ -160,18 +160,18 @@ def test_readme_tables_are_generated_from_the_declarations(section):
 
 def _settings(make_config, **overrides):
     config = make_config(**overrides)
-    return config, dataset_settings(config, config.datasets[0])
+    return dataset_settings(config, config.datasets[0])
 
 
 def test_dataset_settings_precedence(make_config, tmp_path):
     """Learner options > dataset entry > top level > the dataset's defaults (here: a sidecar file)."""
     (tmp_path / "toy.csv.yaml").write_text("k: 3\nn_test: 7\nformat: cloze\nunsupervised: zero-shot-cot\n")
-    config, facts = _settings(make_config, learners=["unsupervised", "icl"], n_test=None)
+    facts = _settings(make_config, learners=["unsupervised", "icl"], n_test=None)
     assert (facts.k, facts.n_test, facts.format, facts.unsupervised.name) == (3, 7, "cloze", "zero-shot-cot")
-    config, top = _settings(make_config, learners=["icl"], k=2, n_test="all", format="letters")
+    top = _settings(make_config, learners=["icl"], k=2, n_test="all", format="letters")
     assert (top.k, top.n_test, top.format) == (2, None, "letters")
     entry = {"name": "toy.csv", "measures": ["difficulty"], "k": 1, "n_test": 4, "format": "qa"}
-    config, own = _settings(make_config, learners=["icl"], k=2, n_test=5, format="letters", datasets=[entry])
+    own = _settings(make_config, learners=["icl"], k=2, n_test=5, format="letters", datasets=[entry])
     assert (own.k, own.n_test, own.format) == (1, 4, "qa")
     options = make_config(learners=[{"name": "icl", "options": {"k": 0}}], k=2, datasets=[entry])
     assert learner_params(options.learners[0], options, 0, options.datasets[0])["k"] == 0
@@ -234,8 +234,13 @@ def test_data_options_are_checked(make_config):
     assert "dataset 'arc' has no variant 'papr' (did you mean 'paper'?)" in message
     assert "fallback_source: local only goes with source: hub" in message
     assert "datasets[2].source: unknown source 'web'" in message
-    twice = [{"name": "arc", "measures": ["human_grade"]}, {"name": "arc", "measures": ["human_bloom"], "variant": "paper"}]
-    assert "arc is listed twice with different source, fallback_source or variant" in _error(make_config, datasets=twice)
+    twice = [
+        {"name": "arc", "measures": ["human_grade"]},
+        {"name": "arc", "measures": ["human_bloom"], "variant": "paper"},
+    ]
+    assert "arc is listed twice with different source, fallback_source or variant" in _error(
+        make_config, datasets=twice
+    )
 
 
 def test_n_test_label_cost_and_test_pool_values(make_config):

@@ -509,7 +509,10 @@ class ExperimentConfig(_Strict):
     def _scales(cls, scales: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         keys = [k for k in cls.model_fields if k != "scales"]
         bad = [
-            f"{scale}: {unknown('key', key, keys)}" for scale, values in scales.items() for key in values if key not in keys
+            f"{scale}: {unknown('key', key, keys)}"
+            for scale, values in scales.items()
+            for key in values
+            if key not in keys
         ]
         if bad:
             raise ValueError("; ".join(bad))
@@ -716,7 +719,7 @@ def apply_scale(data: Any, scale: str | None, source: str = "config") -> Any:
 def parse_config(
     data: Any, source: str = "config", base_dir: Path | None = None, scale: str | None = None
 ) -> ExperimentConfig:
-    """Validate a config mapping (at ``scale``, see :func:`apply_scale`); one :class:`ConfigError` lists every problem."""
+    """Validate a config mapping (at ``scale``: :func:`apply_scale`); one :class:`ConfigError` lists every problem."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping of keys (name, models, datasets…), got {type(data).__name__}")
     data = apply_scale(data, scale, source)
@@ -735,7 +738,7 @@ def parse_config(
 
 
 def find_config(name: str | Path) -> Path:
-    """A config file path, or a preset name: ``demo`` → ``configs/demo.yaml``, ``paper/arc`` → ``configs/paper/arc.yaml``."""
+    """A config file, or a preset name in ``configs/``: ``demo`` → ``configs/demo.yaml``, ``paper/arc`` → its file."""
     path = Path(name)
     if path.is_file():
         return path
