@@ -189,3 +189,35 @@ def test_a_named_annotations_file_that_is_not_the_original_is_an_error(kind, cor
     with pytest.raises(E2HError, match="E2H_ARC_ANNOTATIONS") as info:
         load_dataset("arc")
     assert "\n" not in str(info.value) and capsys.readouterr().err == ""  # an error, not a warning
+
+
+def test_the_paper_variant_keeps_items_with_every_annotation(tmp_path):
+    items = pd.DataFrame(
+        {
+            "id": ["arc/a", "arc/b", "arc/c"],
+            "human_grade": [5.0, float("nan"), 8.0],
+            "human_bloom": [1.0, 2.0, 3.0],
+            "human_dok": [1.0, 1.0, float("nan")],
+            "human_difficulty": [1.0, 2.0, 3.0],
+        }
+    )
+    assert arc.fully_annotated(items, tmp_path / "ann.json")["id"].tolist() == ["arc/a"]
+    with pytest.raises(E2HError, match=r"variant 'paper' keeps the items with every human annotation.*E2H_ARC_ANN"):
+        arc.fully_annotated(items, None)
+
+
+@pytest.mark.integration
+def test_the_paper_variant_of_arc(arc_annotations):
+    """The items with a numeric grade and every other annotation: 2,631 of 4,417 (grade 3..8 as annotated)."""
+    items = load_dataset("arc", variant="paper", arc_annotations=arc_annotations)
+    assert len(items) == 2631 and items[arc.ANNOTATION_MEASURES].notna().all().all()
+    assert items["human_grade"].astype(int).value_counts().to_dict() == {
+        3: 115,
+        4: 165,
+        5: 580,
+        6: 164,
+        7: 446,
+        8: 1161,
+    }
+    easy = load_dataset("arc-easy", variant="paper", arc_annotations=arc_annotations)
+    assert set(easy["id"]) < set(items["id"]) and set(easy["arc_subset"]) == {"easy"}

@@ -50,3 +50,20 @@ def test_gsm8k_test_set_steps():
     assert not items["reasoning"].str.contains("<<").any()
     assert (items["choices"].map(len) == 1).all() and (items["label"] == 0).all()
     assert items["reasoning_num_words"].notna().all()
+
+
+def test_the_verbatim_variant_keeps_the_calculator_notes():
+    reasoning, final, steps = gsm8k.split_solution(SOLUTION, "x", verbatim=True)
+    assert reasoning == "Janet sells 16 - 3 - 4 = <<16-3-4=9>>9 eggs.\nShe makes 9 * 2 = $<<9*2=18>>18."
+    assert (final, steps) == ("18", 2)
+    item = gsm8k.item_from_record({"question": "How much?", "answer": SOLUTION}, "test", 1, verbatim=True)
+    assert "<<9*2=18>>" in item["reasoning"] and item["num_steps"] == 2.0
+
+
+@pytest.mark.integration
+def test_the_verbatim_variant_of_the_test_set():
+    """Same items, ids and steps; only the reasoning text keeps its calculator notes."""
+    plain, verbatim = load_dataset("gsm8k"), load_dataset("gsm8k", variant="verbatim")
+    assert list(plain["id"]) == list(verbatim["id"]) and list(plain["num_steps"]) == list(verbatim["num_steps"])
+    assert verbatim["reasoning"].str.contains("<<").sum() > 1000 and not plain["reasoning"].str.contains("<<").any()
+    assert (plain["reasoning_num_words"] == verbatim["reasoning_num_words"]).mean() > 0.9

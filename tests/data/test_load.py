@@ -76,3 +76,22 @@ def test_ids_are_stable_across_loads():
     assert load_dataset("arc")["id"].tolist()[:5] == load_dataset("arc")["id"].tolist()[:5]
     assert load_dataset("gsm8k")["id"].iloc[0] == "gsm8k/test/0"
     assert load_dataset("mmlu-stem5")["id"].iloc[0] == "mmlu/high_school_biology/validation/0"
+
+
+def test_variants_are_checked_against_the_catalog(tmp_path):
+    with pytest.raises(E2HError, match=r"dataset 'arc' has no variant 'papr' \(did you mean 'paper'\?\)"):
+        load_dataset("arc", variant="papr")
+    with pytest.raises(E2HError, match=r"dataset 'mmlu-stem5' has no variant 'paper' \(it has none\)"):
+        load_dataset("mmlu-stem5", variant="paper")
+    path = tmp_path / "u.jsonl"
+    path.write_text('{"question": "q", "choices": ["a", "b"], "label": 1}\n')
+    with pytest.raises(E2HError, match="variant='paper' is only for built-in datasets"):
+        load_dataset(path, variant="paper")
+    assert dataset_info("gsm8k")["variants"] == {"verbatim": DATASETS.get("gsm8k").variants["verbatim"]}
+    assert "decompositions" in dataset_info("strategyqa")["hub_only"]
+
+
+def test_the_hub_is_not_tried_offline(monkeypatch):
+    monkeypatch.setenv("E2H_OFFLINE", "1")
+    with pytest.raises(E2HError, match="source='hub' needs the network but E2H_OFFLINE is set"):
+        load_dataset("mmlu-stem5", source="hub")

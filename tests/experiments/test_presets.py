@@ -166,3 +166,18 @@ def test_the_small_version_runs_on_fixtures(name, tmp_path, fixture_datasets):
     assert {d for d, _ in baselines} == {d.name for d in config.datasets}
     expected = {"gsm8k": "zero-shot-cot"}
     assert all(learner == expected.get(d, "zero-shot") for d, learner in baselines)
+
+
+def test_the_cli_plans_a_config_at_a_scale_without_a_model(tmp_path, toy_csv, monkeypatch, capsys):
+    from e2h.cli import main
+
+    config = tmp_path / "toy.yaml"
+    config.write_text(
+        "name: toy\nmodels: [tiny-random]\ndatasets: [{name: toy.csv, measures: [difficulty]}]\n"
+        f"learners: [unsupervised, {{name: icl, options: {{k: 2}}}}]\nn_train: 4\nn_test: 8\nseeds: 5\n"
+        f"output_dir: {tmp_path / 'runs'}\nscales: {{small: {{n_test: 3, seeds: 2}}}}\n"
+    )
+    monkeypatch.setattr("e2h.models.load_model", lambda *a, **k: pytest.fail("dry run loaded a model"))
+    main(["--quiet", "run", str(config), "--scale", "small", "--dry-run"])
+    out = capsys.readouterr().out
+    assert "6 cells, 6 to compute" in out and "toy-small" in out and "icl easy→hard n=4 seed=1" in out

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from e2h.errors import E2HError
-from e2h.hardness import TEST_ON, TRAIN_ON, assign_levels, make_split
+from e2h.hardness import LEVELS, TEST_ON, TRAIN_ON, assign_levels, make_split
 
 # graded_items: easy 150, medium 100, hard 50, missing 20 (ARC grade cutoffs 5, 8).
 
@@ -218,3 +218,20 @@ def test_paper_split_on_real_gsm8k():
     assert easy.train["num_steps"].max() <= 4 and len(easy.train) == 160
     with pytest.raises(E2HError, match="level 'hard' of 'num_steps': it has only 63 items"):
         make_split(items, "num_steps", "hard", "hard", n_train=160, n_test=None, seed=0)
+
+
+def test_reserve_per_level_holds_back_only_where_asked(graded_items):
+    """{level: n}: that level holds back n items for training; an unnamed level is tested whole."""
+    split = make_split(graded_items, "human_grade", "easy", "all", 20, None, seed=5, reserve={"easy": 20})
+    assert split.info["reserve"] == {"easy": 20, "medium": 0, "hard": 0}
+    assert split.info["test_counts"] == {"easy": 130, "medium": 100, "hard": 50}
+    assert not _ids(split.train) & _ids(split.test) and (split.train["level"] == "easy").all()
+    uniform = make_split(graded_items, "human_grade", "easy", "all", 20, None, seed=5, reserve=20)
+    mapped = make_split(graded_items, "human_grade", "easy", "all", 20, None, seed=5, reserve=dict.fromkeys(LEVELS, 20))
+    assert uniform.test["id"].tolist() == mapped.test["id"].tolist()  # a number is that number for every level
+    easy_ids = set(split.test.loc[split.test["level"] == "easy", "id"])
+    assert easy_ids == set(uniform.test.loc[uniform.test["level"] == "easy", "id"])  # the same easy draw
+    with pytest.raises(E2HError, match=r"reserve names unknown level\(s\) \['hardest'\]"):
+        make_split(graded_items, "human_grade", "easy", "all", 20, None, seed=5, reserve={"hardest": 3})
+    with pytest.raises(E2HError, match="reserve=-1"):
+        make_split(graded_items, "human_grade", "easy", "all", 20, None, seed=5, reserve={"easy": -1})

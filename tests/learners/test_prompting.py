@@ -13,6 +13,7 @@ from e2h.learners.prompting import (
     NORMALIZATIONS,
     ICLChainOfThought,
     ZeroShot,
+    ZeroShotChainOfThought,
     predict_generative,
     score_all,
     softmax,
@@ -267,6 +268,57 @@ def test_an_unknown_extraction_rule_fails_before_generating() -> None:
     with pytest.raises(E2HError, match="unknown extraction rule 'paper'"):
         predict_generative(lm, SUMS, ["p"] * 4, 16, extraction="paper")
     assert lm.calls == 0
+
+
+class _PromptRecorder(_ScriptedLM):
+    """A scripted engine that also records the prompts and the generation budget it was given."""
+
+    def generate(self, prompts: list[str], *, max_new_tokens: int, stop: tuple[str, ...]) -> list[str]:
+        self.prompts, self.max_new_tokens, self.stop = list(prompts), max_new_tokens, stop
+        return super().generate(prompts, max_new_tokens=max_new_tokens, stop=stop)
+
+
+# The paper's prompt 5305 for "Q: 2 + 3?" (allenai/easy-to-hard-generalization, utils/prompt.py: instruction 5, a
+# line break, question template 3, CoT preface "\nA:").
+PAPER_5305 = (
+    "This worksheet contain math word problems. Here's an example:\nQ: [question text here].\nA: Let's think step "
+    "by step.\n1. [step one]\n2. [step two]\n...\nN. [last step]\nTherefore, the answer is [answer here]\n\n"
+    "Now you try!\n\nQ: 2 + 3?\nA:"
+)
+
+
+def test_zero_shot_cot_prompts_like_the_paper_and_grades_generations() -> None:
+    assert LEARNERS.get("zero-shot-cot") is ZeroShotChainOfThought and not ZeroShotChainOfThought.supervised
+    lm = _PromptRecorder(SUM_GENERATIONS)
+    learner = ZeroShotChainOfThought(lm).fit(SUMS.iloc[:0])
+    preds = learner.predict(SUMS)
+    assert lm.prompts[0] == PAPER_5305 and lm.max_new_tokens == 300 and "\n\n" in lm.stop
+    assert preds.correct.tolist() == [True, False, True, False] and preds.info["k"] == 0
+    assert learner.get_params() == {"instruction": "auto", "max_new_tokens": 300, "extraction": "last"}
+
+
+def test_zero_shot_cot_instructions_by_answer_kind_name_or_text() -> None:
+    yes_no = pd.DataFrame(
+        {"id": ["y"], "question": ["Is ice cold?"], "choices": [["yes", "no"]], "label": [0], "answer_kind": "yes-no"}
+    )
+    mc = _mc_items(1).assign(answer_kind="choice")
+    lm = _PromptRecorder([" So the answer is yes."])
+    ZeroShotChainOfThought(lm).predict(yes_no)
+    assert lm.prompts[0].startswith("This worksheet contain general knowledge problems, which all have yes/no")
+    assert lm.prompts[0].endswith("Therefore, the answer is [yes/no]\n\nNow you try!\n\nQ: Is ice cold?\nA:")
+    ZeroShotChainOfThought(lm).predict(mc)  # multiple choice: no instruction, the choices listed
+    assert lm.prompts[0] == "Q: Which colour is number 0?\nA) red\nB) green\nA:"
+    ZeroShotChainOfThought(lm, instruction="Think, then say: the answer is X.").predict(mc)
+    assert lm.prompts[0].startswith("Think, then say: the answer is X.\nQ: Which colour")
+    ZeroShotChainOfThought(lm, instruction="none").predict(SUMS.iloc[:1])
+    assert lm.prompts[0] == "Q: 2 + 3?\nA:"
+    with pytest.raises(E2HError, match=r"instruction 'mathh' is not known \(did you mean 'math'\?\)"):
+        ZeroShotChainOfThought(lm, instruction="mathh").fit()
+
+
+def test_zero_shot_cot_runs_on_the_tiny_model(tiny_lm) -> None:
+    preds = make_learner("zero-shot-cot", tiny_lm, max_new_tokens=3).fit(None).predict(_gsm_items(2))
+    assert len(preds.generation) == 2 and preds.info["format"] == "zero-shot-cot"
 
 
 @pytest.mark.integration

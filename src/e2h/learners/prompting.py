@@ -400,8 +400,9 @@ _AUTO_INSTRUCTION = {"number": "math", "yes-no": "yes-no", "choice": "none"}
 def zero_shot_cot_prompt(item: pd.Series, instruction: str = "") -> str:
     """``{instruction}\\nQ: {question}\\nA:``, with lettered choices after the question for multiple choice.
 
-    The paper's layout (its ``format_prompt``): the instruction and a line break before the question; choices as
-    ``\\nA) …\\nB) …`` (its answer template 4) for items answered by a choice.
+    The paper's layout (its ``format_prompt``): the instruction, a line break, the question; choices as
+    ``\\nA) …\\nB) …`` (its answer template 4) for items answered by a choice. The paper's worksheet
+    instructions end with a line break of their own, so a blank line separates them from the question.
     """
     choices = [str(c) for c in item["choices"]]
     listed = "".join(f"\n{LETTERS[i]}) {c}" for i, c in enumerate(choices)) if answer_kind(item) == "choice" else ""
@@ -433,7 +434,7 @@ class ZeroShotChainOfThought(Learner):
         if name in INSTRUCTIONS:
             return INSTRUCTIONS[name]
         if isinstance(name, str) and " " in name.strip():
-            return name.rstrip("\n") + "\n"
+            return name
         known = ["auto", *INSTRUCTIONS]
         hint = did_you_mean(name, known) or f"known: {', '.join(known)}"
         raise E2HError(f"zero-shot-cot instruction {name!r} is not known ({hint}); or pass the instruction's text.")
