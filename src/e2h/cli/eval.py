@@ -37,7 +37,7 @@ N_BOOT = 10_000
 
 def eval_command(
     dataset: str = typer.Option(..., "--dataset", "-d", help="A built-in dataset name or a CSV/JSONL/Parquet file."),
-    model: str = typer.Option("smollm2-135m", "--model", "-m", help="Model alias, local folder or hub id."),
+    model: str = typer.Option("smollm2-135m-instruct", "--model", "-m", help="Model alias, local folder or hub id."),
     learner: str = typer.Option("zero-shot", "--learner", "-l", help="zero-shot, icl, icl-cot, linear-probe, lora…"),
     option: list[str] = typer.Option([], "--option", help="A learner option KEY=VALUE (YAML value); repeatable."),
     k: int | None = typer.Option(None, "--k", help="In-context demonstrations (default 10)."),
