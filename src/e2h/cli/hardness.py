@@ -30,7 +30,7 @@ NAME_HELP = "Built-in dataset (see `e2h data list`) or a path to a CSV / JSONL /
 def compute_command(
     name: str = typer.Argument(..., help=NAME_HELP, metavar="DATASET"),
     method: str = typer.Option(..., "--method", help="mdl_proxy, prequential, nll or irt."),
-    models: str = typer.Option("smollm2-135m-instruct", "--models", help="Comma-separated models (aliases, hub ids, folders)."),
+    models: str = typer.Option("smollm2-135m-instruct", "--models", help="Comma-separated models (aliases, ids)."),
     learner: str = typer.Option("linear-probe", "--learner", help="Learner fitted by mdl_proxy and prequential."),
     option: list[str] = typer.Option([], "--option", help="A learner option KEY=VALUE (YAML value); repeatable."),
     format: str | None = typer.Option(None, "--format", help="Prompt format (default: the dataset's)."),
