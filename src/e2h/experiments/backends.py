@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from e2h.errors import E2HError
 from e2h.experiments import runner
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from e2h.experiments.grid import Cell
     from e2h.experiments.runner import RunData, RunResult
     from e2h.experiments.store import RunStore
+    from e2h.models import LanguageModel
 
 
 BACKENDS = ("local", "ray")
@@ -95,6 +96,21 @@ class Backend(Protocol):
     def run(self, config: ExperimentConfig, data: RunData, cells: list[Cell], recorder: Recorder) -> None: ...
 
 
+def model_facts(lm: LanguageModel) -> dict[str, Any]:
+    """What the manifest records of a loaded model: dtype (and, on CPU, the probe behind an auto choice)."""
+    from e2h.models.cpu import dtype_report
+
+    facts: dict[str, Any] = {
+        "dtype": str(lm.dtype).removeprefix("torch."),
+        "device": str(lm.device),
+        "quantization": lm.quantization,
+        "parameters": sum(p.numel() for p in lm.model.parameters()),
+    }
+    if lm.device.type == "cpu":
+        facts["cpu_dtype_probe"] = dtype_report(lm.device)
+    return facts
+
+
 class LocalBackend:
     """This process: each model loaded once, its cells computed one after another in grid order."""
 
@@ -111,6 +127,7 @@ class LocalBackend:
                     recorder.fail(cell, exc, 0.0)
                 continue
             recorder.result.timed("model load (download, convert)", start)
+            recorder.store.record_model(model, model_facts(lm))
             start = time.perf_counter()
             prefetch_cells(group, lm, data)  # their planned engine work, deduplicated, in one pass
             recorder.result.timed("prefetch (shared forward passes)", start)

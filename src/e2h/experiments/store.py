@@ -248,6 +248,11 @@ class RunStore:
         self.manifest["counts"] = counts
         write_json(self.manifest_path, self.manifest)
 
+    def record_model(self, name: str, facts: dict[str, Any]) -> None:
+        """Record how a model was loaded for this run (dtype and why, device, parameters) in the manifest."""
+        self.manifest.setdefault("models", {})[name] = facts
+        self._save()
+
     def start_cell(self, cell: Cell) -> None:
         self._entries[cell.cell_id].update(status="running", started=_now(), error=None)
         self._save()
