@@ -98,7 +98,7 @@ def test_registry_and_make_learner(tiny_lm) -> None:
     }
     with pytest.raises(E2HError, match="did you mean 'icl'"):
         make_learner("icl2", tiny_lm)
-    with pytest.raises(E2HError, match="has no option k: it accepts format, normalization"):
+    with pytest.raises(E2HError, match="has no option 'k'; it takes: format, normalization"):
         make_learner("zero-shot", tiny_lm, k=3)
 
 
