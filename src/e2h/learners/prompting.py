@@ -268,7 +268,7 @@ class _Scoring(_Prompting):
         self._check()
         if _is_generative(test):
             return dict.fromkeys(normalizations, self._predict_direct(test))
-        prefix, kept = self._fitting_demos(self.format, self._longest_request(test))
+        prefix, kept = self._fitting_demos(self.format, self._longest_request(test), slack=2)
         probs = score_all(self.lm, test, self.format, prefix, normalizations)
         return {
             name: Predictions.from_probs(test, probs[name], info={**self._info(kept), "normalization": name})
