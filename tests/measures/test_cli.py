@@ -4,36 +4,25 @@ from __future__ import annotations
 
 import pytest
 
-from e2h.cli import main
 from e2h.data import load_dataset
 
 
-def run(argv: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(argv)
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def test_compute_then_list_then_use(tmp_path, write_synth, capsys):
+def test_compute_then_list_then_use(tmp_path, write_synth, e2h_cli):
     path = str(write_synth(tmp_path / "small.jsonl", n=40))
     argv = ["hardness", "compute", path, "--method", "prequential", "--models", "tiny-random", "--format", "cloze"]
-    code, out, err = run([*argv, "--set", "permutations=1", "--set", "first_block=10"], capsys)
+    code, out, err = e2h_cli([*argv, "--set", "permutations=1", "--set", "first_block=10"])
     assert code == 0, err
     assert "prequential_tiny-random: 40 items with a value" in out and "compression=" in out
-    code, out, _ = run(["hardness", "list", path], capsys)
+    code, out, _ = e2h_cli(["hardness", "list", path])
     assert code == 0 and "prequential_tiny-random" in out and "tiny-random" in out
     assert "prequential_tiny-random" in load_dataset(path).attrs["measures"]
-    code, out, _ = run(["data", "show", path, "--measure", "prequential_tiny-random"], capsys)
+    code, out, _ = e2h_cli(["data", "show", path, "--measure", "prequential_tiny-random"])
     assert code == 0 and "prequential_tiny-random" in out
 
 
-def test_bad_setting_is_one_line(tmp_path, write_synth, capsys):
+def test_bad_setting_is_one_line(tmp_path, write_synth, e2h_cli):
     path = str(write_synth(tmp_path / "small.jsonl", n=20))
-    code, _, err = run(["hardness", "compute", path, "--method", "nll", "--set", "holdout=3"], capsys)
+    code, _, err = e2h_cli(["hardness", "compute", path, "--method", "nll", "--set", "holdout=3"])
     assert code == 2 and err.count("\n") == 1 and "takes no setting holdout" in err
 
 
