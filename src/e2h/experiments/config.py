@@ -122,6 +122,9 @@ def _check_n_test(value: Any) -> Any:
     raise ValueError(f"must be a whole number > 0, `all` (every remaining item) or null (got {value!r})")
 
 
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -460,13 +463,6 @@ class ExperimentConfig(_RunOptions):
             raise ValueError("; ".join(bad))
         return values
 
-    @field_validator("test_on")
-    @classmethod
-    def _test_on(cls, value: str) -> str:
-        if value not in TEST_ON:
-            raise ValueError(unknown("level", value, TEST_ON))
-        return value
-
     @field_validator("models")
     @classmethod
     def _models(cls, names: list[str], info: ValidationInfo) -> list[str]:
@@ -481,19 +477,12 @@ class ExperimentConfig(_RunOptions):
             raise ValueError("; ".join(bad))
         return names
 
-    @field_validator("dtype")
+    @field_validator("test_on", "dtype", "test_pool")
     @classmethod
-    def _dtype(cls, value: str | None) -> str | None:
-        known = ("auto", "float32", "bfloat16", "float16")
+    def _named(cls, value: str | None, info: ValidationInfo) -> str | None:
+        known = {"test_on": TEST_ON, "dtype": DTYPES, "test_pool": TEST_POOLS}[info.field_name]
         if value is not None and value not in known:
-            raise ValueError(unknown("dtype", value, known))
-        return value
-
-    @field_validator("test_pool")
-    @classmethod
-    def _test_pool(cls, value: str) -> str:
-        if value not in TEST_POOLS:
-            raise ValueError(unknown("test_pool", value, TEST_POOLS))
+            raise ValueError(unknown("level" if info.field_name == "test_on" else info.field_name, value, known))
         return value
 
     @field_validator("label_cost")
