@@ -134,7 +134,8 @@ def miniature(data: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
 
     datasets = []
     for entry in data["datasets"]:
-        entry = {**entry, "measures": entry["measures"][:1]}
+        entry = {key: value for key, value in entry.items() if key not in ("k", "n_test")}
+        entry["measures"] = entry["measures"][:1]
         if dataset_facts(entry["name"]).unsupervised == "zero-shot-cot":
             entry["unsupervised"] = {"name": "zero-shot-cot", "options": budget}
         datasets.append(entry)

@@ -292,7 +292,7 @@ def test_zero_shot_cot_prompts_like_the_paper_and_grades_generations() -> None:
     lm = _PromptRecorder(SUM_GENERATIONS)
     learner = ZeroShotChainOfThought(lm).fit(SUMS.iloc[:0])
     preds = learner.predict(SUMS)
-    assert lm.prompts[0] == PAPER_5305 and lm.max_new_tokens == 300 and "\n\n" in lm.stop
+    assert lm.prompts[0] == PAPER_5305 and lm.max_new_tokens == 300 and lm.stop == ("\nQ:",)
     assert preds.correct.tolist() == [True, False, True, False] and preds.info["k"] == 0
     assert learner.get_params() == {"instruction": "auto", "max_new_tokens": 300, "extraction": "last"}
 

@@ -410,6 +410,11 @@ def zero_shot_cot_prompt(item: pd.Series, instruction: str = "") -> str:
     return f"{head}Q: {item['question']}{listed}\nA:"
 
 
+#: Zero-shot CoT stops only where the model starts a new question: the worksheet itself shows blank lines, and a
+#: small model often opens with one (the paper stops at the token budget alone).
+ZERO_SHOT_COT_STOP = ("\nQ:",)
+
+
 class ZeroShotChainOfThought(Learner):
     """Zero-shot chain of thought: an instruction, the question, greedy reasoning, then answer extraction.
 
@@ -417,7 +422,7 @@ class ZeroShotChainOfThought(Learner):
     ``Let's think step by step`` / ``Therefore, the answer is`` layout, then ``Q: {question}\\nA:``; 300 new
     tokens). ``instruction="auto"`` takes that instruction for numeric answers, its yes/no twin for yes-no items and
     none for multiple choice; ``math``, ``yes-no``, ``none`` name one; any text with a space is used as written.
-    Generation stops at a blank line or the next ``Q:``; answers are read and graded as in :func:`predict_generative`.
+    Generation stops at the next ``Q:`` (or the budget); answers are read and graded as in :func:`predict_generative`.
     """
 
     name = "zero-shot-cot"
@@ -447,6 +452,8 @@ class ZeroShotChainOfThought(Learner):
 
     def predict(self, test: pd.DataFrame) -> Predictions:
         prompts = [zero_shot_cot_prompt(item, self._instruction(item)) for _, item in test.iterrows()]
-        preds = predict_generative(self.lm, test, prompts, self.max_new_tokens, extraction=self.extraction)
+        preds = predict_generative(
+            self.lm, test, prompts, self.max_new_tokens, stop=ZERO_SHOT_COT_STOP, extraction=self.extraction
+        )
         preds.info.update({"format": "zero-shot-cot", "k": 0, "instruction": self.instruction})
         return preds
