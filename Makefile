@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
+LM_EVAL := .venv-lmeval
 
 .PHONY: setup setup-dev demo test test-fast lint bench check-report clean
 
@@ -38,11 +39,19 @@ lint: setup-dev
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 
-bench: setup-dev
+# lm-evaluation-harness in its own venv (it pins its own dependencies); the .pth file lends it e2h's torch
+$(LM_EVAL)/.installed: $(DEV_STAMP)
+	$(PYTHON) -m venv $(LM_EVAL)
+	$(BIN)/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])" > \
+	  "$$($(LM_EVAL)/bin/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")/e2h_venv.pth"
+	$(LM_EVAL)/bin/python -m pip install --quiet lm-eval==0.4.13
+	touch $@
+
+bench: setup-dev $(LM_EVAL)/.installed
 	$(BIN)/python bench/scoring.py
 
 check-report: setup
 	$(BIN)/python -m e2h.analysis.browser_check runs/demo
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(LM_EVAL) .pytest_cache .ruff_cache

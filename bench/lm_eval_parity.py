@@ -9,13 +9,10 @@ with lm-eval's ARC prompt (``cloze``: ``"Question: {q}\\nAnswer:"`` + ``" {choic
   ``acc_norm`` = argmax of log-likelihood / ``len(choice)`` in characters, exactly as
   ``ConfigurableTask.process_results`` does.
 
-lm-eval lives in a separate, throwaway virtualenv (it pins its own dependencies); this script runs
-itself there as a worker. Set it up once (``e2h_venv.pth`` reuses e2h's torch/transformers, so
-nothing large is downloaded)::
-
-    python3 -m venv /tmp/lmeval
-    echo "$PWD/.venv/lib/python3.11/site-packages" > /tmp/lmeval/lib/python3.11/site-packages/e2h_venv.pth
-    /tmp/lmeval/bin/pip install lm-eval==0.4.13
+lm-eval lives in a separate virtualenv, ``.venv-lmeval`` (it pins its own dependencies; a ``.pth`` file
+reuses e2h's torch and transformers, so nothing large is downloaded); ``make bench`` creates it, or
+``make .venv-lmeval/.installed``. This script runs itself there as a worker (``bench/scoring.py`` uses the
+same worker for its lm-eval columns).
 
 Run (a quick check, then the full sets; both resume from their caches)::
 
@@ -33,6 +30,7 @@ import time
 from pathlib import Path
 
 CHUNK = 100  # items per scoring call; finished chunks are cached, so an interrupted run resumes
+LM_EVAL_PYTHON = Path(__file__).resolve().parents[1] / ".venv-lmeval" / "bin" / "python"
 
 
 def lm_eval_worker(model_dir: str, requests_file: str, results_file: str, batch_size: int) -> None:
@@ -41,6 +39,8 @@ def lm_eval_worker(model_dir: str, requests_file: str, results_file: str, batch_
     from lm_eval.models.huggingface import HFLM
 
     items = [json.loads(line) for line in Path(requests_file).read_text().splitlines()]
+    for item in items:  # explicit continuations (e.g. after ICL demonstrations), else lm-eval's " {choice}"
+        item.setdefault("continuations", [" " + choice for choice in item.get("choices", ())])
     done = set()
     results = Path(results_file)
     if results.exists():
@@ -49,20 +49,25 @@ def lm_eval_worker(model_dir: str, requests_file: str, results_file: str, batch_
     print(f"lm-eval: {len(done)} items cached, {len(todo)} to score", file=sys.stderr, flush=True)
     if not todo:
         return
+    start = time.perf_counter()
     lm = HFLM(pretrained=model_dir, device="cpu", dtype="float32", batch_size=batch_size)
-    for start in range(0, len(todo), CHUNK):
-        chunk = todo[start : start + CHUNK]
+    timing = {"load_s": time.perf_counter() - start, "score_s": 0.0}
+    for begin in range(0, len(todo), CHUNK):
+        chunk = todo[begin : begin + CHUNK]
         instances = [
-            Instance("loglikelihood", doc=item, arguments=(item["context"], " " + choice), idx=j)
+            Instance("loglikelihood", doc=item, arguments=(item["context"], continuation), idx=j)
             for item in chunk
-            for j, choice in enumerate(item["choices"])
+            for j, continuation in enumerate(item["continuations"])
         ]
+        start = time.perf_counter()
         outputs = iter(lm.loglikelihood(instances, disable_tqdm=True))
+        timing["score_s"] += time.perf_counter() - start
         with results.open("a") as handle:
             for item in chunk:
-                lls = [float(next(outputs)[0]) for _ in item["choices"]]
+                lls = [float(next(outputs)[0]) for _ in item["continuations"]]
                 handle.write(json.dumps({"id": item["id"], "lls": lls}) + "\n")
-        print(f"lm-eval: {start + len(chunk)}/{len(todo)} items", file=sys.stderr, flush=True)
+        print(f"lm-eval: {begin + len(chunk)}/{len(todo)} items", file=sys.stderr, flush=True)
+    Path(f"{results_file}.timing.json").write_text(json.dumps(timing))  # this invocation's load and scoring time
 
 
 def _lm_eval_accuracy(items, lls_by_id: dict[str, list[float]]) -> tuple[float, float]:
@@ -81,7 +86,7 @@ def _lm_eval_accuracy(items, lls_by_id: dict[str, list[float]]) -> tuple[float, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="smollm2-135m")
-    parser.add_argument("--python", default="/tmp/lmeval/bin/python", help="the lm-eval venv's python")
+    parser.add_argument("--python", default=str(LM_EVAL_PYTHON), help="the lm-eval venv's python")
     parser.add_argument("--limit", type=int, default=None, help="first N test items of each subset (quick check)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--work", default=None, help="folder for requests and lm-eval results (default: cache)")

@@ -1,12 +1,23 @@
-"""Engine speed: the prefix-sharing engine against the naive reference, same run, same items.
+"""Engine speed: e2h's prefix-sharing engine, its naive reference and lm-evaluation-harness, same run, same items.
 
-    .venv/bin/python bench/scoring.py                    # SmolLM2-135M on ARC-Challenge, writes BENCHMARKS.md
-    .venv/bin/python bench/scoring.py --n-items 40 --n-icl-items 10 --model smollm2-135m --no-write
+    make bench                                            # creates .venv-lmeval, then runs this with defaults
+    .venv/bin/python bench/scoring.py --n-items 40 --n-icl-items 8 --no-write   # a quick look
 
-Two scoring workloads, both in the ``listed`` format: zero-shot (one context shared by the
-choices) and ICL with k=10 demonstrations (one prefix shared by every item). For each, ``score``
-(fast) and ``score_naive`` (one full sequence per choice) score the same requests; the script
-prints items/s of each, the speed-up, and the largest |Δ log-prob| over all choices.
+Two scoring workloads on ARC-Challenge in lm-eval's ARC prompt (``cloze``): zero-shot (one context
+shared by the choices) and ICL with k=10 demonstrations (one prefix shared by every item). Each is
+scored three ways on identical strings:
+
+* *e2h* -- ``LanguageModel.score`` (the demonstrations' KV computed once, each item's context once for
+  all its choices, only the needed logits projected), its in-memory prefix cache cleared first;
+* *naive* -- ``LanguageModel.score_naive``: one full sequence per (item, choice);
+* *lm-eval* -- lm-evaluation-harness's ``HFLM.loglikelihood`` on ``(prefix + context, continuation)``,
+  in its own virtualenv (``bench/lm_eval_parity.py`` is the worker); its model load is not timed.
+
+For each: items/s, and for e2h the *unique* tokens per second -- the tokens a perfect prefix-sharing
+engine must process (the nodes of the token trie of every ``prefix + context + continuation``) --
+and that rate at 2 x parameters FLOPs per token as a share of this CPU's matmul ceiling, measured in
+the same run. Agreement: the largest |delta log-prob| against each reference, and how often the
+argmax choice is the same as lm-eval's.
 
 One generation workload: chain-of-thought ICL on GSM8k (``cot`` demonstrations, the
 ``icl-cot`` learner's prompts and stop strings). ``generate`` (the demonstrations' KV cache
@@ -18,10 +29,13 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import platform
 import shlex
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -33,40 +47,48 @@ from e2h.data import load_dataset
 from e2h.io import atomic_open
 from e2h.learners.prompting import STOP
 from e2h.models import ScoreRequest, load_model
+from e2h.models.cpu import cpu_name, matmul_ceiling
 from e2h.models.templates import build_request, cot_prompt, format_demos
+from e2h.paths import cache_dir
 from e2h.progress import set_quiet
 from e2h.seeding import make_rng
 
-TARGETS = {"zero-shot": 2.5, "icl-k10": 10.0}  # required speed-ups on a 2-core CPU
-REPORT = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
+FORMAT = "cloze"  # lm-eval's ARC prompt, so all three paths score the same strings
+TARGETS = {"zero-shot": {"lm_eval": 3.5, "ceiling": 80.0}, "icl-k10": {"lm_eval": 30.0}}
+ROOT = Path(__file__).resolve().parents[1]
+REPORT = ROOT / "BENCHMARKS.md"
+WORKER = ROOT / "bench" / "lm_eval_parity.py"
+LM_EVAL_PYTHON = ROOT / ".venv-lmeval" / "bin" / "python"
 
 
 def main(argv: list[str] | None = None) -> None:
     args = _parse(argv)
     set_quiet(True)
+    ceiling = matmul_ceiling(refresh=True)  # GFLOP/s per dtype, measured now
     lm = load_model(args.model, cache=False, batch_tokens=args.batch_tokens)
     items = load_dataset("arc-challenge")
     rng = make_rng(args.seed, "bench", "scoring")
     order = rng.permutation(len(items))
     test = items.iloc[order[: max(args.n_items, args.n_icl_items)]]
-    demos = format_demos([row for _, row in items.iloc[order[-args.k :]].iterrows()], "listed")
+    demos = format_demos([row for _, row in items.iloc[order[-args.k :]].iterrows()], FORMAT)
     workloads = {
-        "zero-shot": [build_request(row, "listed") for _, row in test.iloc[: args.n_items].iterrows()],
+        "zero-shot": [build_request(row, FORMAT) for _, row in test.iloc[: args.n_items].iterrows()],
         f"icl-k{args.k}": [
-            build_request(row, "listed", demos=demos) for _, row in test.iloc[: args.n_icl_items].iterrows()
+            build_request(row, FORMAT, demos=demos) for _, row in test.iloc[: args.n_icl_items].iterrows()
         ],
     }
     lm.score(workloads["zero-shot"][:2])  # warm-up (allocator, kernels), not timed
-    results = [_measure(lm, name, requests) for name, requests in workloads.items()] if args.n_items else []
+    gflops_ceiling = ceiling.get(str(lm.dtype).removeprefix("torch."), 0.0)
+    lm_eval = args.lm_eval_python if args.lm_eval_python.is_file() else None
+    if lm_eval is None:
+        print(f"no lm-eval at {args.lm_eval_python}: its columns stay empty (`make bench` installs it)")
+    results = [
+        _measure(lm, name, requests, gflops_ceiling, lm_eval, args) for name, requests in workloads.items() if requests
+    ]
     cot = _measure_generation(lm, args) if args.n_cot_items else None
+    print(f"{cpu_name()}: matmul ceiling {gflops_ceiling:.1f} GFLOP/s ({lm.dtype}); model {lm.name}")
     for r in results:
-        print(
-            f"{r['workload']:>10}: {r['n_items']} items, {r['tokens_per_item']:.0f} tokens/item naive | "
-            f"fast {r['fast_ips']:.2f} items/s | naive {r['naive_ips']:.3f} items/s | "
-            f"speed-up {r['ratio']:.1f}x (CPU time {r['cpu_ratio']:.1f}x; "
-            f"target {TARGETS.get(r['workload'], 0):.1f}x) | "
-            f"max |Δ logprob| {r['max_diff']:.2e}"
-        )
+        print(_line(r))
     if cot is not None:
         print(
             f"{cot['workload']:>10}: {cot['n_items']} items, {cot['new_tokens_per_item']:.0f} new tokens/item | "
@@ -75,11 +97,40 @@ def main(argv: list[str] | None = None) -> None:
             f"identical {cot['agreement']:.0%}"
         )
     if args.write:
-        _write_report(results, cot, lm, args, argv if argv is not None else sys.argv[1:])
+        _write_report(results, cot, lm, gflops_ceiling, args, argv if argv is not None else sys.argv[1:])
         print(f"wrote {REPORT}")
 
 
-def _measure(lm, name: str, requests: list[ScoreRequest]) -> dict:
+def _line(r: dict) -> str:
+    lm_eval = (
+        f"lm-eval {r['lm_eval_ips']:.3f} items/s, e2h {r['lm_eval_ratio']:.1f}x "
+        f"(max |Δ| {r['lm_eval_diff']:.1e}, same argmax {r['lm_eval_argmax']:.1%})"
+        if r.get("lm_eval_ips")
+        else "lm-eval not run"
+    )
+    return (
+        f"{r['workload']:>10}: {r['n_items']} items, {r['unique_per_item']:.0f} unique tokens/item | "
+        f"e2h {r['fast_ips']:.2f} items/s = {r['unique_tps']:.0f} unique tok/s = {r['ceiling_pct']:.0f}% of ceiling | "
+        f"naive {r['naive_ips']:.3f} items/s, e2h {r['ratio']:.1f}x (max |Δ| {r['max_diff']:.1e}) | {lm_eval}"
+    )
+
+
+def unique_tokens(lm, requests: list[ScoreRequest]) -> int:
+    """Tokens a perfect prefix-sharing engine must process: nodes of the trie of all scored sequences."""
+    trie: dict = {}
+    nodes = 0
+    for encoded in lm.encode(requests):
+        for choice in encoded.choices:
+            node = trie
+            for token in (*encoded.head, *encoded.context, *choice):
+                if token not in node:
+                    node[token] = {}
+                    nodes += 1
+                node = node[token]
+    return nodes
+
+
+def _measure(lm, name: str, requests: list[ScoreRequest], ceiling: float, lm_eval: Path | None, args) -> dict:
     lm.clear_memory()  # the prefix KV is part of what the fast path pays for
     start, cpu = time.perf_counter(), time.process_time()
     fast = lm.score(requests, cache=False)
@@ -87,20 +138,52 @@ def _measure(lm, name: str, requests: list[ScoreRequest]) -> dict:
     start, cpu = time.perf_counter(), time.process_time()
     naive = lm.score_naive(requests)
     naive_s, naive_cpu = time.perf_counter() - start, time.process_time() - cpu
-    diff = max(float(np.abs(a.logprob - b.logprob).max()) for a, b in zip(fast, naive, strict=True))
-    tokens = sum(len(e.head) + len(e.context) + len(c) for e in lm.encode(requests) for c in e.choices)
-    return {
+    unique = unique_tokens(lm, requests)
+    params = sum(p.numel() for p in lm.model.parameters())
+    result = {
         "workload": name,
         "n_items": len(requests),
-        "tokens_per_item": tokens / len(requests),
-        "fast_s": fast_s,
-        "naive_s": naive_s,
+        "unique_per_item": unique / len(requests),
         "fast_ips": len(requests) / fast_s,
+        "unique_tps": unique / fast_s,
+        "ceiling_pct": 100 * 2 * params * unique / fast_s / 1e9 / ceiling if ceiling else float("nan"),
         "naive_ips": len(requests) / naive_s,
         "ratio": naive_s / fast_s,
         "cpu_ratio": naive_cpu / fast_cpu,  # less sensitive to other jobs on a shared machine
-        "max_diff": diff,
+        "max_diff": _max_gap(fast, [s.logprob for s in naive]),
     }
+    if lm_eval is not None:
+        lls, timing = _lm_eval_scores(lm, name, requests, lm_eval, args.lm_eval_batch_size)
+        result |= {
+            "lm_eval_ips": len(requests) / timing["score_s"],
+            "lm_eval_load_s": timing["load_s"],
+            "lm_eval_ratio": timing["score_s"] / fast_s,
+            "lm_eval_diff": _max_gap(fast, lls),
+            "lm_eval_argmax": float(
+                np.mean([np.argmax(s.logprob) == np.argmax(ll) for s, ll in zip(fast, lls, strict=True)])
+            ),
+        }
+    return result
+
+
+def _max_gap(scores: list, references: list[np.ndarray]) -> float:
+    return max(float(np.abs(s.logprob - np.asarray(r)).max()) for s, r in zip(scores, references, strict=True))
+
+
+def _lm_eval_scores(lm, name: str, requests: list[ScoreRequest], python: Path, batch_size: int):
+    """lm-eval's log-likelihoods of the same (context, continuation) strings, and its load and scoring seconds."""
+    model_dir = Path(lm.name) if Path(lm.name).is_dir() else cache_dir("models") / lm.name
+    with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as work:
+        requests_file, results_file = Path(work) / "requests.jsonl", Path(work) / "results.jsonl"
+        with requests_file.open("w") as handle:
+            for i, request in enumerate(requests):
+                record = {"id": str(i), "context": request.prefix + request.context}
+                handle.write(json.dumps(record | {"continuations": list(request.continuations)}) + "\n")
+        worker = [str(python), str(WORKER), "--worker", str(model_dir), str(requests_file), str(results_file)]
+        subprocess.run([*worker, str(batch_size)], check=True)
+        by_id = {r["id"]: r["lls"] for r in map(json.loads, results_file.read_text().splitlines())}
+        timing = json.loads(Path(f"{results_file}.timing.json").read_text())
+    return [np.array(by_id[str(i)]) for i in range(len(requests))], timing
 
 
 def _measure_generation(lm, args: argparse.Namespace) -> dict:
@@ -129,11 +212,7 @@ def _measure_generation(lm, args: argparse.Namespace) -> dict:
 
 
 def _machine() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    if Path("/proc/cpuinfo").is_file():
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-        names = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
-        cpu = names[0] if names else cpu
+    cpu = cpu_name()
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
     return (
         f"{cpu}; {os.cpu_count()} cores, torch threads {torch.get_num_threads()}; "
@@ -142,13 +221,8 @@ def _machine() -> str:
     )
 
 
-def _write_report(results: list[dict], cot: dict | None, lm, args: argparse.Namespace, argv: list[str]) -> None:
-    rows = "\n".join(
-        f"| {r['workload']} | {r['n_items']} | {r['tokens_per_item']:.0f} | {r['fast_ips']:.2f} | {r['naive_ips']:.3f} "
-        f"| **{r['ratio']:.1f}×** | {r['cpu_ratio']:.1f}× | {TARGETS.get(r['workload'], 0):.1f}× "
-        f"| {r['max_diff']:.1e} |"
-        for r in results
-    )
+def _write_report(results: list[dict], cot: dict | None, lm, ceiling: float, args, argv: list[str]) -> None:
+    rows = "\n".join(_row(r) for r in results)
     note = f"\n> {args.note}\n" if args.note else ""
     cot_table = (
         f"""
@@ -167,27 +241,68 @@ finished items dropped once half the batch is done).
         if cot is not None
         else ""
     )
-    section = f"""## Scoring engine: prefix sharing vs naive (`bench/scoring.py`)
+    targets = "; ".join(
+        f"{name}: e2h ≥ {t['lm_eval']:.1f}× lm-eval"
+        + (f" and ≥ {t['ceiling']:.0f}% of the ceiling" if "ceiling" in t else "")
+        for name, t in TARGETS.items()
+    )
+    section = f"""## Scoring engine: e2h vs its naive reference vs lm-evaluation-harness (`bench/scoring.py`)
 
-Command: `{shlex.join([".venv/bin/python", "bench/scoring.py", *argv])}`.
+Command: `make bench` = `{shlex.join([".venv/bin/python", "bench/scoring.py", *argv])}`.
 Date: {datetime.date.today().isoformat()}. Machine: {_machine()}.
-Model: {lm.name} ({lm.dtype}, {lm.device}, batch_tokens={lm.batch_tokens}); ARC-Challenge, `listed` format,
-the same items for both paths (seed {args.seed}); ICL uses k={args.k} demonstrations shared by every item.
+Model: {lm.name} ({lm.dtype}, {lm.device}, batch_tokens={lm.batch_tokens}); this CPU's {lm.dtype} matmul ceiling,
+measured in the same run: **{ceiling:.1f} GFLOP/s**. ARC-Challenge, `{FORMAT}` format (lm-eval's ARC prompt), the
+same items and strings for all three paths (seed {args.seed}); ICL uses k={args.k} demonstrations shared by every
+item. lm-eval 0.4.13 `HFLM.loglikelihood`, batch size {args.lm_eval_batch_size}, same torch threads; its model
+load is not in its time. Targets on a 2-core CPU: {targets}.
 {note}
-| workload | items | naive tok/item | fast items/s | naive items/s | speed-up (wall) | (CPU) | target | max \\|Δ\\| |
-|---|---|---|---|---|---|---|---|---|
+{_HEADER}
 {rows}
 
-*fast* = `LanguageModel.score`: the demonstrations' KV cache is computed once and reused; each item's
-context is computed once for all its choices (tree packing with a 4D attention mask); only the logits
-that score continuation tokens are projected. *naive* = `LanguageModel.score_naive`: one full
-sequence per (item, choice), sorted by length and batched under the same token budget.
+*unique tokens*: the nodes of the token trie of every scored `prefix + context + continuation`, i.e. what an
+engine that shares every common prefix must still process; *% of ceiling* = unique tokens/s × 2 × parameters
+FLOPs per token ÷ the measured matmul ceiling. *e2h* = `LanguageModel.score` (prefix KV computed once, tree
+packing of each item's choices with a 4D attention mask, only the continuation logits projected). *naive* =
+`LanguageModel.score_naive`: one full sequence per (item, choice), sorted by length and batched under the same
+token budget. Speed-ups are wall-time ratios in this run.
 {cot_table}"""
     old = REPORT.read_text() if REPORT.exists() else "# Benchmarks\n\n"
     head, _, rest = old.partition("## Scoring engine")
     tail = rest[rest.find("\n## ") + 1 :] if "\n## " in rest else ""  # the other benchmarks' sections stay
     with atomic_open(REPORT) as handle:
         handle.write((head or "# Benchmarks\n\n") + section + ("\n" + tail if tail else ""))
+
+
+COLUMNS = (
+    "workload",
+    "items",
+    "unique tok/item",
+    "e2h items/s",
+    "unique tok/s",
+    "% of ceiling",
+    "naive items/s",
+    "e2h ÷ naive",
+    "lm-eval items/s",
+    "e2h ÷ lm-eval",
+    "max \\|Δ\\| naive",
+    "max \\|Δ\\| lm-eval",
+    "same argmax as lm-eval",
+)
+_HEADER = "| " + " | ".join(COLUMNS) + " |\n|" + "---|" * len(COLUMNS)
+
+
+def _row(r: dict) -> str:
+    lm_eval = (
+        f"{r['lm_eval_ips']:.3f} | **{r['lm_eval_ratio']:.1f}×** | {r['max_diff']:.1e} | {r['lm_eval_diff']:.1e} "
+        f"| {r['lm_eval_argmax']:.1%}"
+        if r.get("lm_eval_ips")
+        else f"– | – | {r['max_diff']:.1e} | – | –"
+    )
+    return (
+        f"| {r['workload']} | {r['n_items']} | {r['unique_per_item']:.0f} | {r['fast_ips']:.2f} "
+        f"| {r['unique_tps']:.0f} | **{r['ceiling_pct']:.0f}%** | {r['naive_ips']:.3f} | {r['ratio']:.1f}× "
+        f"| {lm_eval} |"
+    )
 
 
 def _cot_row(r: dict) -> str:
@@ -200,13 +315,15 @@ def _cot_row(r: dict) -> str:
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="smollm2-135m", help="alias, folder or hub id (default smollm2-135m)")
-    parser.add_argument("--n-items", type=int, default=40, help="zero-shot items (default 40)")
-    parser.add_argument("--n-icl-items", type=int, default=8, help="ICL items; naive ICL is slow (default 8)")
+    parser.add_argument("--n-items", type=int, default=200, help="zero-shot items (default 200)")
+    parser.add_argument("--n-icl-items", type=int, default=40, help="ICL items (default 40)")
     parser.add_argument("--k", type=int, default=10, help="ICL demonstrations (default 10)")
     parser.add_argument("--n-cot-items", type=int, default=16, help="GSM8k chain-of-thought items (default 16)")
     parser.add_argument("--cot-k", type=int, default=4, help="chain-of-thought demonstrations (default 4)")
     parser.add_argument("--max-new-tokens", type=int, default=128, help="generation length cap (default 128)")
     parser.add_argument("--batch-tokens", type=int, default=None, help="tokens per forward (default: by device)")
+    parser.add_argument("--lm-eval-python", type=Path, default=LM_EVAL_PYTHON, help="the lm-eval venv's python")
+    parser.add_argument("--lm-eval-batch-size", type=int, default=16, help="lm-eval's batch size (default 16)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--note", default="", help="a line to put in BENCHMARKS.md (e.g. machine was shared)")
     parser.add_argument("--no-write", dest="write", action="store_false", help="print only, keep BENCHMARKS.md")
