@@ -2,10 +2,12 @@
 
 ``write_fake_run(path)`` writes ``manifest.json`` and ``cells/*.parquet`` in the results-store format
 (docs/design.md). Each seed draws its own test pool, and every learner of a seed is scored on that
-same pool, as the real splits do. Zero-shot answers depend on the item only (one latent per item);
-supervised learners are right with probability ``accuracy[learner][train_on]`` per (item, seed), plus
-the planted effects below. ``write_items=True`` also writes the items (with a value of every measure
-that grows with the item's level) to ``<run>/items.csv`` and names the dataset by that path.
+same pool, as the real splits do. Unsupervised learners (``train_on`` "none") answer by the item only (one
+latent per item, shared by all of them); supervised learners are right with probability
+``accuracy[learner][train_on]`` per (item, seed), plus the planted effects below. The manifest marks the cells
+of the ``baseline`` learner as the unsupervised baseline, as a real run marks its dataset's.
+``write_items=True`` also writes the items (with a value of every measure that grows with the item's level)
+to ``<run>/items.csv`` and names the dataset by that path.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ DEFAULT_ACCURACY = {
     "icl": {"easy": 0.60, "medium": 0.62, "hard": 0.65},
     "linear-probe": {"easy": 0.50, "medium": 0.52, "hard": 0.55},
 }
+# A run whose unsupervised baseline is zero-shot-cot (as GSM8k's), with plain zero-shot run beside it:
+COT_ACCURACY = {"zero-shot-cot": {"none": 0.2}, "zero-shot": {"none": 0.5}, "icl": {"easy": 0.6, "hard": 0.7}}
 # Planted effects on the probability of a correct answer:
 LEVEL_SHIFT = {"easy": 0.15, "medium": 0.0, "hard": -0.10}  # test_on=all cells: easier items are easier
 N_TRAIN_GAIN = 0.05  # per doubling of n_train above the smallest
@@ -56,7 +60,7 @@ def _cell_rows(
             "correct": correct.astype(bool),
             "gold_prob": probs[:, 0],
             "quantization": "none",
-            "fit_seconds": 0.0 if config["learner"] == "zero-shot" else 1.5,
+            "fit_seconds": 0.0 if config["train_on"] == "none" else 1.5,
             "predict_seconds": 0.5,
         }
     )
@@ -97,13 +101,16 @@ def write_fake_run(
     write_items: bool = False,
     item_measures: Sequence[str] | None = None,
     n_choices: int = 4,
+    baseline: str | None = "zero-shot",
     seed: int = 0,
 ) -> Path:
     """Write a fake run with ``n_items`` items per level; returns ``run_dir``.
 
-    ``accuracy`` maps learner → {train_on: probability of a correct answer}; ``"zero-shot"`` uses key ``"none"``.
-    Cells: every model × measure × seed × test level in ``test_on`` × learner × train_on × n_train × label_noise
-    (zero-shot: n_train 0, no noise). ``seed_shift`` adds to the supervised accuracy of each seed.
+    ``accuracy`` maps learner → {train_on: probability of a correct answer}; unsupervised learners use key
+    ``"none"``. Cells: every model × measure × seed × test level in ``test_on`` × learner × train_on × n_train ×
+    label_noise (unsupervised: n_train 0, no noise). ``seed_shift`` adds to the supervised accuracy of each seed.
+    ``baseline`` is the learner whose cells the manifest marks ``baseline: true`` (others ``false``); None
+    writes no mark, as an older e2h did.
     ``item_measures`` (default: ``measures``) are the columns of the items file. The default dataset name
     is no built-in one, so reports find no item table.
     """
@@ -116,14 +123,14 @@ def write_fake_run(
         run_dir.mkdir(parents=True, exist_ok=True)
         dataset = str(run_dir / "items.csv")
         _write_items(Path(dataset), pool, measures if item_measures is None else item_measures, n_choices, seed)
-    latent = make_rng(seed, "fake", "latent").random(len(pool))  # zero-shot: item-only correctness
+    latent = make_rng(seed, "fake", "latent").random(len(pool))  # unsupervised: item-only correctness
     latent = pd.Series(latent, index=pool["item_id"])
     variants = [
         (learner, train_on, p, n, noise)
         for learner, by_level in accuracy.items()
         for train_on, p in by_level.items()
-        for n in ([0] if learner == "zero-shot" else n_train)
-        for noise in ([0.0] if learner == "zero-shot" else label_noise)
+        for n in ([0] if train_on == "none" else n_train)
+        for noise in ([0.0] if train_on == "none" else label_noise)
     ]
     cells = []
     for (m, model), measure, s, tested in itertools.product(enumerate(models), measures, seeds, test_on):
@@ -150,7 +157,7 @@ def write_fake_run(
             }
             cell_id = content_hash(config)
             rng = make_rng(s, "fake", "cell", cell_id)
-            if learner == "zero-shot":
+            if train_on == "none":
                 correct = latent[test["item_id"]].to_numpy() < np.clip(p + shift, 0, 1)
             else:
                 effect = N_TRAIN_GAIN * np.log2(n / min(n_train)) - NOISE_DROP * noise + seed_shift.get(s, 0.0)
@@ -158,7 +165,8 @@ def write_fake_run(
             rows = _cell_rows({"cell_id": cell_id, **config}, test, correct, rng, n_choices)
             with atomic_path(run_dir / "cells" / f"{cell_id}.parquet") as tmp:
                 rows.to_parquet(tmp, index=False)
-            cells.append({"cell_id": cell_id, **config, "status": "done"})
+            mark = {} if baseline is None else {"baseline": learner == baseline}
+            cells.append({"cell_id": cell_id, **config, **mark, "status": "done"})
     write_json(
         run_dir / "manifest.json",
         {

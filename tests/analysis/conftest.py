@@ -8,7 +8,7 @@ import pytest
 
 from e2h.analysis.report import write_report
 
-from fake_runs import write_fake_run
+from fake_runs import COT_ACCURACY, write_fake_run
 
 MODELS = ("smollm2-135m", "gemma3-270m")  # aliases of known size, for the model-size figure
 
@@ -28,6 +28,13 @@ def exact_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "linear-probe": {"easy": 0.0, "hard": 1.0},
     }
     return write_fake_run(tmp_path_factory.mktemp("runs") / "exact", accuracy=accuracy, test_on=("hard",))
+
+
+@pytest.fixture(scope="session")
+def cot_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The baseline is zero-shot-cot (right on 20% of items); plain zero-shot (50%) is run beside it, unmarked."""
+    run = tmp_path_factory.mktemp("runs") / "cot"
+    return write_fake_run(run, accuracy=COT_ACCURACY, baseline="zero-shot-cot", test_on=("hard",))
 
 
 @pytest.fixture(scope="session")

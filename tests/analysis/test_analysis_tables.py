@@ -20,7 +20,7 @@ from e2h.analysis.tables import (
 )
 from e2h.errors import E2HError
 
-from fake_runs import write_fake_run
+from fake_runs import COT_ACCURACY, write_fake_run
 
 N_BOOT = 300
 
@@ -108,11 +108,49 @@ def test_zero_shot_matched_by_item_when_seeds_are_missing(tmp_path: Path):
     np.testing.assert_allclose(table["unsup_acc"], full["unsup_acc"])  # zero-shot depends on the item only
 
 
-def test_missing_zero_shot_gives_an_explained_row(fake_run: Path):
+def test_missing_baseline_gives_an_explained_row(fake_run: Path):
     results = load_results(fake_run)
-    table = sgr_table(results[results.learner != "zero-shot"], n_boot=N_BOOT)
-    assert not table["defined"].any()
-    assert table["reason"].str.contains("no zero-shot predictions").all()
+    table = sgr_table(results[~results.baseline], n_boot=N_BOOT)
+    assert not table["defined"].any() and (table["unsup_learner"] == "").all()
+    assert table["reason"].str.match(r"no predictions of the unsupervised baseline for (\d+) of \1 hard").all()
+    assert table["reason"].str.endswith("add `unsupervised` to the run's learners").all()
+
+
+def _hard_mean(results: pd.DataFrame, learner: str) -> float:
+    return results[(results.learner == learner) & (results.item_level == "hard")]["correct"].mean()
+
+
+def test_sgr_is_against_the_runs_baseline_not_plain_zero_shot(cot_run: Path):
+    results = load_results(cot_run)
+    table = sgr_table(results, n_boot=N_BOOT)
+    assert list(table["learner"]) == ["icl"] and list(table["unsup_learner"]) == ["zero-shot-cot"]
+    cot, plain = _hard_mean(results, "zero-shot-cot"), _hard_mean(results, "zero-shot")
+    assert cot < plain  # planted: 0.2 vs 0.5 of the items
+    assert table["unsup_acc"].iloc[0] == pytest.approx(cot)
+    assert (table["unsup_alignment"] == "paired by (item, seed)").all()
+    for s, row in per_seed_table(results).set_index("seed").iterrows():
+        assert row.unsup == pytest.approx(_hard_mean(results[results.seed == s], "zero-shot-cot"))
+    acc = accuracy_table(results, n_boot=N_BOOT).set_index("learner")
+    assert acc.loc["zero-shot-cot", "baseline"] and not acc.loc["zero-shot", "baseline"]  # a row of its own
+    assert acc.loc["zero-shot", "acc"] == pytest.approx(plain)
+
+
+def test_without_baseline_marks_sgr_is_against_zero_shot(tmp_path: Path):
+    run = write_fake_run(tmp_path / "old", accuracy=COT_ACCURACY, baseline=None, test_on=("hard",))
+    results = load_results(run)
+    table = sgr_table(results, n_boot=N_BOOT)
+    assert list(table["unsup_learner"]) == ["zero-shot"]
+    assert table["unsup_acc"].iloc[0] == pytest.approx(_hard_mean(results, "zero-shot"))
+
+
+def test_the_baseline_and_its_learner_unmarked_are_separate_rows(results: pd.DataFrame):
+    # e.g. a zero-shot baseline with format cloze beside plain zero-shot: one learner name, two cells per seed
+    plain = results[results.baseline].assign(cell_id=lambda d: d.cell_id + "-plain", baseline=False)
+    both = pd.concat([results, plain], ignore_index=True)
+    acc = accuracy_table(both, n_boot=N_BOOT)
+    zero_shot = acc[acc.learner == "zero-shot"]
+    assert zero_shot.groupby("baseline").size().to_dict() == {False: len(zero_shot) // 2, True: len(zero_shot) // 2}
+    pd.testing.assert_frame_equal(sgr_table(both, n_boot=N_BOOT), sgr_table(results, n_boot=N_BOOT))
 
 
 def test_misaligned_easy_and_hard_cells_raise(results: pd.DataFrame):

@@ -12,6 +12,8 @@ import pytest
 from e2h.analysis.results import REQUIRED_COLUMNS, load_manifest, load_results
 from e2h.errors import E2HError
 
+from fake_runs import COT_ACCURACY, write_fake_run
+
 
 def test_concatenates_every_cell(fake_run: Path):
     results = load_results(fake_run)
@@ -53,3 +55,19 @@ def test_cells_missing_columns(fake_run: Path, tmp_path: Path):
     pd.read_parquet(cell).drop(columns=["item_level"]).to_parquet(cell)
     with pytest.raises(E2HError, match=r"lacks columns \['item_level'\]"):
         load_results(run)
+
+
+def test_baseline_column_comes_from_the_manifest(cot_run: Path):
+    results = load_results(cot_run)
+    marked = {c["cell_id"] for c in load_manifest(cot_run)["cells"] if c["baseline"]}
+    assert results["baseline"].dtype == bool
+    assert set(results.loc[results["baseline"], "cell_id"]) == marked
+    assert set(results.loc[results["baseline"], "learner"]) == {"zero-shot-cot"}  # plain zero-shot is not
+
+
+def test_a_manifest_without_baseline_marks_takes_zero_shot(tmp_path: Path):
+    run = write_fake_run(tmp_path / "old", accuracy=COT_ACCURACY, baseline=None, test_on=("hard",), seeds=(0,))
+    assert not any("baseline" in cell for cell in load_manifest(run)["cells"])
+    results = load_results(run)
+    assert results["baseline"].any()
+    assert (results["baseline"] == (results["learner"] == "zero-shot")).all()

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from e2h.analysis.plots import main_setting
+from e2h.analysis.plots import learner_panels, main_setting, supervision, supervision_name
 from e2h.analysis.plots_curves import (
     MODEL_PARAMETERS,
     label_cost,
@@ -63,6 +63,20 @@ def test_curves_hold_the_other_settings_at_their_main_value(acc: pd.DataFrame):
     assert (rows["learner"] == "zero-shot").sum() == (acc["learner"] == "zero-shot").sum()
     rows, _ = main_setting(acc)
     assert set(rows.loc[rows["learner"] != "zero-shot", "n_train"]) == {32}
+
+
+def test_other_unsupervised_learners_are_panels_of_their_own_but_never_the_baseline(cot_run: Path):
+    acc = accuracy_table(load_results(cot_run), n_boot=100)
+    labels = dict(zip(acc["learner"] + " " + acc["train_on"], supervision(acc), strict=True))
+    expected = {"zero-shot-cot none": "Unsupervised", "zero-shot none": "zero-shot"}  # the other: by its name
+    assert labels == {**expected, "icl easy": "Easy", "icl hard": "Hard"}
+    assert supervision_name("Unsupervised", acc) == "Unsupervised (zero-shot-cot)"
+    unsup, panels = learner_panels(acc)
+    assert set(unsup["learner"]) == {"zero-shot-cot"} and list(dict.fromkeys(panels["panel"])) == ["icl", "zero-shot"]
+    _, curves = learner_panels(acc, others=False)  # curves and heatmaps: training levels against the baseline
+    assert set(curves["panel"]) == {"icl"}
+    alone, panels = learner_panels(acc[acc["baseline"]])
+    assert alone.empty and set(panels["learner"]) == {"zero-shot-cot"}  # nothing else: the baseline is the panel
 
 
 def test_cost_and_noise_curves_are_drawn_only_with_their_axis(acc: pd.DataFrame, tmp_path: Path):

@@ -164,6 +164,18 @@ def test_every_headline_row_reads_as_a_sentence(exact_run: Path, tmp_path: Path)
     }
 
 
+def test_the_report_names_the_runs_baseline(cot_run: Path, tmp_path: Path):
+    run = tmp_path / "cot"
+    shutil.copytree(cot_run, run)
+    md = write_report(run, n_boot=N_BOOT).markdown.read_text(encoding="utf-8")
+    headline = md.split("## Figures")[0]
+    assert "(Unsupervised = each dataset's unsupervised baseline, zero-shot-cot)" in headline
+    assert re.search(r"easy training (beats|is not clearly better than) zero-shot-cot \(p = ", headline)
+    learners = {row["learner"] for row in _table(md, "Accuracy")}
+    assert learners == {"zero-shot-cot (baseline)", "zero-shot", "icl k=4 n=16"}
+    assert "hard does not beat the unsupervised baseline (zero-shot-cot)" in md
+
+
 def test_without_an_sgr_the_headline_is_the_accuracy(tmp_path: Path):
     run = write_fake_run(tmp_path / "zero", accuracy={"zero-shot": {"none": 0.0}}, test_on=("hard",))
     md = write_report(run, n_boot=N_BOOT).markdown.read_text(encoding="utf-8")

@@ -31,15 +31,18 @@ def counts_text(n_results: float, n_items: float, n_seeds: float) -> str:
 
 
 def learner_label(row: pd.Series) -> str:
+    """The learner with its settings (``icl k=4 n=16``); the unsupervised baseline marked ``(baseline)``."""
     label = str(row["learner"])
     if row.get("k", 0):
         label += f" k={row['k']}"
-    if row["learner"] != "zero-shot":
+    if row.get("n_train", 0):
         label += f" n={row['n_train']}"
     if row.get("label_noise", 0):
         label += f" noise={row['label_noise']}"
     if row.get("train_dataset", row["dataset"]) != row["dataset"]:
         label += f" from {short_name(row['train_dataset'])}"
+    if row.get("baseline", False):
+        label += " (baseline)"
     return label
 
 
@@ -98,12 +101,12 @@ def sgr_reading(row: pd.Series) -> str:
     if pd.isna(row["p_value"]):
         return sentence + "."
     beats = "beats" if row["p_value"] < 0.05 else "is not clearly better than"
-    return f"{sentence}; easy training {beats} zero-shot (p = {row['p_value']:.3f})."
+    return f"{sentence}; easy training {beats} {row['unsup_learner']} (p = {row['p_value']:.3f})."
 
 
 def accuracy_reading(row: pd.Series) -> str:
     """One plain sentence for one accuracy row (a cell group over its whole test set)."""
-    trained = "without training" if row["learner"] == "zero-shot" else f"trained on {row['train_on']} items"
+    trained = f"trained on {row['train_on']} items" if row["n_train"] else "without training"
     return (
         f"{row['learner'].capitalize()} {trained} answers {_pct(row['acc'])}% [{_pct(row['ci_lo'])}, "
         f"{_pct(row['ci_hi'])}] of {row['test_on']} test items correctly (chance {_pct(row['chance'])}%)."
@@ -194,9 +197,19 @@ def gap_display(gaps: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def headline_note(ci: str) -> str:
+def baseline_names(sgr: pd.DataFrame) -> str:
+    """The unsupervised baseline of each dataset in an SGR table: ``zero-shot-cot``, or ``arc: zero-shot; ...``."""
+    names = sgr[["dataset", "unsup_learner"]].dropna().drop_duplicates()
+    names = names[names["unsup_learner"] != ""]
+    if names["unsup_learner"].nunique() <= 1:
+        return "".join(names["unsup_learner"].unique()[:1]) or "none in the run"
+    return "; ".join(f"{short_name(d)}: {n}" for d, n in names.itertuples(index=False))
+
+
+def headline_note(ci: str, sgr: pd.DataFrame) -> str:
     return (
-        "Accuracy [95% CI] on the hard test items of each measure without training (Unsupervised = zero-shot), "
+        "Accuracy [95% CI] on the hard test items of each measure without training (Unsupervised = each "
+        f"dataset's unsupervised baseline, {baseline_names(sgr)}), "
         "trained on easy items and trained on hard items; SGR = (Easy − Unsupervised) / (Hard − Unsupervised). "
         f"Intervals: {CI_NAMES[ci]}."
     )

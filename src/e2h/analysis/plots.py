@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from e2h.analysis.tables import ACC_KEYS
+from e2h.analysis.tables import baseline_learner, supervision_masks
 from e2h.io import atomic_path
 
 DPI = 150
@@ -64,22 +64,50 @@ def variant_label(row: pd.Series, table: pd.DataFrame, skip: tuple[str, ...] = (
     return label
 
 
-def supervision_label(train_on: str, learner: str) -> str:
-    return "Unsupervised" if learner == "zero-shot" else str(train_on).replace("_", "+").capitalize()
+def supervision(rows: pd.DataFrame) -> pd.Series:
+    """Each row's supervision: "Unsupervised" (the baseline), its training level ("Easy", "Easy+hard", ...), or
+    the learner's name for any other unsupervised learner."""
+    baseline, supervised = supervision_masks(rows)
+    level = rows["train_on"].astype(str).str.replace("_", "+").str.capitalize()
+    return pd.Series(np.where(baseline, "Unsupervised", np.where(supervised, level, rows["learner"])), rows.index)
+
+
+def supervision_name(level: str, rows: pd.DataFrame) -> str:
+    """A legend entry for a supervision ``level`` of ``rows``: the baseline as ``Unsupervised (zero-shot-cot)``."""
+    return f"Unsupervised ({baseline_learner(rows)})" if level == "Unsupervised" else level
 
 
 def by_supervision(rows: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     """``rows`` split by supervision (Unsupervised, Easy, Medium, Hard, then others), in that order."""
-    labels = [supervision_label(t, lr) for t, lr in zip(rows["train_on"], rows["learner"], strict=True)]
-    order = [s for s in SUPERVISION_COLORS if s in labels] + sorted(set(labels) - set(SUPERVISION_COLORS))
-    rows = rows.assign(supervision=labels)
+    rows = rows.assign(supervision=supervision(rows))
+    labels = set(rows["supervision"])
+    order = [s for s in SUPERVISION_COLORS if s in labels] + sorted(labels - set(SUPERVISION_COLORS))
     return [(level, rows[rows["supervision"] == level]) for level in order]
+
+
+def learner_panels(
+    rows: pd.DataFrame, *, others: bool = True, skip: tuple[str, ...] = ()
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the baseline's rows, the rows drawn against it with a ``panel`` column: their learner variant).
+
+    Supervised learners are labelled by the settings that vary among them (:func:`variant_label`, except
+    ``skip``); other unsupervised learners get panels of their own when ``others``. Without either, the
+    baseline's rows are the panels (and the first part is empty), so no row is drawn twice.
+    """
+    baseline, supervised = supervision_masks(rows)
+    unsup = rows[baseline]
+    parts = [rows[supervised]] + ([rows[~baseline & ~supervised]] if others else [])
+    parts = [part for part in parts if not part.empty]
+    if not parts:
+        unsup, parts = unsup.iloc[:0], [unsup]
+    labelled = [part.assign(panel=[variant_label(r, part, skip) for _, r in part.iterrows()]) for part in parts]
+    return unsup, pd.concat(labelled)
 
 
 def main_setting(rows: pd.DataFrame, vary: tuple[str, ...] = ()) -> tuple[pd.DataFrame, bool]:
     """Supervised rows at their learner's largest n_train and smallest label noise (unless that key is in
-    ``vary``), zero-shot rows all; and whether anything was left out."""
-    supervised = rows["learner"] != "zero-shot"
+    ``vary``), unsupervised rows all; and whether anything was left out."""
+    _, supervised = supervision_masks(rows)
     keep = pd.Series(True, index=rows.index)
     for key, pick in (("n_train", "max"), ("label_noise", "min")):
         if key not in vary:
@@ -110,29 +138,21 @@ def plot_accuracy(acc: pd.DataFrame, out_dir: Path) -> list[Plot]:
     whole = acc[acc["item_level"] == acc["test_on"]]
     plots = []
     for (model, dataset, test_on), table in whole.groupby(["model", "dataset", "test_on"], sort=True):
-        supervised = table[table["learner"] != "zero-shot"]
-        unsup = table[table["learner"] == "zero-shot"]
-        if supervised.empty:
-            supervised = unsup
-        variants = supervised.assign(panel=supervised.apply(variant_label, axis=1, table=supervised))
+        unsup, variants = learner_panels(table)
         panels = list(dict.fromkeys(variants["panel"]))
         measures = sorted(table["measure"].dropna().unique())
         fig = Figure(figsize=(max(4.5, 1.6 * len(measures) + 2) * len(panels), 3.8), layout="constrained")
         axes = fig.subplots(1, len(panels), squeeze=False, sharey=True)[0]
         for ax, panel in zip(axes, panels, strict=True):
-            rows = pd.concat([unsup, variants[variants["panel"] == panel]]).drop_duplicates(ACC_KEYS)
-            rows = rows.assign(
-                supervision=[supervision_label(t, lrn) for t, lrn in zip(rows.train_on, rows.learner, strict=True)]
-            )
-            levels = [s for s in SUPERVISION_COLORS if s in set(rows["supervision"])]
-            levels += sorted(set(rows["supervision"]) - set(levels))
+            rows = pd.concat([unsup, variants[variants["panel"] == panel]])
+            levels = by_supervision(rows)
             width = 0.8 / len(levels)
-            for j, level in enumerate(levels):
-                sub = rows[rows["supervision"] == level].set_index("measure").reindex(measures)
+            for j, (level, sub) in enumerate(levels):
+                sub = sub.set_index("measure").reindex(measures)
                 x = np.arange(len(measures)) + (j - (len(levels) - 1) / 2) * width
                 err = np.vstack([sub["acc"] - sub["ci_lo"], sub["ci_hi"] - sub["acc"]])
                 color = SUPERVISION_COLORS.get(level, OTHER_COLOR)
-                ax.bar(x, sub["acc"], width, yerr=err, capsize=3, color=color, label=level)
+                ax.bar(x, sub["acc"], width, yerr=err, capsize=3, color=color, label=supervision_name(level, rows))
             chance = rows["chance"].mean()
             ax.axhline(chance, color="black", linestyle="--", linewidth=1, label=f"chance ({chance:.2f})")
             ax.set_xticks(np.arange(len(measures)), measures, rotation=15)
@@ -183,7 +203,11 @@ def plot_sgr(sgr: pd.DataFrame, out_dir: Path) -> list[Plot]:
         fig.suptitle(f"{model} · {short_name(dataset)}: supervision gap recovered on {where}")
         path = out_dir / f"sgr_{slug(model, dataset, test_on)}.png"
         save_figure(fig, path)
-        caption = "SGR with its 95% interval (see Method); a cross marks SGR undefined (hard does not beat zero-shot)."
+        names = " / ".join(sorted(set(table["unsup_learner"].dropna()) - {""}))
+        baseline = f"the unsupervised baseline ({names})" if names else "the unsupervised baseline"
+        caption = (
+            f"SGR with its 95% interval (see Method); a cross marks SGR undefined (hard does not beat {baseline})."
+        )
         plots.append(Plot(path, f"SGR — {model}, {short_name(dataset)}, test on {test_on}", caption))
     return plots
 
@@ -193,11 +217,7 @@ def plot_level_heatmap(acc: pd.DataFrame, out_dir: Path) -> list[Plot]:
     levels = acc[(acc["test_on"] == "all") & acc["item_level"].isin(["easy", "medium", "hard"])]
     plots = []
     for (model, dataset, measure), table in levels.groupby(["model", "dataset", "measure"], sort=True):
-        unsup = table[table["learner"] == "zero-shot"].assign(train_on="none")
-        supervised = table[table["learner"] != "zero-shot"]
-        if supervised.empty:
-            supervised = unsup
-        supervised = supervised.assign(panel=supervised.apply(variant_label, axis=1, table=supervised))
+        unsup, supervised = learner_panels(table, others=False)  # the rows are training levels
         panels = list(dict.fromkeys(supervised["panel"]))
         cols = [c for c in ["easy", "medium", "hard"] if c in set(table["item_level"])]
         train_levels = set(unsup["train_on"]) | set(supervised["train_on"])
@@ -205,7 +225,7 @@ def plot_level_heatmap(acc: pd.DataFrame, out_dir: Path) -> list[Plot]:
         fig = Figure(figsize=(3.6 * len(panels) + 1.5, 3.4), layout="constrained")
         axes = fig.subplots(1, len(panels), squeeze=False, sharey=True)[0]
         for ax, panel in zip(axes, panels, strict=True):
-            rows = pd.concat([unsup, supervised[supervised["panel"] == panel]]).drop_duplicates(ACC_KEYS)
+            rows = pd.concat([unsup, supervised[supervised["panel"] == panel]])
             grid = rows.pivot_table(index="train_on", columns="item_level", values="acc", aggfunc="mean")
             grid = grid.reindex(index=order, columns=cols)
             image = ax.imshow(grid.to_numpy(), vmin=0, vmax=1, cmap="viridis", aspect="auto")
@@ -213,7 +233,8 @@ def plot_level_heatmap(acc: pd.DataFrame, out_dir: Path) -> list[Plot]:
                 if np.isfinite(value):
                     ax.text(j, i, f"{value:.2f}", ha="center", va="center", color="white" if value < 0.6 else "black")
             ax.set_xticks(range(len(cols)), cols)
-            ax.set_yticks(range(len(order)), ["unsupervised" if r == "none" else r for r in order])
+            names = {"none": f"unsupervised ({baseline_learner(table)})"}
+            ax.set_yticks(range(len(order)), [names.get(r, r) for r in order])
             ax.tick_params(axis="y", labelleft=ax is axes[0])
             ax.set_xlabel("test item level")
             ax.set_title(panel)

@@ -2,7 +2,8 @@
 
 Each ``plot_*`` takes the accuracy table, draws one figure per group in which the setting takes at
 least two values, and returns [] otherwise. Lines are supervision levels with 95% CI bars, one panel
-per learner variant; zero-shot is a dashed level when it does not vary with the setting; chance is dotted.
+per supervised learner variant; the unsupervised baseline is a dashed level when it does not vary with the setting;
+chance is dotted.
 """
 
 from __future__ import annotations
@@ -20,14 +21,16 @@ from e2h.analysis.plots import (
     SUPERVISION_COLORS,
     Plot,
     by_supervision,
+    learner_panels,
     legend_right,
     main_setting,
     panel_grid,
     save_figure,
     short_name,
     slug,
-    variant_label,
+    supervision_name,
 )
+from e2h.analysis.tables import baseline_learner, supervision_masks
 
 #: Cost of one hard label relative to one easy label (the paper's cost curves: hard data costs twice as much).
 HARD_LABEL_COST = 2.0
@@ -74,21 +77,20 @@ def _curve_plot(rows: pd.DataFrame, x: str, vary: tuple[str, ...], log_x: bool =
     its axes and a caption sentence saying so ("" when nothing was held).
     """
     rows, held = main_setting(rows, vary)
-    unsup = rows[rows["learner"] == "zero-shot"]
-    supervised = rows[rows["learner"] != "zero-shot"]
-    supervised = supervised.assign(panel=supervised.apply(variant_label, axis=1, table=supervised, skip=vary))
-    panels = list(dict.fromkeys(supervised["panel"])) or ["zero-shot"]
+    unsup, supervised = learner_panels(rows, others=False, skip=vary)
+    panels = list(dict.fromkeys(supervised["panel"]))
     fig, axes = panel_grid(len(panels))
-    ticks = np.sort(rows[x].unique())
+    ticks = np.sort(pd.concat([unsup, supervised])[x].unique())  # the x of what is drawn
     for ax, panel in zip(axes, panels, strict=True):
         for level, line in by_supervision(pd.concat([unsup, supervised[supervised["panel"] == panel]])):
             line = line.sort_values(x)
             color = SUPERVISION_COLORS.get(level, OTHER_COLOR)
+            label = supervision_name(level, line)
             if level == "Unsupervised" and line[x].nunique() == 1:
-                ax.axhline(line["acc"].mean(), color=color, linestyle="--", label="Unsupervised (zero-shot)")
+                ax.axhline(line["acc"].mean(), color=color, linestyle="--", label=label)
                 continue
             err = np.vstack([line["acc"] - line["ci_lo"], line["ci_hi"] - line["acc"]])
-            ax.errorbar(line[x], line["acc"], yerr=err, marker="o", capsize=3, color=color, label=level)
+            ax.errorbar(line[x], line["acc"], yerr=err, marker="o", capsize=3, color=color, label=label)
         ax.axhline(rows["chance"].mean(), color="black", linestyle=":", linewidth=1, label="chance")
         if log_x:
             ax.set_xscale("log")
@@ -106,11 +108,23 @@ def _whole(acc: pd.DataFrame) -> pd.DataFrame:
     return acc[acc["item_level"] == acc["test_on"]]
 
 
+def _varies(rows: pd.DataFrame, key: str) -> bool:
+    """Whether the supervised rows take two or more values of ``key``."""
+    _, supervised = supervision_masks(rows)
+    return rows.loc[supervised, key].nunique() > 1
+
+
+def _dashed(rows: pd.DataFrame) -> str:
+    """The caption's note on the dashed level: the unsupervised baseline, named; "" without one."""
+    name = baseline_learner(rows)
+    return f" Dashed: the unsupervised baseline ({name})." if name else ""
+
+
 def plot_cost_curves(acc: pd.DataFrame, out_dir: Path, hard_cost: float = HARD_LABEL_COST) -> list[Plot]:
     """Accuracy against labelling cost (n_train × label cost) for groups with several n_train."""
     plots = []
     for (model, dataset, measure, test_on), rows in _whole(acc).groupby(["model", "dataset", "measure", "test_on"]):
-        if rows.loc[rows["learner"] != "zero-shot", "n_train"].nunique() < 2:
+        if not _varies(rows, "n_train"):
             continue
         rows = rows.assign(
             cost=[n * label_cost(t, hard_cost) for n, t in zip(rows.n_train, rows.train_on, strict=True)]
@@ -124,7 +138,7 @@ def plot_cost_curves(acc: pd.DataFrame, out_dir: Path, hard_cost: float = HARD_L
         save_figure(fig, path)
         caption = (
             f"Accuracy on {test_on} test items against the cost of the training labels: n_train × {hard_cost:g} "
-            "for hard items, × 1 for easy ones (other levels halfway); dashed: zero-shot." + held
+            "for hard items, × 1 for easy ones (other levels halfway)." + _dashed(rows) + held
         )
         plots.append(Plot(path, f"Cost curves — {model}, {short_name(dataset)}, {measure}", caption))
     return plots
@@ -134,7 +148,7 @@ def plot_noise_curves(acc: pd.DataFrame, out_dir: Path) -> list[Plot]:
     """Accuracy against the label-noise probability p for groups with several noise levels."""
     plots = []
     for (model, dataset, measure, test_on), rows in _whole(acc).groupby(["model", "dataset", "measure", "test_on"]):
-        if rows.loc[rows["learner"] != "zero-shot", "label_noise"].nunique() < 2:
+        if not _varies(rows, "label_noise"):
             continue
         fig, axes, held = _curve_plot(rows, "label_noise", ("label_noise",))
         for ax in axes:
@@ -145,7 +159,7 @@ def plot_noise_curves(acc: pd.DataFrame, out_dir: Path) -> list[Plot]:
         save_figure(fig, path)
         caption = (
             f"Accuracy on {test_on} test items against the probability p that a training label is wrong "
-            "(hard items' p may be multiplied, see the config); dashed: zero-shot." + held
+            "(hard items' p may be multiplied, see the config)." + _dashed(rows) + held
         )
         plots.append(Plot(path, f"Noise curves — {model}, {short_name(dataset)}, {measure}", caption))
     return plots

@@ -21,13 +21,14 @@ from e2h.analysis.plots import (
     SUPERVISION_COLORS,
     Plot,
     by_supervision,
+    learner_panels,
     legend_right,
     main_setting,
     panel_grid,
     save_figure,
     short_name,
     slug,
-    variant_label,
+    supervision_name,
 )
 from e2h.errors import E2HError
 
@@ -82,18 +83,17 @@ def plot_hardness_values(results: pd.DataFrame, items: Mapping[str, pd.DataFrame
         test_on = "all" if (rows["test_on"] == "all").any() else rows["test_on"].iloc[0]
         rows, _ = main_setting(rows[rows["test_on"] == test_on])
         rows = rows.assign(value=_bins(values).reindex(rows["item_id"]).to_numpy())
-        supervised = rows[rows["learner"] != "zero-shot"]
-        cells = supervised.drop_duplicates("cell_id")
-        labels = dict(zip(cells["cell_id"], cells.apply(variant_label, axis=1, table=cells), strict=True))
-        supervised = supervised.assign(panel=supervised["cell_id"].map(labels))
-        panels = list(dict.fromkeys(supervised["panel"])) or ["zero-shot"]
+        unsup, cells = learner_panels(rows.drop_duplicates("cell_id"))  # labelled per cell, not per row
+        labels = dict(zip(cells["cell_id"], cells["panel"], strict=True))
+        rows = rows.assign(panel=rows["cell_id"].map(labels))
+        panels = list(dict.fromkeys(cells["panel"]))
         fig, axes = panel_grid(len(panels))
         for ax, panel in zip(axes, panels, strict=True):
-            series = pd.concat([rows[rows["learner"] == "zero-shot"], supervised[supervised["panel"] == panel]])
+            series = rows[rows["cell_id"].isin(unsup["cell_id"]) | (rows["panel"] == panel)]
             for level, line in by_supervision(series):
                 means = line.groupby("value")["correct"].mean()
                 color = SUPERVISION_COLORS.get(level, OTHER_COLOR)
-                ax.plot(means.index, means.to_numpy(), marker="o", color=color, label=level)
+                ax.plot(means.index, means.to_numpy(), marker="o", color=color, label=supervision_name(level, line))
             ax.set_ylim(0, 1)
             ax.set_xlabel(f"{measure} (bin median)")
             ax.set_title(panel)

@@ -246,7 +246,10 @@ def _figures(
     if not heatmaps:
         notes.append("No train-level × test-level heatmap: the run has no cells tested on all levels (test_on: all).")
     if sgr.empty:
-        notes.append("No SGR: the run needs a supervised learner trained on both easy and hard, plus zero-shot.")
+        notes.append(
+            "No SGR: the run needs a supervised learner trained on both easy and hard, plus the unsupervised "
+            "baseline (the learner `unsupervised`)."
+        )
     sizes = model_parameters(manifest, sorted(results["model"].unique()))
     curves = {
         "cost curves (one n_train)": plot_cost_curves(acc, folder, hard_cost),
@@ -316,7 +319,7 @@ def write_report(
         name=str(manifest.get("name", run_dir.name)),
         description=str(manifest.get("description") or ""),
         headline_title="Supervision gap recovered" if not sgr.empty else "Accuracy on the test items",
-        headline_note=display.headline_note(ci) if not sgr.empty else "",
+        headline_note=display.headline_note(ci, sgr) if not sgr.empty else "",
         headline=display.headline_table(sgr, acc),
         failed_note=f"{len(failed)} cell(s) did not finish; these results leave them out (list below)."
         if len(failed)

@@ -1,4 +1,9 @@
-"""Read a run's results store: ``runs/<name>/manifest.json`` and ``runs/<name>/cells/*.parquet``."""
+"""Read a run's results store: ``runs/<name>/manifest.json`` and ``runs/<name>/cells/*.parquet``.
+
+``load_results`` adds a bool column ``baseline``: whether a row's cell is its dataset's unsupervised baseline
+(the learner name ``unsupervised`` in a config, e.g. ``zero-shot-cot`` on GSM8k), as the manifest's cells mark it.
+Cells of a manifest written before that mark existed count as the baseline when their learner is ``zero-shot``.
+"""
 
 from __future__ import annotations
 
@@ -28,6 +33,8 @@ REQUIRED_COLUMNS = (
     "n_choices",
     "correct",
 )
+#: The unsupervised baseline of cells whose manifest entry has no ``baseline`` mark (runs of an older e2h).
+FALLBACK_BASELINE = "zero-shot"
 
 
 def _run_dir(run_dir: str | Path) -> Path:
@@ -53,7 +60,7 @@ def load_manifest(run_dir: str | Path) -> dict[str, Any]:
 def load_results(run_dir: str | Path) -> pd.DataFrame:
     """Every cell of a run concatenated: one row per (cell, test item), columns as in the results store."""
     path = _run_dir(run_dir)
-    load_manifest(path)
+    manifest = load_manifest(path)
     files = sorted((path / "cells").glob("*.parquet"))
     if not files:
         raise E2HError(f"{path} has no results in cells/*.parquet; run the experiment with `e2h run CONFIG`")
@@ -75,4 +82,14 @@ def load_results(run_dir: str | Path) -> pd.DataFrame:
     if "k" not in results.columns:
         results["k"] = 0
     results["correct"] = results["correct"].astype(bool)
+    results["baseline"] = _baseline_flags(manifest, results)
     return results
+
+
+def _baseline_flags(manifest: dict[str, Any], results: pd.DataFrame) -> pd.Series:
+    """Each row's cell's ``baseline`` mark from the manifest; ``learner == FALLBACK_BASELINE`` where it has none."""
+    entries = [c for c in manifest.get("cells", []) if isinstance(c, dict) and "cell_id" in c and "baseline" in c]
+    marked = {c["cell_id"]: bool(c["baseline"]) for c in entries}
+    fallback = results["learner"] == FALLBACK_BASELINE
+    known = results["cell_id"].isin(list(marked))
+    return fallback.where(~known, results["cell_id"].map(marked)).astype(bool)
