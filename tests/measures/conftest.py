@@ -43,6 +43,15 @@ def write_synthetic(path: Path, n: int = 240, seed: int = 0, random_labels: bool
     return path
 
 
+def edit_item_file(path: Path, **columns: dict[int, object]) -> None:
+    """Rewrite a JSONL item file with ``{column: {row: value}}`` changed."""
+    items = pd.read_json(path, lines=True)
+    for column, values in columns.items():
+        for row, value in values.items():
+            items.loc[row, column] = value
+    items.to_json(path, orient="records", lines=True)
+
+
 class SyntheticLM:
     """Answers ``hidden_states`` and ``score`` from the planted difficulty (see the module docstring)."""
 
@@ -103,6 +112,12 @@ def _one_torch_thread():
 def write_synth():
     """``write_synth(path, n=240, seed=0, random_labels=False) -> path``."""
     return write_synthetic
+
+
+@pytest.fixture
+def edit_items():
+    """``edit_items(path, question={3: "new text"})``: change cells of a JSONL item file."""
+    return edit_item_file
 
 
 @pytest.fixture

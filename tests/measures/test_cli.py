@@ -1,10 +1,12 @@
-"""`e2h hardness compute|list` on the tiny model, and a config naming a measure not computed yet."""
+"""`e2h hardness compute|list` on the tiny model, and configs naming a measure not computed yet or stale."""
 
 from __future__ import annotations
 
 import pytest
 
 from e2h.data import load_dataset
+from e2h.data.computed import read_measure
+from e2h.measures import compute_measure
 
 
 def test_compute_then_list_then_use(tmp_path, write_synth, e2h_cli):
@@ -58,3 +60,65 @@ def test_builtin_config_accepts_computed_names_and_rejects_typos():
     assert _check_measures(["prequential_smollm2-135m", "irt_difficulty"], "arc")
     with pytest.raises(ValueError, match="unknown measure 'prequental_smollm2-135m'"):
         _check_measures(["prequental_smollm2-135m"], "arc")
+
+
+def _config(tmp_path, measure: str, **overrides):
+    from e2h.experiments import parse_config
+
+    data = {
+        "name": "m",
+        "models": ["tiny-random"],
+        "datasets": [{"name": "small.jsonl", "measures": [measure]}],
+        "learners": ["zero-shot"],
+        "train_on": ["easy"],
+        "n_train": 4,
+        "n_test": 5,
+        "output_dir": str(tmp_path / "runs"),
+        **overrides,
+    }
+    return parse_config(data, base_dir=tmp_path)
+
+
+def test_config_naming_a_stale_measure_stops_with_the_command(tmp_path, write_synth, fake_lm, edit_items):
+    from e2h.errors import ConfigError
+    from e2h.experiments import plan
+    from e2h.experiments.runner import load_run_data
+
+    path = write_synth(tmp_path / "small.jsonl", n=20)
+    compute_measure(path, "nll", models=[fake_lm(load_dataset(path))], format="cloze")
+    edit_items(path, question={0: "What is the answer to item 0, reworded?"})
+    command = f"e2h hardness compute {path} --method nll --models synthetic --format cloze"
+    with pytest.raises(ConfigError) as stop:
+        load_run_data(_config(tmp_path, "nll_question_synthetic"))
+    message = str(stop.value)
+    assert "\n" not in message and "'nll_question_synthetic' is stale" in message
+    assert f"run `{command}` (or set compute_measures: true)" in message
+    with pytest.raises(ConfigError, match="the run computes it first"):  # a plan without a run (--dry-run)
+        plan(_config(tmp_path, "nll_question_synthetic", compute_measures=True))
+
+
+def test_compute_measures_computes_a_missing_measure_then_runs(tmp_path, write_synth):
+    from e2h.analysis import load_results
+    from e2h.data.computed import table_path
+    from e2h.experiments import run_experiment
+
+    path = write_synth(tmp_path / "small.jsonl", n=40)
+    measure = "prequential_tiny-random"
+    result = run_experiment(_config(tmp_path, measure, compute_measures=True))
+    _, meta = read_measure(table_path(path, measure))
+    assert meta["method"] == "prequential" and meta["models"] == ["tiny-random"]
+    assert result.ok and len(result.executed) == 1 and "compute measures" in result.seconds
+    assert set(load_results(result.run_dir)["measure"]) == {measure}
+
+
+def test_compute_measures_recomputes_a_stale_measure_in_its_format(tmp_path, write_synth, edit_items):
+    from e2h.data.computed import items_fingerprint, table_path
+    from e2h.experiments import run_experiment
+
+    path = write_synth(tmp_path / "small.jsonl", n=20)
+    compute_measure(path, "nll", models=["tiny-random"], format="cloze")
+    edit_items(path, question={0: "What is the answer to item 0, reworded?"})
+    result = run_experiment(_config(tmp_path, "nll_question_tiny-random", compute_measures=True))
+    _, meta = read_measure(table_path(path, "nll_question_tiny-random"))
+    assert meta["items_fingerprint"] == items_fingerprint(load_dataset(path)) and meta["format"] == "cloze"
+    assert result.ok and len(result.executed) == 1

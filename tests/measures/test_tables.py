@@ -89,3 +89,21 @@ def test_an_interrupted_compute_resumes(method, synthetic, fake_lm, interrupted_
     assert interrupted_probe.fits == n_fits - 3  # fits 2..4 were saved before the interruption
     np.testing.assert_allclose(resumed.table["value"], reference.table["value"])
     assert resumed.measure == f"{method}-interrupted-probe_synthetic"
+
+
+def test_a_table_of_changed_items_is_left_out_with_one_warning(synthetic, fake_lm, edit_items, capsys):
+    compute_measure(synthetic, "nll", models=[fake_lm(load_dataset(synthetic))], format="cloze")
+    measure = "nll_question_synthetic"
+    edit_items(synthetic, planted={3: 0.5})  # not what a model sees: the table stays current
+    assert measure in load_dataset(synthetic).attrs["measures"]
+    capsys.readouterr()
+
+    edit_items(synthetic, question={3: "What is the answer to item 3, now reworded?"})
+    first, second = load_dataset(synthetic), load_dataset(synthetic)
+    for items in (first, second):
+        assert measure not in items.columns and measure not in items.attrs["measures"]
+        assert items.attrs["stale_measures"][measure] == {"dataset": str(synthetic), "format": "cloze"}
+    warnings = [line for line in capsys.readouterr().err.splitlines() if f"'{measure}'" in line]
+    assert len(warnings) == 1  # once per table, however often the dataset loads
+    assert "is stale" in warnings[0] and warnings[0].startswith("e2h: warning: ")
+    assert f"`e2h hardness compute {synthetic} --method nll --models synthetic --format cloze`" in warnings[0]

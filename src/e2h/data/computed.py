@@ -12,7 +12,11 @@ file ``<stem>-<hash of its absolute path>``.
 
 :func:`attach_computed` adds every computed measure of a dataset to its item table as a float column
 (NaN for items the table has no value for, and for held-out items, so they take part in no split) and
-lists it in ``items.attrs["measures"]``. This module reads and writes the tables; it fits nothing.
+lists it in ``items.attrs["measures"]``. A table is attached only while its item fingerprint
+(:func:`items_fingerprint`, stored when it is written) equals that of the items it was computed on as
+they load now (the table's own dataset, or the base of a view, in its default preparation): when the
+items changed since, the table is **stale**, left out, named in ``items.attrs["stale_measures"]``, and
+one warning names the command that recomputes it. This module reads and writes the tables; it fits nothing.
 
 **Naming scheme** (:func:`parse_measure_name`)::
 
@@ -42,6 +46,7 @@ import pyarrow.parquet as pq
 
 from e2h.errors import E2HError
 from e2h.io import atomic_path, content_hash
+from e2h.notices import warn
 from e2h.paths import cache_dir, e2h_home
 
 TABLE_VERSION = 1  # bump when the table layout changes
@@ -91,15 +96,16 @@ def is_computed_name(name: str) -> bool:
     return parse_measure_name(name) is not None
 
 
-def compute_command(dataset: str, name: str) -> str:
-    """The ``e2h hardness compute`` command that produces measure ``name`` for ``dataset``."""
+def compute_command(dataset: str, name: str, format: str | None = None) -> str:
+    """The ``e2h hardness compute`` command that produces measure ``name`` for ``dataset`` (in prompt ``format``)."""
     parsed = parse_measure_name(name)
     if parsed is None:
         raise E2HError(f"{name!r} is not a computed measure name: see `e2h hardness compute --help`.")
     if parsed.method == "irt":
         return f"e2h hardness compute {dataset} --method irt --runs RUN_DIR [RUN_DIR ...]"
     learner = f" --learner {parsed.learner}" if parsed.learner else ""
-    return f"e2h hardness compute {dataset} --method {parsed.method} --models {','.join(parsed.models)}{learner}"
+    fmt = f" --format {format}" if format else ""
+    return f"e2h hardness compute {dataset} --method {parsed.method} --models {','.join(parsed.models)}{learner}{fmt}"
 
 
 # ---------------------------------------------------------------------------------------------- where tables live
@@ -181,22 +187,63 @@ def computed_tables(dataset: str | os.PathLike) -> dict[str, Path]:
     return found
 
 
-def attach_computed(items: pd.DataFrame, dataset: str | os.PathLike) -> pd.DataFrame:
-    """Add each computed measure of ``dataset`` as a float column (NaN: no value or held out); list it in attrs.
+def attach_computed(
+    items: pd.DataFrame, dataset: str | os.PathLike, *, default_preparation: bool = True
+) -> pd.DataFrame:
+    """Add each current computed measure of ``dataset`` as a float column (NaN: no value or held out); list it in attrs.
 
-    A column the table already has (e.g. from an exported file) is kept as it is.
+    A column the table already has (e.g. from an exported file) is kept as it is. A stale table (see the module
+    docstring) is left out and listed in ``items.attrs["stale_measures"]`` as ``{measure: {"dataset", "format"}}``,
+    what recomputes it (:func:`compute_command`). ``default_preparation``: ``items`` is what
+    ``load_dataset(dataset)`` gives without a variant or source (else the fingerprints are compared with that table).
     """
     measures = list(items.attrs.get("measures", ()))
+    stale = dict(items.attrs.get("stale_measures", {}))
+    fingerprints: dict[str, str] = {}  # dataset key → fingerprint of the items its tables were computed on
     for measure, path in computed_tables(dataset).items():
         if measure in items.columns:
             continue
-        table, _ = read_measure(path)
+        table, meta = read_measure(path)
+        key = path.parent.name
+        if key not in fingerprints:
+            fingerprints[key] = _current_fingerprint(key, items, dataset, default_preparation)
+        if meta.get("items_fingerprint", fingerprints[key]) != fingerprints[key]:
+            stale[measure] = _stale(measure, key, dataset, path, meta)
+            continue
         values = table["value"].to_numpy(dtype=float).copy()
         values[table["held_out"].to_numpy(dtype=bool)] = np.nan
         items[measure] = items["id"].map(dict(zip(table["id"], values, strict=True))).astype(float)
         measures.append(measure)
     items.attrs["measures"] = measures
+    if stale:
+        items.attrs["stale_measures"] = stale
     return items
+
+
+def _current_fingerprint(key: str, items: pd.DataFrame, dataset: str | os.PathLike, default: bool) -> str:
+    """The fingerprint of the items the tables under ``key`` were computed on, as they load now."""
+    if key == dataset_key(dataset) and default:
+        return items_fingerprint(items)
+    from e2h.data import load_dataset  # a built-in (a view's base, or another preparation of this one)
+
+    return items_fingerprint(load_dataset(key))
+
+
+#: (table, stored fingerprint) of the stale tables already warned about by this process
+_WARNED: set[tuple[Path, str]] = set()
+
+
+def _stale(measure: str, key: str, dataset: str | os.PathLike, path: Path, meta: dict[str, Any]) -> dict[str, Any]:
+    """What recomputes a stale table, after one warning per table and process."""
+    redo = {"dataset": os.fspath(dataset) if key == dataset_key(dataset) else key, "format": meta.get("format")}
+    if (path, meta["items_fingerprint"]) not in _WARNED:
+        _WARNED.add((path, meta["items_fingerprint"]))
+        warn(
+            f"computed measure {measure!r} of {redo['dataset']} is stale (its items changed since "
+            f"{meta.get('created', 'it was computed')}) and is left out: recompute it with "
+            f"`{compute_command(redo['dataset'], measure, redo['format'])}`"
+        )
+    return redo
 
 
 def list_computed() -> dict[str, Path]:

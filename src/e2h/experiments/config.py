@@ -366,6 +366,13 @@ class ExperimentConfig(_RunOptions):
     datasets: list[DatasetSpec] = Field(
         min_length=1, description="datasets to test on, with their measures (datasets[] keys)"
     )
+    compute_measures: bool = Field(
+        False,
+        description="true: before the run plans its cells, compute every computed measure the datasets name "
+        "(prequential_smollm2-135m…) that is not in the cache yet or is stale (its items changed), as the "
+        "`e2h hardness compute` command its name implies would (irt ones need finished runs and are not); "
+        "false: stop and name that command",
+    )
     learners: list[LearnerSpec] = Field(min_length=1, description="learner names or {name, options} (learners[] keys)")
     train_on: list[str] = Field(
         default_factory=lambda: ["easy", "hard"],

@@ -1,9 +1,10 @@
 """The runner: a config's cells, computed once each, model by model, into the results store.
 
-Read it top to bottom: :func:`run_experiment` is the recipe (load data → expand → check every split → open the
-store → a backend runs the cells, each model loaded once per worker, here or on Ray (``backends``) → close).
-Everything that can be wrong with the data (a missing measure, an impossible split) is reported as one
-:class:`~e2h.errors.ConfigError` before any model loads. A failing cell is recorded with its error in the manifest
+Read it top to bottom: :func:`run_experiment` is the recipe (compute missing measures when the config asks,
+``experiments.computed`` → load data → expand → check every split → open the store → a backend runs the cells,
+each model loaded once per worker, here or on Ray (``backends``) → close). Everything that can be wrong with the
+data (a missing or stale measure, an impossible split) is reported as one :class:`~e2h.errors.ConfigError` before
+any model of a cell loads. A failing cell is recorded with its error in the manifest
 and the run goes on; Ctrl-C stops after recording the cells in progress as interrupted (finished cells are kept,
 a rerun resumes).
 
@@ -86,26 +87,30 @@ def load_run_data(config: ExperimentConfig) -> RunData:
         warn(note)
     for index, spec in enumerate(config.datasets):
         where = f"datasets[{index}] ({spec.name})"
-        measures[index], problem, note = _choose_measures(spec, items[spec.name])
+        measures[index], problem, note = _choose_measures(spec, items[spec.name], config.compute_measures)
         problems += [f"{where}: {p}" for p in problem]
         if note:
             notes.append(f"{where}: {note}")
             warn(notes[-1])
         if spec.train_dataset:
+            train_items = items[spec.train_dataset]
             for m in [spec.train_measure] if spec.train_measure else measures[index]:
-                if not _has_values(items[spec.train_dataset], m):
+                if m not in train_items.columns:
+                    why = _absent_measure(spec.train_dataset, m, train_items, config.compute_measures)
+                    problems.append(f"{where}: train_dataset {spec.train_dataset}: {why}")
+                elif not _has_values(train_items, m):
                     problems.append(f"{where}: train_dataset {spec.train_dataset} has no values of measure {m!r}")
     if problems:
         raise ConfigError(f"{config.source}: " + "; ".join(problems))
     return RunData(items, measures, {name: fingerprint(table) for name, table in items.items()}, notes)
 
 
-def _choose_measures(spec: DatasetSpec, table: pd.DataFrame) -> tuple[list[str], list[str], str]:
+def _choose_measures(spec: DatasetSpec, table: pd.DataFrame, compute: bool) -> tuple[list[str], list[str], str]:
     """(measures to use, problems, note): a measure with no values gives way to ``fallback_measures``."""
     if not spec.measures:
         return [RANDOM], [], ""
     absent = [m for m in [*spec.measures, *spec.fallback_measures] if m not in table.columns]
-    problems = [_absent_measure(spec.name, m, table) for m in absent]
+    problems = [_absent_measure(spec.name, m, table, compute) for m in absent]
     empty = [m for m in spec.measures if m in table.columns and not _has_values(table, m)]
     chosen = [m for m in spec.measures if m not in empty and m not in absent]
     if not empty:
@@ -118,13 +123,23 @@ def _choose_measures(spec: DatasetSpec, table: pd.DataFrame) -> tuple[list[str],
     return chosen, problems, f"{', '.join(empty)} has no values (all NaN); using {', '.join(chosen)} instead"
 
 
-def _absent_measure(dataset: str, measure: str, table: pd.DataFrame) -> str:
-    """Why a measure column is missing: a computed measure not computed yet names the command that computes it."""
-    from e2h.data.computed import compute_command, is_computed_name
+def _absent_measure(dataset: str, measure: str, table: pd.DataFrame, compute: bool = False) -> str:
+    """Why a measure column is missing: a computed measure not computed yet (or stale) names the command.
 
-    if is_computed_name(measure):
-        return f"measure {measure!r} is not computed yet: run `{compute_command(dataset, measure)}`"
-    return f"no measure column {measure!r} ({suggest(measure, _measure_names(table))})"
+    ``compute``: the config sets ``compute_measures`` (so only a plan without a run, e.g. ``--dry-run``, gets here).
+    """
+    from e2h.data.computed import compute_command, parse_measure_name
+
+    parsed = parse_measure_name(measure)
+    if parsed is None:
+        return f"no measure column {measure!r} ({suggest(measure, _measure_names(table))})"
+    redo = table.attrs.get("stale_measures", {}).get(measure)
+    command = compute_command(redo["dataset"], measure, redo["format"]) if redo else compute_command(dataset, measure)
+    state = "is stale (its items changed since it was computed)" if redo else "is not computed yet"
+    if compute and parsed.method != "irt":
+        return f"measure {measure!r} {state}: the run computes it first (compute_measures: true) with `{command}`"
+    hint = "" if parsed.method == "irt" else " (or set compute_measures: true)"
+    return f"measure {measure!r} {state}: run `{command}`{hint}"
 
 
 def _measure_names(items: pd.DataFrame) -> list[str]:
@@ -252,14 +267,19 @@ def run_experiment(
     the Ray cluster to join (default: the config's ``ray_address``), see ``e2h.experiments.backends``.
     """
     from e2h.experiments.backends import Recorder, make_backend
+    from e2h.experiments.computed import compute_missing
 
     start = time.perf_counter()
+    computed = compute_missing(config) if config.compute_measures else []
+    measures_seconds, start = time.perf_counter() - start, time.perf_counter()
     data, cells, _ = plan(config)
     if backend is None or isinstance(backend, str):
         backend = make_backend(config, backend, address)
     store = RunStore.for_config(config)
     store.open(config, cells, force=force, notes=data.notes)
     result = RunResult(store.dir, cells)
+    if computed:
+        result.seconds["compute measures"] = measures_seconds
     result.timed("data (load, check splits)", start)
     todo = [c for c in cells if force or not store.is_done(c.cell_id)]
     recorder = Recorder(store, result, len(todo))
