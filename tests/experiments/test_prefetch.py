@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from e2h.experiments import plan
 from e2h.experiments.prefetch import prefetch_cells
@@ -10,9 +11,14 @@ from e2h.experiments.runner import fit_predict
 from e2h.models import load_model
 
 
-def test_zero_shot_and_probe_cells_share_one_pass(make_config, tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    "learners, label_noise",
+    [(["zero-shot", "linear-probe"], 0.0), (["zero-shot", "icl", "linear-probe"], 0.0), (["icl"], 0.3)],
+    ids=["zero-shot+probe", "with-icl", "icl-noisy-labels"],
+)
+def test_cells_run_from_one_prefetched_pass(make_config, tmp_path, monkeypatch, learners, label_noise):
     monkeypatch.setenv("E2H_HOME", str(tmp_path / "home"))
-    config = make_config(learners=["zero-shot", "linear-probe"], train_on=["easy", "hard"], seeds=[0])
+    config = make_config(learners=learners, train_on=["easy", "hard"], seeds=[0], k=2, label_noise=label_noise)
     data, cells, _ = plan(config)
     lm = load_model("tiny-random")
     assert prefetch_cells(cells, lm, data) > 0

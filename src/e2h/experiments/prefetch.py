@@ -1,7 +1,8 @@
 """Plan a model's engine work across all the cells of a run, deduplicate it, and compute it in one pass.
 
 Before the cells of a model run, each cell's learner lists the requests it will score or read hidden
-states of (``Learner.planned_requests``: the zero-shot test items, the probe's training and test items…).
+states of (``Learner.planned_requests``: the zero-shot and ICL test items with their demonstrations, the
+probe's training and test items…).
 Identical requests of different cells (the same test items for zero-shot and every probe of a seed, the
 training items shared by overlapping levels) are kept once, and ``LanguageModel.prefetch`` computes the
 scores and hidden states of all of them with one forward per packed row. The cells then fit and predict
@@ -21,16 +22,15 @@ if TYPE_CHECKING:
 
 def prefetch_cells(cells: list[Cell], lm: LanguageModel, data: RunData) -> int:
     """Compute the planned requests of ``cells`` on ``lm`` in one deduplicated pass; returns how many were new."""
-    from e2h.experiments.runner import cell_split
-    from e2h.learners import LEARNERS
+    from e2h.experiments.runner import cell_split, cell_train
+    from e2h.learners import make_learner
 
     by_layers: dict[tuple[int, ...] | None, dict[tuple, object]] = {}
     scored: set[tuple] = set()
     for cell in cells:
         split = cell_split(cell, data)
-        learner = LEARNERS.get(cell.learner)(lm, **cell.options)
-        train = split.train.iloc[:0] if cell.train_on == "none" else split.train
-        for planned in learner.planned_requests(train, split.test):
+        learner = make_learner(cell.learner, lm, **cell.options)
+        for planned in learner.planned_requests(cell_train(cell, split), split.test):
             wanted = by_layers.setdefault(planned.layers, {})
             for request in planned.requests:
                 key = (request.prefix, request.context, request.continuations)

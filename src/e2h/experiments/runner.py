@@ -226,12 +226,17 @@ class CellOutcome:
     predict_seconds: float
 
 
+def cell_train(cell: Cell, split: Split) -> pd.DataFrame:
+    """The training items a cell's learner fits on: none for unsupervised cells, else with the cell's label noise."""
+    return split.train.iloc[:0] if cell.train_on == "none" else noisy_labels(split.train, cell)
+
+
 def fit_predict(cell: Cell, lm: LanguageModel, data: RunData) -> CellOutcome:
     """The path of every cell, for ``e2h run`` and ``e2h eval`` alike: split → label noise → fit → predict."""
     from e2h.learners import make_learner
 
     split = cell_split(cell, data)
-    train = split.train.iloc[:0] if cell.train_on == "none" else noisy_labels(split.train, cell)
+    train = cell_train(cell, split)
     learner = make_learner(cell.learner, lm, **cell.options)
     start = time.perf_counter()
     learner.fit(train)

@@ -293,6 +293,17 @@ class _Scoring(_Prompting):
     def predict(self, test: pd.DataFrame) -> Predictions:
         return self.predict_all(test, (self.normalization,))[self.normalization]
 
+    def planned_requests(self, train: pd.DataFrame, test: pd.DataFrame) -> list[Planned]:
+        """The test items' scoring requests after the demonstrations ``fit(train)`` draws (none for zero-shot).
+
+        Multiple choice only; the ``uncond`` pass is not planned.
+        """
+        if _is_generative(test):
+            return []
+        self.fit(train)  # draws the demonstrations, exactly as the cell's own fit will
+        prefix, _ = self._fitting_demos(self.format, self._longest_request(test), slack=2)
+        return [Planned(tuple(build_request(item, self.format, prefix) for _, item in test.iterrows()))]
+
 
 class ZeroShot(_Scoring):
     """The unsupervised baseline: each choice scored after the prompt alone (k = 0)."""
@@ -301,12 +312,6 @@ class ZeroShot(_Scoring):
     supervised = False
 
     params: ClassVar[dict[str, Param]] = {"format": FORMAT, "normalization": NORMALIZATION, "extraction": EXTRACTION}
-
-    def planned_requests(self, train: pd.DataFrame, test: pd.DataFrame) -> list[Planned]:
-        """The test items' scoring requests (multiple choice only; the uncond pass is not planned)."""
-        if _is_generative(test):
-            return []
-        return [Planned(tuple(build_request(item, self.format) for _, item in test.iterrows()))]
 
     def fit(self, train: pd.DataFrame | None = None) -> ZeroShot:
         """Nothing to learn (``predict`` works without it); accepted so every learner is used the same way."""
