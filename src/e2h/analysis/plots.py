@@ -77,12 +77,16 @@ def supervision_name(level: str, rows: pd.DataFrame) -> str:
     return f"Unsupervised ({baseline_learner(rows)})" if level == "Unsupervised" else level
 
 
-def by_supervision(rows: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
-    """``rows`` split by supervision (Unsupervised, Easy, Medium, Hard, then others), in that order."""
+def by_supervision(rows: pd.DataFrame) -> list[tuple[str, pd.DataFrame, str, str]]:
+    """``rows`` split by supervision (Unsupervised, Easy, Medium, Hard, then others), in that order.
+
+    Each part comes as ``(level, its rows, its colour, its legend label)``.
+    """
     rows = rows.assign(supervision=supervision(rows))
     labels = set(rows["supervision"])
     order = [s for s in SUPERVISION_COLORS if s in labels] + sorted(labels - set(SUPERVISION_COLORS))
-    return [(level, rows[rows["supervision"] == level]) for level in order]
+    parts = [(level, rows[rows["supervision"] == level]) for level in order]
+    return [(lvl, part, SUPERVISION_COLORS.get(lvl, OTHER_COLOR), supervision_name(lvl, part)) for lvl, part in parts]
 
 
 def learner_panels(
@@ -147,12 +151,11 @@ def plot_accuracy(acc: pd.DataFrame, out_dir: Path) -> list[Plot]:
             rows = pd.concat([unsup, variants[variants["panel"] == panel]])
             levels = by_supervision(rows)
             width = 0.8 / len(levels)
-            for j, (level, sub) in enumerate(levels):
+            for j, (_, sub, color, label) in enumerate(levels):
                 sub = sub.set_index("measure").reindex(measures)
                 x = np.arange(len(measures)) + (j - (len(levels) - 1) / 2) * width
                 err = np.vstack([sub["acc"] - sub["ci_lo"], sub["ci_hi"] - sub["acc"]])
-                color = SUPERVISION_COLORS.get(level, OTHER_COLOR)
-                ax.bar(x, sub["acc"], width, yerr=err, capsize=3, color=color, label=supervision_name(level, rows))
+                ax.bar(x, sub["acc"], width, yerr=err, capsize=3, color=color, label=label)
             chance = rows["chance"].mean()
             ax.axhline(chance, color="black", linestyle="--", linewidth=1, label=f"chance ({chance:.2f})")
             ax.set_xticks(np.arange(len(measures)), measures, rotation=15)

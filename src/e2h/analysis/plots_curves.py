@@ -17,8 +17,6 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from e2h.analysis.plots import (
-    OTHER_COLOR,
-    SUPERVISION_COLORS,
     Plot,
     by_supervision,
     learner_panels,
@@ -28,7 +26,6 @@ from e2h.analysis.plots import (
     save_figure,
     short_name,
     slug,
-    supervision_name,
 )
 from e2h.analysis.tables import baseline_learner, supervision_masks
 
@@ -82,10 +79,8 @@ def _curve_plot(rows: pd.DataFrame, x: str, vary: tuple[str, ...], log_x: bool =
     fig, axes = panel_grid(len(panels))
     ticks = np.sort(pd.concat([unsup, supervised])[x].unique())  # the x of what is drawn
     for ax, panel in zip(axes, panels, strict=True):
-        for level, line in by_supervision(pd.concat([unsup, supervised[supervised["panel"] == panel]])):
+        for level, line, color, label in by_supervision(pd.concat([unsup, supervised[supervised["panel"] == panel]])):
             line = line.sort_values(x)
-            color = SUPERVISION_COLORS.get(level, OTHER_COLOR)
-            label = supervision_name(level, line)
             if level == "Unsupervised" and line[x].nunique() == 1:
                 ax.axhline(line["acc"].mean(), color=color, linestyle="--", label=label)
                 continue
@@ -122,46 +117,60 @@ def _dashed(rows: pd.DataFrame) -> str:
 
 def plot_cost_curves(acc: pd.DataFrame, out_dir: Path, hard_cost: float = HARD_LABEL_COST) -> list[Plot]:
     """Accuracy against labelling cost (n_train × label cost) for groups with several n_train."""
-    plots = []
-    for (model, dataset, measure, test_on), rows in _whole(acc).groupby(["model", "dataset", "measure", "test_on"]):
-        if not _varies(rows, "n_train"):
-            continue
-        rows = rows.assign(
-            cost=[n * label_cost(t, hard_cost) for n, t in zip(rows.n_train, rows.train_on, strict=True)]
-        )
-        fig, axes, held = _curve_plot(rows, "cost", ("n_train",), log_x=True)
-        for ax in axes:
-            ax.set_xlabel(f"labelling cost (easy label = 1, hard = {hard_cost:g})")
-        axes[0].set_ylabel(f"accuracy on {test_on} test items")
-        fig.suptitle(f"{model} · {short_name(dataset)} · {measure}: accuracy by labelling cost (95% CI)", fontsize=10)
-        path = out_dir / f"cost_{slug(model, dataset, measure, test_on)}.png"
-        save_figure(fig, path)
-        caption = (
-            f"Accuracy on {test_on} test items against the cost of the training labels: n_train × {hard_cost:g} "
-            "for hard items, × 1 for easy ones (other levels halfway)." + _dashed(rows) + held
-        )
-        plots.append(Plot(path, f"Cost curves — {model}, {short_name(dataset)}, {measure}", caption))
-    return plots
+
+    def cost(rows: pd.DataFrame) -> list[float]:
+        return [n * label_cost(t, hard_cost) for n, t in zip(rows.n_train, rows.train_on, strict=True)]
+
+    return _setting_curves(
+        acc,
+        out_dir,
+        ("cost", "n_train", cost),
+        f"labelling cost (easy label = 1, hard = {hard_cost:g})",
+        "by labelling cost",
+        f"the cost of the training labels: n_train × {hard_cost:g} for hard items, × 1 for easy ones "
+        "(other levels halfway).",
+        log_x=True,
+    )
 
 
 def plot_noise_curves(acc: pd.DataFrame, out_dir: Path) -> list[Plot]:
     """Accuracy against the label-noise probability p for groups with several noise levels."""
+    return _setting_curves(
+        acc,
+        out_dir,
+        ("noise", "label_noise", None),
+        "label noise p",
+        "under label noise",
+        "the probability p that a training label is wrong (hard items' p may be multiplied, see the config).",
+    )
+
+
+def _setting_curves(
+    acc: pd.DataFrame,
+    out_dir: Path,
+    setting: tuple[str, str, Any],
+    xlabel: str,
+    title: str,
+    caption: str,
+    log_x: bool = False,
+) -> list[Plot]:
+    """One curve figure per group whose supervised cells vary ``setting = (kind, column, x values or None)``."""
+    kind, column, x_values = setting
+    x = kind if x_values else column
     plots = []
     for (model, dataset, measure, test_on), rows in _whole(acc).groupby(["model", "dataset", "measure", "test_on"]):
-        if not _varies(rows, "label_noise"):
+        if not _varies(rows, column):
             continue
-        fig, axes, held = _curve_plot(rows, "label_noise", ("label_noise",))
+        rows = rows.assign(**{x: x_values(rows)}) if x_values else rows
+        fig, axes, held = _curve_plot(rows, x, (column,), log_x=log_x)
         for ax in axes:
-            ax.set_xlabel("label noise p")
+            ax.set_xlabel(xlabel)
         axes[0].set_ylabel(f"accuracy on {test_on} test items")
-        fig.suptitle(f"{model} · {short_name(dataset)} · {measure}: accuracy under label noise (95% CI)", fontsize=10)
-        path = out_dir / f"noise_{slug(model, dataset, measure, test_on)}.png"
+        fig.suptitle(f"{model} · {short_name(dataset)} · {measure}: accuracy {title} (95% CI)", fontsize=10)
+        path = out_dir / f"{kind}_{slug(model, dataset, measure, test_on)}.png"
         save_figure(fig, path)
-        caption = (
-            f"Accuracy on {test_on} test items against the probability p that a training label is wrong "
-            "(hard items' p may be multiplied, see the config)." + _dashed(rows) + held
-        )
-        plots.append(Plot(path, f"Noise curves — {model}, {short_name(dataset)}, {measure}", caption))
+        text = f"Accuracy on {test_on} test items against {caption}" + _dashed(rows) + held
+        plots.append(Plot(path, f"{kind.capitalize()} curves — {model}, {short_name(dataset)}, {measure}", text))
     return plots
 
 

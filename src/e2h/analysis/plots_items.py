@@ -16,20 +16,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from e2h.analysis.plots import (
-    OTHER_COLOR,
-    SUPERVISION_COLORS,
-    Plot,
-    by_supervision,
-    learner_panels,
-    legend_right,
-    main_setting,
-    panel_grid,
-    save_figure,
-    short_name,
-    slug,
-    supervision_name,
-)
+from e2h.analysis import plots
 from e2h.errors import E2HError
 
 MAX_BINS = 8  # measures with more distinct values are cut into this many quantile bins
@@ -49,7 +36,8 @@ def load_item_tables(names: list[str]) -> tuple[dict[str, pd.DataFrame], list[st
             tables[name] = load_dataset(name)
         except (E2HError, OSError) as exc:
             notes.append(
-                f"No item-level figures for {short_name(name)}: its item table did not load ({str(exc).rstrip('.')})."
+                f"No item-level figures for {plots.short_name(name)}: "
+                f"its item table did not load ({str(exc).rstrip('.')})."
             )
     return tables, notes
 
@@ -69,47 +57,48 @@ def _bins(values: pd.Series) -> pd.Series:
     return values.groupby(bins, observed=True).transform("median")
 
 
-def plot_hardness_values(results: pd.DataFrame, items: Mapping[str, pd.DataFrame], out_dir: Path) -> list[Plot]:
+def plot_hardness_values(results: pd.DataFrame, items: Mapping[str, pd.DataFrame], out_dir: Path) -> list[plots.Plot]:
     """Accuracy by binned measure value of the test items, per model × dataset × measure (test_on=all if run).
 
     Each learner is shown at its largest n_train and lowest label noise; one panel per learner variant.
     """
-    plots = []
+    made = []
     for (model, dataset, measure), rows in results.groupby(["model", "dataset", "measure"], sort=True):
         values = _values(items[dataset], measure) if dataset in items else pd.Series(dtype=float)
         rows = rows[rows["item_id"].isin(values.index)]
         if rows.empty:
             continue
         test_on = "all" if (rows["test_on"] == "all").any() else rows["test_on"].iloc[0]
-        rows, _ = main_setting(rows[rows["test_on"] == test_on])
+        rows, _ = plots.main_setting(rows[rows["test_on"] == test_on])
         rows = rows.assign(value=_bins(values).reindex(rows["item_id"]).to_numpy())
-        unsup, cells = learner_panels(rows.drop_duplicates("cell_id"))  # labelled per cell, not per row
+        unsup, cells = plots.learner_panels(rows.drop_duplicates("cell_id"))  # labelled per cell, not per row
         labels = dict(zip(cells["cell_id"], cells["panel"], strict=True))
         rows = rows.assign(panel=rows["cell_id"].map(labels))
         panels = list(dict.fromkeys(cells["panel"]))
-        fig, axes = panel_grid(len(panels))
+        fig, axes = plots.panel_grid(len(panels))
         for ax, panel in zip(axes, panels, strict=True):
             series = rows[rows["cell_id"].isin(unsup["cell_id"]) | (rows["panel"] == panel)]
-            for level, line in by_supervision(series):
+            for _, line, color, label in plots.by_supervision(series):
                 means = line.groupby("value")["correct"].mean()
-                color = SUPERVISION_COLORS.get(level, OTHER_COLOR)
-                ax.plot(means.index, means.to_numpy(), marker="o", color=color, label=supervision_name(level, line))
+                ax.plot(means.index, means.to_numpy(), marker="o", color=color, label=label)
             ax.set_ylim(0, 1)
             ax.set_xlabel(f"{measure} (bin median)")
             ax.set_title(panel)
             ax.grid(alpha=0.3)
         axes[0].set_ylabel(f"accuracy on {test_on} test items")
-        legend_right(fig, axes)
-        fig.suptitle(f"{model} · {short_name(dataset)}: accuracy by {measure} value", fontsize=10)
-        path = out_dir / f"value_{slug(model, dataset, measure)}.png"
-        save_figure(fig, path)
+        plots.legend_right(fig, axes)
+        fig.suptitle(f"{model} · {plots.short_name(dataset)}: accuracy by {measure} value", fontsize=10)
+        path = out_dir / f"value_{plots.slug(model, dataset, measure)}.png"
+        plots.save_figure(fig, path)
         caption = (
             f"Share of correct results (items × seeds) on {test_on} test items, by the item's {measure}: one point "
             f"per value, or per quantile bin (up to {MAX_BINS}) when there are more values; no interval. "
             "Each learner at its largest n_train and lowest label noise."
         )
-        plots.append(Plot(path, f"Accuracy by hardness value — {model}, {short_name(dataset)}, {measure}", caption))
-    return plots
+        made.append(
+            plots.Plot(path, f"Accuracy by hardness value — {model}, {plots.short_name(dataset)}, {measure}", caption)
+        )
+    return made
 
 
 def manifest_cutoffs(manifest: Mapping[str, Any]) -> dict[tuple[str, str], tuple[float, float]]:
@@ -136,9 +125,9 @@ def plot_hardness_histograms(
     measures: Mapping[str, list[str]],
     out_dir: Path,
     cutoffs: Mapping[tuple[str, str], tuple[float, float]] | None = None,
-) -> list[Plot]:
+) -> list[plots.Plot]:
     """Per dataset, a histogram of each of its run's measures over all items, with the easy/hard cutoffs."""
-    plots = []
+    made = []
     for name, table in items.items():
         present = [m for m in measures.get(name, []) if len(_values(table, m))]
         if not present:
@@ -155,19 +144,19 @@ def plot_hardness_histograms(
                 ax.hist(values, bins=30)
             cut = _cutoffs(table, measure, (cutoffs or {}).get((name, measure)))
             if cut:
-                ax.axvline(cut[0], color=SUPERVISION_COLORS["Easy"], linestyle="--", label=f"easy ≤ {cut[0]:g}")
-                ax.axvline(cut[1], color=SUPERVISION_COLORS["Hard"], linestyle="--", label=f"hard ≥ {cut[1]:g}")
+                ax.axvline(cut[0], color=plots.SUPERVISION_COLORS["Easy"], linestyle="--", label=f"easy ≤ {cut[0]:g}")
+                ax.axvline(cut[1], color=plots.SUPERVISION_COLORS["Hard"], linestyle="--", label=f"hard ≥ {cut[1]:g}")
                 ax.legend(fontsize=7, frameon=False)
             ax.set_title(f"{measure} ({len(values)} items)", fontsize=9)
             ax.set_ylabel("items")
         for ax in axes[len(present) :]:
             ax.set_visible(False)
-        fig.suptitle(f"{short_name(name)}: hardness measures", fontsize=10)
-        path = out_dir / f"hist_{slug(name)}.png"
-        save_figure(fig, path)
+        fig.suptitle(f"{plots.short_name(name)}: hardness measures", fontsize=10)
+        path = out_dir / f"hist_{plots.slug(name)}.png"
+        plots.save_figure(fig, path)
         caption = "Items per measure value (all items of the dataset with a value); dashed: the easy and hard cutoffs."
-        plots.append(Plot(path, f"Hardness histograms — {short_name(name)}", caption))
-    return plots
+        made.append(plots.Plot(path, f"Hardness histograms — {plots.short_name(name)}", caption))
+    return made
 
 
 def spearman_figure(matrix: pd.DataFrame, title: str) -> Figure:
@@ -194,19 +183,21 @@ def spearman_figure(matrix: pd.DataFrame, title: str) -> Figure:
     return fig
 
 
-def plot_spearman(items: Mapping[str, pd.DataFrame], out_dir: Path) -> list[Plot]:
+def plot_spearman(items: Mapping[str, pd.DataFrame], out_dir: Path) -> list[plots.Plot]:
     """Per dataset with two or more measures that vary (3+ values each), the Spearman heatmap between them."""
     from e2h.data.schema import measure_columns
     from e2h.hardness.summary import spearman_matrix
 
-    plots = []
+    made = []
     for name, table in items.items():
         present = [m for m in measure_columns(table) if len(_values(table, m)) >= 3 and _values(table, m).nunique() > 1]
         if len(present) < 2:
             continue
-        fig = spearman_figure(spearman_matrix(table, present), f"{short_name(name)}: Spearman correlation of measures")
-        path = out_dir / f"spearman_{slug(name)}.png"
-        save_figure(fig, path)
+        fig = spearman_figure(
+            spearman_matrix(table, present), f"{plots.short_name(name)}: Spearman correlation of measures"
+        )
+        path = out_dir / f"spearman_{plots.slug(name)}.png"
+        plots.save_figure(fig, path)
         caption = "Spearman rank correlation between measures, each pair on the items that have both."
-        plots.append(Plot(path, f"Correlation of measures — {short_name(name)}", caption))
-    return plots
+        made.append(plots.Plot(path, f"Correlation of measures — {plots.short_name(name)}", caption))
+    return made
