@@ -109,3 +109,12 @@ def test_quiet_mode_silences_the_lines(monkeypatch) -> None:
         cells.update(2)
     assert list(progress.progress([1, 2], desc="groups")) == [1, 2]
     assert log.getvalue() == ""
+
+
+def test_bars_are_drawn_only_on_a_terminal_and_not_in_quiet_mode(loud, monkeypatch) -> None:
+    monkeypatch.setattr("sys.stderr", io.StringIO())
+    assert not progress.draws_bars()
+    monkeypatch.setattr("sys.stderr", FakeTerminal())
+    assert progress.draws_bars()
+    monkeypatch.setenv("E2H_QUIET", "1")
+    assert not progress.draws_bars()

@@ -3,7 +3,8 @@
 On a terminal (or in a notebook) these are tqdm bars. When stderr is not a terminal (``nohup``, a cluster
 job's log) redrawn bars would fill the log with escape codes, so each bar prints plain lines instead: one at
 most every ``LINE_INTERVAL`` seconds, ``run demo: 120/600 cells (20%), 1.3 cell/s, ETA 6m10s``, and a closing
-line when it printed before or is the outermost bar (so short inner bars stay silent).
+line when it printed before or is the outermost bar (so short inner bars stay silent). The bars of the libraries
+e2h calls (transformers, huggingface_hub) are shown only where e2h draws bars (:func:`draws_bars`).
 """
 
 from __future__ import annotations
@@ -49,6 +50,11 @@ def bar(desc: str, total: int | None = None, unit: str = "it", initial: int = 0)
     if _plain_lines():
         return LineProgress(desc, total, unit, initial=initial)
     return tqdm(desc=desc, total=total, unit=unit, initial=initial, disable=is_quiet(), leave=False)
+
+
+def draws_bars() -> bool:
+    """Whether progress is drawn as tqdm bars: not quiet, on a terminal or in a notebook (libraries' bars follow it)."""
+    return not is_quiet() and not _plain_lines()
 
 
 def _plain_lines() -> bool:

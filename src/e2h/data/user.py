@@ -7,8 +7,8 @@ Columns (one row per item):
   ``choice_1`` … ``choice_n`` (trailing cells may be empty, for items with fewer choices);
   one choice makes a generative item;
 * the answer — ``label`` (0-based index into the choices) **or** ``answer`` (text equal to one choice);
-* optional ``id`` (default ``<file stem>/<row>``), ``reasoning``, ``subject``, ``source_split``,
-  ``answer_kind`` (per item: ``choice``, ``number`` or ``yes-no``);
+* optional ``id`` (default ``<file stem>/<row>``), ``reasoning`` (its line breaks become spaces), ``subject``,
+  ``source_split``, ``answer_kind`` (per item: ``choice``, ``number`` or ``yes-no``);
 * every other numeric column is a hardness measure, kept under its own name.
 
 How the items are prompted and answered (:class:`~e2h.data.schema.DatasetFacts`) may be declared in a
@@ -39,7 +39,7 @@ import pandas as pd
 import yaml
 
 from e2h.data.measures import is_missing
-from e2h.data.schema import DatasetFacts, check_facts, infer_facts
+from e2h.data.schema import DatasetFacts, check_facts, infer_facts, one_line
 from e2h.errors import E2HError
 from e2h.io import atomic_path
 
@@ -68,7 +68,7 @@ def read_user_file(path: str | Path) -> tuple[pd.DataFrame, list[str]]:
             "question": [_question(q, path, row) for row, q in enumerate(raw["question"], start=1)],
             "choices": choices,
             "label": _labels(raw, choices, path),
-            "reasoning": _text_column(raw, "reasoning"),
+            "reasoning": [one_line(text) for text in _text_column(raw, "reasoning")],
             "subject": _text_column(raw, "subject"),
             "source_split": _text_column(raw, "source_split"),
         }

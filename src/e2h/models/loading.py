@@ -2,17 +2,22 @@
 
 GGUF aliases are dequantized once with transformers and saved as safetensors + tokenizer in
 ``$E2H_HOME/models/<alias>/`` (written to a temporary folder, then renamed), so later loads
-take seconds and never touch the GGUF reader again.
+take seconds and never touch the GGUF reader again. transformers' own progress bars (dequantizing,
+loading, writing) follow e2h's: off in quiet mode and in a log (:func:`e2h.progress.draws_bars`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
+from unittest import mock
 
 import torch
 
@@ -23,7 +28,7 @@ from e2h.models.cpu import DTYPE_OF, auto_dtype
 from e2h.models.engine import LanguageModel
 from e2h.models.registry import DEFAULT_MODEL, MODELS, ModelSpec
 from e2h.paths import cache_dir
-from e2h.progress import is_quiet
+from e2h.progress import draws_bars
 
 DTYPES = DTYPE_OF
 QUANTIZATIONS = ("int8", "nf4")
@@ -55,8 +60,9 @@ def load_model(
     if quantization not in (None, "none", *QUANTIZATIONS):
         raise E2HError(f"unknown quantization {quantization!r}: use one of none, {', '.join(QUANTIZATIONS)}.")
     quantization = None if quantization == "none" else quantization
-    source = _resolve_source(name)
-    model, tokenizer = _from_pretrained(source.path, torch_device, torch_dtype, quantization)
+    with _library_bars():
+        source = _resolve_source(name)
+        model, tokenizer = _from_pretrained(source.path, torch_device, torch_dtype, quantization)
     fingerprint = content_hash(source.identity, str(torch_dtype), quantization or "none")
     return LanguageModel(
         model,
@@ -143,7 +149,6 @@ def _from_pretrained(
 ) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    _quiet_transformers()
     kwargs: dict[str, Any] = {"dtype": dtype}
     if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on"):
         kwargs["local_files_only"] = True
@@ -167,14 +172,27 @@ def _from_pretrained(
     return model.eval(), tokenizer
 
 
-def _quiet_transformers() -> None:
-    """Follow e2h's quiet mode for transformers' own progress bars."""
+@contextlib.contextmanager
+def _library_bars() -> Iterator[None]:
+    """transformers' and huggingface_hub's progress bars follow e2h's: where e2h draws no bars, neither do they.
+
+    Off while this lasts (the GGUF reader calls tqdm itself, so its ``tqdm`` is a disabled one meanwhile), then as
+    they were.
+    """
+    from transformers import modeling_gguf_pytorch_utils as gguf_reader
     from transformers.utils import logging
 
-    if is_quiet():
-        logging.disable_progress_bar()
-    else:
-        logging.enable_progress_bar()
+    if draws_bars():
+        yield
+        return
+    was_on = logging.is_progress_bar_enabled()
+    logging.disable_progress_bar()  # also huggingface_hub's
+    try:
+        with mock.patch.object(gguf_reader, "tqdm", functools.partial(gguf_reader.tqdm, disable=True)):
+            yield
+    finally:
+        if was_on:
+            logging.enable_progress_bar()
 
 
 def _bnb_config(quantization: str, device: torch.device, dtype: torch.dtype) -> Any:
@@ -213,7 +231,6 @@ def _gguf_folder(spec: ModelSpec) -> Path:
         from e2h.notices import info
 
         gguf = _gguf_file(spec)
-        _quiet_transformers()
         info(f"dequantizing {gguf.name} into {cache_dir('models')} (once)")
         model = AutoModelForCausalLM.from_pretrained(
             gguf.parent, gguf_file=gguf.name, quantization_config=GgufConfig(dequantize=True), dtype=torch.float32

@@ -80,10 +80,13 @@ def cot_target(item: Item, answer: str | None = None) -> str:
     """The gold chain of thought and answer: ``"{reasoning} So the answer is {answer}."``.
 
     ``answer`` defaults to the gold choice; without reasoning it is ``"So the answer is {answer}."``.
-    Line breaks in the reasoning (GSM8k's one step per line) become spaces, as in the paper's demos.
+    Spaces are tidied within each line of the reasoning; its line breaks stay (blank lines, which would end a
+    demonstration, are dropped). The default data has its reasoning on one line, as the paper's demos; GSM8k
+    ``verbatim`` has one step per line.
     """
     answer = _choices(item)[int(item["label"])] if answer is None else answer
-    reasoning = " ".join(str(item.get("reasoning") or "").split())
+    lines = (" ".join(line.split()) for line in str(item.get("reasoning") or "").split("\n"))
+    reasoning = "\n".join(line for line in lines if line)
     return f"{reasoning} So the answer is {answer}.".lstrip()
 
 
