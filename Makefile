@@ -15,7 +15,7 @@ setup-dev: $(DEV_STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet --no-compile -e .  # .pyc files are written on first import instead
 	touch $(STAMP)
 
 # the test and lint tools, and ray for the Ray backend's tests (the demo needs none of them)
