@@ -102,7 +102,7 @@ def main() -> None:
     from e2h.paths import cache_dir
 
     lm = load_model(args.model)
-    model_dir = Path(args.model) if Path(args.model).is_dir() else cache_dir("models") / args.model  # e2h's folder
+    model_dir = lm.model.name_or_path  # the folder e2h loaded (the dequantized GGUF for an alias)
     work = Path(args.work) if args.work else cache_dir("bench", "lm_eval_parity", args.model)
     work.mkdir(parents=True, exist_ok=True)
     print(f"model {args.model} ({model_dir}), lm-eval python {args.python}")

@@ -49,7 +49,6 @@ from e2h.learners.prompting import STOP
 from e2h.models import ScoreRequest, load_model
 from e2h.models.cpu import cpu_name, matmul_ceiling
 from e2h.models.templates import build_request, cot_prompt, format_demos
-from e2h.paths import cache_dir
 from e2h.progress import set_quiet
 from e2h.seeding import make_rng
 
@@ -172,7 +171,7 @@ def _max_gap(scores: list, references: list[np.ndarray]) -> float:
 
 def _lm_eval_scores(lm, name: str, requests: list[ScoreRequest], python: Path, batch_size: int):
     """lm-eval's log-likelihoods of the same (context, continuation) strings, and its load and scoring seconds."""
-    model_dir = Path(lm.name) if Path(lm.name).is_dir() else cache_dir("models") / lm.name
+    model_dir = lm.model.name_or_path  # the folder e2h loaded (the dequantized GGUF for an alias)
     with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as work:
         requests_file, results_file = Path(work) / "requests.jsonl", Path(work) / "results.jsonl"
         with requests_file.open("w") as handle:
