@@ -182,3 +182,36 @@ def test_the_cli_plans_a_config_at_a_scale_without_a_model(tmp_path, toy_csv, mo
     main(["--quiet", "run", str(config), "--scale", "small", "--dry-run"])
     out = capsys.readouterr().out
     assert "6 cells, 6 to compute" in out and "toy-small" in out and "icl easy→hard n=4 seed=1" in out
+
+
+def test_the_arc_preset_levels_by_a_model_based_measure(tmp_path, fixture_datasets):
+    """`--scale small-model-hardness`: the ARC grid levelled by `mdl_proxy`, computed first; its held-out pool
+    (the items its probes trained on, no value) is in no split of the run."""
+    from e2h.analysis import load_results
+    from e2h.data.computed import parse_measure_name
+    from e2h.experiments.runner import cell_split, plan
+
+    data = _data("arc")
+    scale = apply_scale(data, "small-model-hardness")
+    measures = scale["datasets"][0]["measures"]
+    assert scale["compute_measures"]
+    assert [parse_measure_name(m).method for m in measures] == ["mdl_proxy", "prequential"]
+    small = parse_config(apply_scale(data, "small"), base_dir=PRESETS[0].parent)
+    assert {**data["scales"]["small"], "datasets": scale["datasets"]} == {
+        k: v for k, v in data["scales"]["small-model-hardness"].items() if k != "compute_measures"
+    }
+    miniature_data = miniature({**data, "scales": {"small": data["scales"]["small-model-hardness"]}}, tmp_path)
+    miniature_data["datasets"][0]["measures"] = ["mdl_proxy_tiny-random"]
+    config = parse_config(miniature_data, base_dir=PRESETS[0].parent)
+    assert config.learners == parse_config(miniature(data, tmp_path), base_dir=PRESETS[0].parent).learners
+    assert small.train_on == config.train_on and small.test_on == config.test_on
+    result = run_experiment(config)
+    assert result.ok, result.failures[:1]
+    items = e2h.data.load_dataset("arc")
+    held_out = set(items.loc[items["mdl_proxy_tiny-random"].isna(), "id"])
+    assert len(held_out) == 180 // 3  # the pool: a third of the fixture's 180 items
+    assert set(load_results(result.run_dir)["measure"]) == {"mdl_proxy_tiny-random"}
+    data, cells, _ = plan(config)
+    splits = [cell_split(cell, data) for cell in cells]
+    used = {i for split in splits for part in (split.train, split.test) for i in part["id"]}
+    assert used and not held_out & used
