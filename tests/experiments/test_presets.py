@@ -184,9 +184,10 @@ def test_the_cli_plans_a_config_at_a_scale_without_a_model(tmp_path, toy_csv, mo
     assert "6 cells, 6 to compute" in out and "toy-small" in out and "icl easy→hard n=4 seed=1" in out
 
 
-def test_the_arc_preset_levels_by_a_model_based_measure(tmp_path, fixture_datasets):
+def test_the_arc_preset_levels_by_a_model_based_measure(tmp_path, fixture_datasets, monkeypatch):
     """`--scale small-model-hardness`: the ARC grid levelled by `mdl_proxy`, computed first; its held-out pool
     (the items its probes trained on, no value) is in no split of the run."""
+    monkeypatch.setenv("E2H_HOME", str(tmp_path / "home"))  # the measure of the fixture "arc" stays out of the cache
     from e2h.analysis import load_results
     from e2h.data.computed import parse_measure_name
     from e2h.experiments.runner import cell_split, plan
