@@ -163,7 +163,7 @@ def plot_accuracy(acc: pd.DataFrame, out_dir: Path) -> list[Plot]:
             ax.set_title(panel)
             ax.grid(axis="y", alpha=0.3)
         axes[0].set_ylabel(f"accuracy on {test_on} test items")
-        fig.legend(*axes[-1].get_legend_handles_labels(), loc="outside right upper", fontsize=8, frameon=False)
+        legend_right(fig, axes)  # centred: at the top it would run into the title
         fig.suptitle(f"{model} · {short_name(dataset)}: accuracy by training data (95% CI)")
         path = out_dir / f"accuracy_{slug(model, dataset, test_on)}.png"
         save_figure(fig, path)
