@@ -91,3 +91,20 @@ def test_impossible_split_exits_2(tmp_path, capsys):
     assert run_main(str(write_config(tmp_path, n_train="30"))) == 2
     err = capsys.readouterr().err
     assert err.startswith("e2h: error: config cli.yaml: impossible split: ") and err.count("\n") == 1
+
+
+def test_the_engine_line_compares_with_the_ceiling_of_the_models_dtype(monkeypatch):
+    """A bfloat16 model's rate is a share of the bfloat16 ceiling (on AVX-512 BF16 CPUs ~4× float32's), not fp32's."""
+    from rich.console import Console
+
+    from e2h.cli.run import _print_timings
+    from e2h.experiments.runner import RunResult
+
+    monkeypatch.setattr("e2h.models.cpu.matmul_ceiling", lambda: {"float32": 100.0, "bfloat16": 400.0})
+    result = RunResult(Path("runs/x"), [])
+    result.executed.append("cell")
+    result.engine["m"] = {"tokens": 1e5, "seconds": 50.0, "tokens_per_s": 2e3, "gflops": 200.0, "dtype": "bfloat16"}
+    console = Console(record=True, width=200)
+    _print_timings(console, result)
+    line = console.export_text()
+    assert "engine m (bfloat16)" in line and "50% of this CPU's bfloat16 matmul ceiling (400 GFLOP/s)" in line

@@ -84,11 +84,13 @@ def _print_timings(console: Console, result) -> None:
     for model, engine in result.engine.items():
         if not engine["seconds"]:
             continue
-        ceiling = matmul_ceiling().get("float32", 0.0)
-        share = f" = {100 * engine['gflops'] / ceiling:.0f}% of this CPU's fp32 matmul ceiling ({ceiling:.0f} GFLOP/s)"
+        dtype = str(engine.get("dtype", "float32"))
+        ceiling = matmul_ceiling().get(dtype, 0.0)
+        share = f" = {100 * engine['gflops'] / ceiling:.0f}% of this CPU's {dtype} matmul ceiling"
+        share += f" ({ceiling:.0f} GFLOP/s)"
         console.print(
-            f"engine {model}: {engine['tokens'] / 1e3:.0f}k tokens in {engine['seconds']:.0f} s of forward passes, "
-            f"{engine['gflops']:.1f} GFLOP/s{share if ceiling else ''}",
+            f"engine {model} ({dtype}): {engine['tokens'] / 1e3:.0f}k tokens in {engine['seconds']:.0f} s of forward "
+            f"passes, {engine['gflops']:.1f} GFLOP/s{share if ceiling else ''}",
             soft_wrap=True,
             highlight=False,
         )

@@ -56,7 +56,7 @@ class RunResult:
     executed: list[str] = field(default_factory=list)  # cell ids computed by this invocation
     failures: list[tuple[Cell, str]] = field(default_factory=list)  # (cell, one-line error)
     seconds: dict[str, float] = field(default_factory=dict)  # wall time per phase (data, model load, prefetch, cells)
-    engine: dict[str, dict[str, float]] = field(default_factory=dict)  # model → LanguageModel.throughput()
+    engine: dict[str, dict[str, float | str]] = field(default_factory=dict)  # model → LanguageModel.throughput()
 
     def timed(self, phase: str, start: float) -> None:
         """Add the wall time since ``start`` (``time.perf_counter()``) to ``phase``."""

@@ -550,8 +550,9 @@ class LanguageModel:
         self.forward_tokens += int(ids.numel()) if ids is not None else 0
         return out
 
-    def throughput(self) -> dict[str, float]:
-        """Forward work so far: tokens, seconds, and the achieved GFLOP/s at 2 × parameters FLOPs per token."""
+    def throughput(self) -> dict[str, float | str]:
+        """Forward work so far: tokens, seconds, the achieved GFLOP/s at 2 × parameters FLOPs per token, and
+        the dtype they ran in (compare with that dtype's matmul ceiling: bfloat16 can be 4× float32's)."""
         params = sum(p.numel() for p in self.model.parameters())
         rate = self.forward_tokens / self.forward_seconds if self.forward_seconds else 0.0
         return {
@@ -559,6 +560,7 @@ class LanguageModel:
             "seconds": self.forward_seconds,
             "tokens_per_s": rate,
             "gflops": 2 * params * rate / 1e9,
+            "dtype": str(self.dtype).removeprefix("torch."),
         }
 
     @contextlib.contextmanager
