@@ -9,6 +9,7 @@ into ``$E2H_HOME`` on first use.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -71,6 +72,29 @@ def strategyqa_file() -> Path:
     path = REFERENCE_FILES["E2H_STRATEGYQA"]
     _require(path)
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _machine_independent_defaults(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """What the suite must not take from this machine or this user, set before any model loads:
+
+    - ``dtype="auto"`` is float32 (``E2H_DTYPE``, also in subprocesses and Ray workers). Where bfloat16 matmuls
+      are clearly faster (AVX-512 BF16) auto would pick bfloat16, and the engine's exactness tests (fast vs naive,
+      to 1e-5) are written for float32.
+    - ``$E2H_HOME`` is a fresh folder that shares the user's downloads, converted models, engine and CPU caches
+      (links) but not their computed measures: a cached ``mdl_proxy_smollm2-135m`` of arc would add a column to
+      every built-in ARC table.
+    """
+    from e2h.paths import e2h_home
+
+    user_home, home = e2h_home(), tmp_path_factory.mktemp("e2h_home")
+    for part in ("assets", "models", "engine", "cpu"):
+        (user_home / part).mkdir(parents=True, exist_ok=True)
+        (home / part).symlink_to(user_home / part, target_is_directory=True)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("E2H_HOME", str(home))
+        patch.setenv("E2H_DTYPE", "float32")
+        yield
 
 
 @pytest.fixture(autouse=True)

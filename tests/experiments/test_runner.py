@@ -76,7 +76,7 @@ def test_run_writes_the_store(make_config):
     assert manifest["machine"]["cpu_count"] >= 1 and manifest["started"] <= manifest["finished"]
     assert {c["cell_id"] for c in manifest["cells"]} == {c.cell_id for c in result.cells}
     loaded = manifest["models"]["tiny-random"]  # how the model ran, and why that dtype
-    assert loaded["dtype"] == loaded["cpu_dtype_probe"]["dtype"] and loaded["device"] == "cpu"
+    assert loaded["dtype"] == loaded.get("dtype_env", loaded["cpu_dtype_probe"]["dtype"]) and loaded["device"] == "cpu"
     assert loaded["parameters"] > 0
     assert loaded["cpu_dtype_probe"]["dtype"] in ("float32", "bfloat16") and loaded["cpu_dtype_probe"]["reason"]
     assert set(result.seconds) >= {"data (load, check splits)", "cells (fit, predict)"}

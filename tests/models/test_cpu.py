@@ -7,6 +7,7 @@ import json
 import pytest
 import torch
 
+from e2h.errors import E2HError
 from e2h.models import cpu, load_model
 from e2h.models.loading import resolve_dtype
 
@@ -15,8 +16,10 @@ CPU = torch.device("cpu")
 
 @pytest.fixture
 def fake_probe(tmp_path, monkeypatch):
-    """An empty E2H_HOME and a probe that returns given GFLOP/s per dtype, counting its calls."""
+    """An empty E2H_HOME and a probe that returns given GFLOP/s per dtype, counting its calls; ``dtype="auto"``
+    resolves through it (no ``E2H_DTYPE``, which the suite sets elsewhere, see conftest)."""
     monkeypatch.setenv("E2H_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("E2H_DTYPE")
     calls: list[tuple[str, int]] = []
     rates: dict[str, float] = {}
 
@@ -75,3 +78,14 @@ def test_auto_resolves_to_a_valid_dtype_on_this_machine():
     assert report["dtype"] in ("float32", "bfloat16") and report["capability"] == cpu.cpu_capability()
     assert all(rate > 0 for rate in report["gflops"].values())
     assert cpu.matmul_gflops("float32", 64) > 0
+
+
+def test_e2h_dtype_sets_what_auto_means_and_a_typo_is_one_line(fake_probe, monkeypatch):
+    rates, _ = fake_probe
+    rates.update(float32=100.0, bfloat16=400.0)
+    monkeypatch.setenv("E2H_DTYPE", "float32")
+    assert resolve_dtype("auto", CPU) == torch.float32 and resolve_dtype(None, CPU) == torch.float32
+    assert resolve_dtype("bfloat16", CPU) == torch.bfloat16  # an explicit dtype still wins
+    monkeypatch.setenv("E2H_DTYPE", "fp32")
+    with pytest.raises(E2HError, match=r"^E2H_DTYPE='fp32' is not a dtype: set it to auto or one of float32"):
+        resolve_dtype("auto", CPU)

@@ -15,6 +15,7 @@ seed) and the same Parquet file; a rerun with either backend resumes from the fi
 from __future__ import annotations
 
 import itertools
+import os
 import time
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -106,6 +107,8 @@ def model_facts(lm: LanguageModel) -> dict[str, Any]:
         "quantization": lm.quantization,
         "parameters": sum(p.numel() for p in lm.model.parameters()),
     }
+    if os.environ.get("E2H_DTYPE", "auto") != "auto":
+        facts["dtype_env"] = os.environ["E2H_DTYPE"]  # what `auto` meant for this run
     if lm.device.type == "cpu":
         facts["cpu_dtype_probe"] = dtype_report(lm.device)
     return facts

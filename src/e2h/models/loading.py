@@ -95,13 +95,19 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 
 
 def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
-    """The compute dtype: the one given, or for ``"auto"`` (or None) the one fast on ``device``.
+    """The compute dtype: the one given, or for ``"auto"`` (or None) ``$E2H_DTYPE`` if set, else the one fast on
+    ``device``.
 
     That is bfloat16 on CUDA; on a CPU bfloat16 only where a cached matmul probe finds it clearly
     faster (:func:`e2h.models.cpu.dtype_report`); float32 otherwise.
     """
     if dtype is None or dtype == "auto":
-        return auto_dtype(device)
+        preset = os.environ.get("E2H_DTYPE", "auto")
+        if preset == "auto":
+            return auto_dtype(device)
+        if preset not in DTYPES:
+            raise E2HError(f"E2H_DTYPE={preset!r} is not a dtype: set it to auto or one of {', '.join(DTYPES)}.")
+        return DTYPES[preset]
     if isinstance(dtype, torch.dtype):
         return dtype
     if dtype not in DTYPES:
