@@ -108,3 +108,10 @@ def test_the_engine_line_compares_with_the_ceiling_of_the_models_dtype(monkeypat
     _print_timings(console, result)
     line = console.export_text()
     assert "engine m (bfloat16)" in line and "50% of this CPU's bfloat16 matmul ceiling (400 GFLOP/s)" in line
+
+
+def test_a_dry_run_prints_the_plan_with_its_impossible_splits_then_exits_2(tmp_path, capsys):
+    assert run_main(str(write_config(tmp_path, n_train="30")), "--dry-run") == 2
+    out, err = capsys.readouterr()
+    assert "impossible" in out and "3 cells, 3 to compute" in out  # the plan, the hard split marked
+    assert err.startswith("e2h: error: config cli.yaml: impossible split: ") and err.count("\n") == 1

@@ -41,9 +41,12 @@ def run_command(
         set_quiet(True)
     cfg = load_config(config, scale=scale)
     console = make_console()
-    if dry_run:
-        _, cells, splits = plan(cfg)
+    if dry_run:  # the whole plan, impossible splits marked, then the usual one-line error for them
+        from e2h.experiments.runner import raise_impossible
+
+        _, cells, splits = plan(cfg, strict=False)
         _print_plan(console, cells, splits, RunStore.for_config(cfg), force)
+        raise_impossible(cfg, splits)
         return
     result = run_experiment(cfg, force=force, backend=backend, address=address)
     done = sum(RunStore(result.run_dir).is_done(c.cell_id) for c in result.cells)
@@ -112,6 +115,8 @@ def _print_plan(console: Console, cells: list, splits: list, store, force: bool)
         levels = ", ".join(f"{k} {v}" for k, v in info.get("test_counts", {}).items() if v)
         data = cell.dataset if not cell.transfer else f"{cell.train_dataset}→{cell.dataset}"
         row = (data, cell.measure, cell.train_on, cell.n_train, info.get("n_train"), info.get("n_test"), levels)
+        if "impossible" in info:
+            row = (*row[:4], "impossible", "", "")
         table.add_row(*map(str, row))
     console.print(table)
     for cell in cells:

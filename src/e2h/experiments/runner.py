@@ -182,11 +182,16 @@ def cell_split(cell: Cell, data: RunData) -> Split:
     )
 
 
-def check_splits(config: ExperimentConfig, cells: list[Cell], data: RunData) -> list[tuple[Cell, dict]]:
-    """Draw every distinct split of the grid once (first seed); raise one ConfigError naming each impossible one."""
+def check_splits(
+    config: ExperimentConfig, cells: list[Cell], data: RunData, *, strict: bool = True
+) -> list[tuple[Cell, dict]]:
+    """Draw every distinct split of the grid once (first seed): ``(a cell of it, its info)``.
+
+    An impossible split's info is ``{"impossible": why}``; with ``strict`` they raise one ConfigError naming
+    each (:func:`raise_impossible`), else they are returned for a plan to show.
+    """
     seed = config.seeds[0]
     seen: dict[str, tuple[Cell, dict]] = {}
-    problems = []
     for cell in cells:
         key = content_hash(cell.dataset, cell.train_dataset, cell.measure, cell.train_measure, cell.train_on)
         key = f"{key}/{cell.n_train}"
@@ -195,11 +200,19 @@ def check_splits(config: ExperimentConfig, cells: list[Cell], data: RunData) -> 
         try:
             seen[key] = (cell, cell_split(cell, data).info)
         except E2HError as exc:
-            seen[key] = (cell, {})
-            problems.append(f"{cell.dataset}/{cell.measure} train_on={cell.train_on} n_train={cell.n_train}: {exc}")
+            why = f"{cell.dataset}/{cell.measure} train_on={cell.train_on} n_train={cell.n_train}: {exc}"
+            seen[key] = (cell, {"impossible": why})
+    splits = list(seen.values())
+    if strict:
+        raise_impossible(config, splits)
+    return splits
+
+
+def raise_impossible(config: ExperimentConfig, splits: list[tuple[Cell, dict]]) -> None:
+    """One ConfigError naming every impossible split of :func:`check_splits`' result, if there is one."""
+    problems = [info["impossible"] for _, info in splits if "impossible" in info]
     if problems:
         raise ConfigError(f"{config.source}: impossible split: " + "; ".join(problems))
-    return list(seen.values())
 
 
 def noisy_labels(train: pd.DataFrame, cell: Cell) -> pd.DataFrame:
@@ -252,11 +265,12 @@ def run_cell(cell: Cell, lm: LanguageModel, data: RunData) -> pd.DataFrame:
     return cell_frame(cell, out.split.test, out.predictions, out.fit_seconds, out.predict_seconds)
 
 
-def plan(config: ExperimentConfig) -> tuple[RunData, list[Cell], list[tuple[Cell, dict]]]:
-    """Everything before a model loads: data, cells, and one checked split per distinct split of the grid."""
+def plan(config: ExperimentConfig, *, strict: bool = True) -> tuple[RunData, list[Cell], list[tuple[Cell, dict]]]:
+    """Everything before a model loads: data, cells, and one checked split per distinct split of the grid
+    (impossible ones raise, or with ``strict=False`` are marked, see :func:`check_splits`)."""
     data = load_run_data(config)
     cells = expand(config, data.measures, data.versions)
-    return data, cells, check_splits(config, cells, data)
+    return data, cells, check_splits(config, cells, data, strict=strict)
 
 
 def run_experiment(
@@ -309,6 +323,7 @@ __all__ = [
     "load_run_data",
     "noisy_labels",
     "plan",
+    "raise_impossible",
     "run_cell",
     "run_experiment",
 ]
