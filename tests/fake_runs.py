@@ -1,11 +1,11 @@
 """A synthetic results store with known accuracies, for tests and report previews (no model involved).
 
-``write_fake_run(path)`` writes ``manifest.json`` and ``cells/*.parquet`` in the results-store format
-(docs/design.md). Each seed draws its own test pool, and every learner of a seed is scored on that
-same pool, as the real splits do. Unsupervised learners (``train_on`` "none") answer by the item only (one
-latent per item, shared by all of them); supervised learners are right with probability
-``accuracy[learner][train_on]`` per (item, seed), plus the planted effects below. The manifest marks the cells
-of the ``baseline`` learner as the unsupervised baseline, as a real run marks its dataset's.
+``write_fake_run(path)`` writes ``manifest.json`` and ``cells/*.parquet`` through the results-store format
+(``e2h.results_format``: its schema, layout and model facts). Each seed draws its own test pool, and every
+learner of a seed is scored on that same pool, as the real splits do. Unsupervised learners (``train_on``
+"none") answer by the item only (one latent per item, shared by all of them); supervised learners are right with
+probability ``accuracy[learner][train_on]`` per (item, seed), plus the planted effects below. The manifest marks
+the cells of the ``baseline`` learner as the unsupervised baseline, as a real run marks its dataset's.
 ``write_items=True`` also writes the items (with a value of every measure that grows with the item's level)
 to ``<run>/items.csv`` and names the dataset by that path.
 """
@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from e2h import results_format as fmt
 from e2h.io import atomic_path, content_hash, write_json
 from e2h.seeding import make_rng
 
@@ -37,12 +38,13 @@ N_TRAIN_GAIN = 0.05  # per doubling of n_train above the smallest
 NOISE_DROP = 0.5  # per unit of label noise p
 MODEL_GAIN = 0.10  # per position in ``models`` (later models are larger)
 MEASURE_RANGE = {"easy": (1, 3), "medium": (4, 5), "hard": (6, 8)}  # measure values of each level's items
+BASE_PARAMETERS = 10**6  # the default size of the first model; each later one is 10 times larger
 
 
 def _cell_rows(
     config: dict, items: pd.DataFrame, correct: np.ndarray, rng: np.random.Generator, n_choices: int
 ) -> pd.DataFrame:
-    """Store rows for one cell: probabilities consistent with ``correct`` (gold choice is 0)."""
+    """Store rows for one cell (``SCHEMA`` columns): probabilities consistent with ``correct`` (gold choice is 0)."""
     n = len(items)
     probs = rng.dirichlet(np.ones(n_choices), size=n)  # (n, n_choices)
     best = probs.argmax(axis=1)
@@ -63,7 +65,7 @@ def _cell_rows(
             "fit_seconds": 0.0 if config["train_on"] == "none" else 1.5,
             "predict_seconds": 0.5,
         }
-    )
+    )[fmt.SCHEMA.names]
 
 
 def _write_items(path: Path, pool: pd.DataFrame, measures: Sequence[str], n_choices: int, seed: int) -> None:
@@ -93,7 +95,7 @@ def write_fake_run(
     measures: Sequence[str] = ("human_grade",),
     accuracy: Mapping[str, Mapping[str, float]] | None = None,
     test_on: Sequence[str] = ("hard", "all"),
-    models: Sequence[str] = ("tiny-random",),
+    models: Sequence[str] | Mapping[str, int] = ("tiny-random",),
     dataset: str = "synthetic",
     n_train: Sequence[int] = (16,),
     label_noise: Sequence[float] = (0.0,),
@@ -111,10 +113,14 @@ def write_fake_run(
     label_noise (unsupervised: n_train 0, no noise). ``seed_shift`` adds to the supervised accuracy of each seed.
     ``baseline`` is the learner whose cells the manifest marks ``baseline: true`` (others ``false``); None
     writes no mark, as an older e2h did.
+    ``models``: names, or name → parameter count for the manifest's model facts (default: ``BASE_PARAMETERS``
+    for the first model, each later one 10 times larger, as ``MODEL_GAIN`` makes it more accurate).
     ``item_measures`` (default: ``measures``) are the columns of the items file. The default dataset name
     is no built-in one, so reports find no item table.
     """
     run_dir = Path(run_dir)
+    if not isinstance(models, Mapping):
+        models = {m: BASE_PARAMETERS * 10**i for i, m in enumerate(models)}
     accuracy = DEFAULT_ACCURACY if accuracy is None else accuracy
     seed_shift = seed_shift or {}
     pool = pd.DataFrame({"item_id": [f"item-{level}-{i:03d}" for level in LEVELS for i in range(n_items)]})
@@ -163,12 +169,12 @@ def write_fake_run(
                 effect = N_TRAIN_GAIN * np.log2(n / min(n_train)) - NOISE_DROP * noise + seed_shift.get(s, 0.0)
                 correct = rng.random(len(test)) < np.clip(p + shift + effect, 0, 1)
             rows = _cell_rows({"cell_id": cell_id, **config}, test, correct, rng, n_choices)
-            with atomic_path(run_dir / "cells" / f"{cell_id}.parquet") as tmp:
-                rows.to_parquet(tmp, index=False)
+            fmt.write_cell(fmt.cell_path(run_dir, cell_id), rows)
             mark = {} if baseline is None else {"baseline": learner == baseline}
             cells.append({"cell_id": cell_id, **config, **mark, "status": "done"})
+    loaded = {m: fmt.ModelFacts("float32", "cpu", parameters=n).to_json() for m, n in models.items()}
     write_json(
-        run_dir / "manifest.json",
+        fmt.manifest_path(run_dir),
         {
             "name": run_dir.name,
             "description": "synthetic results written by tests/fake_runs.py (no model was run)",
@@ -178,6 +184,8 @@ def write_fake_run(
             "machine": {"platform": "fake", "torch_device": "cpu", "cuda": False},
             "started": "2024-01-01T00:00:00+00:00",
             "finished": "2024-01-01T00:01:00+00:00",
+            "dtype": "float32",
+            "models": loaded,
             "cells": cells,
         },
     )

@@ -10,7 +10,7 @@ from e2h.analysis.report import write_report
 
 from fake_runs import COT_ACCURACY, write_fake_run
 
-MODELS = ("smollm2-135m", "gemma3-270m")  # aliases of known size, for the model-size figure
+MODELS = {"smollm2-135m": 135_000_000, "gemma3-270m": 270_000_000}  # with sizes, for the model-size figure
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,6 @@ from PIL import Image
 
 from e2h.analysis.plots import learner_panels, main_setting, supervision, supervision_name
 from e2h.analysis.plots_curves import (
-    MODEL_PARAMETERS,
     label_cost,
     model_parameters,
     plot_cost_curves,
@@ -50,10 +49,13 @@ def test_hard_labels_cost_twice_as_much_by_default():
     assert label_cost("hard", hard_cost=3.0) == 3.0
 
 
-def test_model_sizes_come_from_the_manifest_else_the_alias_table():
-    sizes = model_parameters({"model_parameters": {"my-model": 7e9}}, ["my-model", "gemma3-270m", "hub/unknown"])
-    assert sizes == {"my-model": 7e9, "gemma3-270m": MODEL_PARAMETERS["gemma3-270m"]}
-    assert MODEL_PARAMETERS["qwen2.5-coder-1.5b"] == 1.5e9 and MODEL_PARAMETERS["smollm2-135m"] == 135e6
+def test_model_sizes_are_the_counts_the_manifest_records_for_any_model(tmp_path: Path):
+    sizes = {"tiny-random": 35_168, "org/hub-model": 7_000_000_000, "/models/my-local": 1_234_567}
+    run = write_fake_run(tmp_path / "sizes", models=sizes, seeds=(0,), n_items=4, n_test=4, test_on=("hard",))
+    manifest = load_manifest(run)
+    assert model_parameters(manifest, [*sizes, "never-loaded"]) == sizes
+    del manifest["models"]  # a run of an older e2h: no measured sizes, no size axis
+    assert model_parameters(manifest, list(sizes)) == {}
 
 
 def test_curves_hold_the_other_settings_at_their_main_value(acc: pd.DataFrame):

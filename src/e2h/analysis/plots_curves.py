@@ -28,17 +28,10 @@ from e2h.analysis.plots import (
     slug,
 )
 from e2h.analysis.tables import baseline_learner, supervision_masks
+from e2h.results_format import manifest_models
 
 #: Cost of one hard label relative to one easy label (the paper's cost curves: hard data costs twice as much).
 HARD_LABEL_COST = 2.0
-#: Parameter counts of the built-in model aliases, for runs whose manifest records none.
-MODEL_PARAMETERS = {
-    "tiny-random": 35_168,
-    "smollm2-135m": 135e6,
-    "smollm2-135m-instruct": 135e6,
-    "gemma3-270m": 270e6,
-    "qwen2.5-coder-1.5b": 1.5e9,
-}
 
 
 def label_cost(train_on: str, hard_cost: float = HARD_LABEL_COST) -> float:
@@ -47,13 +40,12 @@ def label_cost(train_on: str, hard_cost: float = HARD_LABEL_COST) -> float:
 
 
 def model_parameters(manifest: Mapping[str, Any], models: list[str]) -> dict[str, float]:
-    """Parameter count of each model: the manifest's ``model_parameters`` if recorded, else ``MODEL_PARAMETERS``.
+    """Parameter count of each model, as the run measured it when it loaded the model (the manifest's model facts).
 
-    Models with neither are left out.
+    Models without a recorded count (a run of an older e2h) are left out.
     """
-    recorded = manifest.get("model_parameters") or {}
-    sizes = {m: recorded.get(m, MODEL_PARAMETERS.get(m)) for m in models}
-    return {m: float(size) for m, size in sizes.items() if size}
+    facts = manifest_models(manifest)
+    return {m: float(facts[m].parameters) for m in models if m in facts and facts[m].parameters}
 
 
 def _human(value: float) -> str:

@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 
 from e2h.analysis import plots
 from e2h.errors import E2HError
+from e2h.results_format import manifest_cells
 
 MAX_BINS = 8  # measures with more distinct values are cut into this many quantile bins
 MAX_DISCRETE = 12  # histograms: at most this many distinct values get one bar each
@@ -103,10 +104,10 @@ def plot_hardness_values(results: pd.DataFrame, items: Mapping[str, pd.DataFrame
 
 def manifest_cutoffs(manifest: Mapping[str, Any]) -> dict[tuple[str, str], tuple[float, float]]:
     """Cutoff overrides the run used, by (dataset, measure), from the manifest's cells."""
-    found = {}
-    for cell in manifest.get("cells", []):
-        if isinstance(cell, dict) and cell.get("cutoffs"):
-            found.setdefault((cell.get("dataset"), cell.get("measure")), tuple(cell["cutoffs"]))
+    found: dict[tuple[str, str], tuple[float, float]] = {}
+    for cell in manifest_cells(manifest):
+        if cell.cutoffs:
+            found.setdefault((cell.dataset, cell.measure), cell.cutoffs)
     return found
 
 

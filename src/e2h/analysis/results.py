@@ -1,5 +1,7 @@
 """Read a run's results store: ``runs/<name>/manifest.json`` and ``runs/<name>/cells/*.parquet``.
 
+The format (layout, columns, manifest facts) is :mod:`e2h.results_format`'s; this module adds the one-line errors.
+
 ``load_results`` adds a bool column ``baseline``: whether a row's cell is its dataset's unsupervised baseline
 (the learner name ``unsupervised`` in a config, e.g. ``zero-shot-cot`` on GSM8k), as the manifest's cells mark it.
 Cells of a manifest written before that mark existed count as the baseline when their learner is ``zero-shot``.
@@ -13,26 +15,10 @@ from typing import Any
 
 import pandas as pd
 
+from e2h import results_format as fmt
 from e2h.errors import E2HError
+from e2h.results_format import REQUIRED_COLUMNS
 
-# The columns analysis relies on (docs/design.md, "Results store").
-REQUIRED_COLUMNS = (
-    "run",
-    "cell_id",
-    "model",
-    "dataset",
-    "measure",
-    "learner",
-    "train_on",
-    "test_on",
-    "n_train",
-    "seed",
-    "label_noise",
-    "item_id",
-    "item_level",
-    "n_choices",
-    "correct",
-)
 #: The unsupervised baseline of cells whose manifest entry has no ``baseline`` mark (runs of an older e2h).
 FALLBACK_BASELINE = "zero-shot"
 
@@ -45,8 +31,8 @@ def _run_dir(run_dir: str | Path) -> Path:
 
 
 def load_manifest(run_dir: str | Path) -> dict[str, Any]:
-    """The run's ``manifest.json`` as a dict."""
-    path = _run_dir(run_dir) / "manifest.json"
+    """The run's ``manifest.json`` as a dict (its facts through the readers of :mod:`e2h.results_format`)."""
+    path = fmt.manifest_path(_run_dir(run_dir))
     if not path.is_file():
         raise E2HError(
             f"{path.parent} has no manifest.json, so it is not a finished run; create it with `e2h run CONFIG`"
@@ -61,13 +47,13 @@ def load_results(run_dir: str | Path) -> pd.DataFrame:
     """Every cell of a run concatenated: one row per (cell, test item), columns as in the results store."""
     path = _run_dir(run_dir)
     manifest = load_manifest(path)
-    files = sorted((path / "cells").glob("*.parquet"))
+    files = fmt.cell_files(path)
     if not files:
         raise E2HError(f"{path} has no results in cells/*.parquet; run the experiment with `e2h run CONFIG`")
     frames = []
     for file in files:
         try:
-            frame = pd.read_parquet(file)
+            frame = fmt.read_cell(file)
         except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
             raise E2HError(
                 f"{file} is not a readable Parquet file ({exc}); delete it and rerun `e2h run CONFIG`"
@@ -77,10 +63,6 @@ def load_results(run_dir: str | Path) -> pd.DataFrame:
             raise E2HError(f"{file} lacks columns {missing}; it comes from an older e2h — rerun `e2h run CONFIG`")
         frames.append(frame)
     results = pd.concat(frames, ignore_index=True)
-    if "train_dataset" not in results.columns:
-        results["train_dataset"] = results["dataset"]
-    if "k" not in results.columns:
-        results["k"] = 0
     results["correct"] = results["correct"].astype(bool)
     results["baseline"] = _baseline_flags(manifest, results)
     return results
@@ -88,8 +70,7 @@ def load_results(run_dir: str | Path) -> pd.DataFrame:
 
 def _baseline_flags(manifest: dict[str, Any], results: pd.DataFrame) -> pd.Series:
     """Each row's cell's ``baseline`` mark from the manifest; ``learner == FALLBACK_BASELINE`` where it has none."""
-    entries = [c for c in manifest.get("cells", []) if isinstance(c, dict) and "cell_id" in c and "baseline" in c]
-    marked = {c["cell_id"]: bool(c["baseline"]) for c in entries}
+    marked = {c.cell_id: c.baseline for c in fmt.manifest_cells(manifest) if c.baseline is not None}
     fallback = results["learner"] == FALLBACK_BASELINE
     known = results["cell_id"].isin(list(marked))
     return fallback.where(~known, results["cell_id"].map(marked)).astype(bool)

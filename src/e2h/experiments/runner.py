@@ -296,6 +296,7 @@ def run_experiment(
         backend = make_backend(config, backend, address)
     store = RunStore.for_config(config)
     store.open(config, cells, force=force, notes=data.notes)
+    config = config.model_copy(update={"dtype": store.dtype})  # one dtype for every cell: resumed, on any worker
     result = RunResult(store.dir, cells)
     if computed:
         result.seconds["compute measures"] = measures_seconds

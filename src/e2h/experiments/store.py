@@ -1,12 +1,6 @@
-"""The results store: ``<output_dir>/<run>/manifest.json`` and one Parquet file per finished cell.
+"""The results store's writer: ``<output_dir>/<run>/manifest.json`` and one Parquet file per finished cell.
 
-Layout::
-
-    runs/<name>/manifest.json            config, provenance (versions, git, machine, times), every cell + status
-    runs/<name>/cells/<cell_id>.parquet  one row per test item (columns: ``SCHEMA``); exists ⇔ the cell finished
-    runs/<name>/stale/                   cells (and the old manifest) of an earlier, different config of this name
-
-Rules:
+The format (layout, Parquet schema, manifest facts) is :mod:`e2h.results_format`'s; this module writes it. Rules:
 
 * A cell's Parquet file is written atomically, so it exists only once the cell is complete; an interrupted run
   (Ctrl-C, ``kill -9``) loses at most the cell in progress. The manifest is rewritten atomically after each cell;
@@ -15,19 +9,21 @@ Rules:
 * When the config under a run name changes, files of cells that are no longer in the grid move to ``stale/`` (kept,
   never reported; a warning says how many), and move back if a later config contains them again. So ``cells/``
   always holds exactly the current config's finished cells, which is all ``e2h.analysis.load_results`` reads.
+* One dtype per run (:func:`resolve_run_dtype`): the run's finished cells fix it (each records its dtype); a run
+  without any takes the config's ``dtype``, else ``$E2H_DTYPE``, else what ``auto`` picks on this machine. A config
+  or ``$E2H_DTYPE`` naming another dtype than the finished cells' is a ConfigError, never a silent mix.
 * One process per run folder at a time: there is no lock, and two runners would recompute each other's cells.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
-import json
 import os
 import platform
 import shutil
 import subprocess
 import traceback
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,43 +31,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
+from e2h import results_format as fmt
+from e2h.errors import ConfigError, E2HError
 from e2h.experiments.config import ExperimentConfig
 from e2h.experiments.grid import Cell
-from e2h.io import atomic_path, content_hash, remove_stale_temps, write_json
+from e2h.io import content_hash, remove_stale_temps, write_json
 from e2h.learners.base import Predictions
 from e2h.notices import warn
-
-#: Columns of a cell's Parquet file (docs/design.md, "Results store").
-SCHEMA = pa.schema(
-    [
-        ("run", pa.string()),
-        ("cell_id", pa.string()),
-        ("model", pa.string()),
-        ("dataset", pa.string()),
-        ("train_dataset", pa.string()),
-        ("measure", pa.string()),
-        ("learner", pa.string()),
-        ("train_on", pa.string()),
-        ("test_on", pa.string()),
-        ("n_train", pa.int64()),
-        ("k", pa.int64()),
-        ("seed", pa.int64()),
-        ("label_noise", pa.float64()),
-        ("item_id", pa.string()),
-        ("item_level", pa.string()),
-        ("n_choices", pa.int64()),
-        ("probs", pa.list_(pa.float64())),
-        ("pred", pa.int64()),
-        ("correct", pa.bool_()),
-        ("gold_prob", pa.float64()),
-        ("quantization", pa.string()),
-        ("fit_seconds", pa.float64()),
-        ("predict_seconds", pa.float64()),
-    ]
-)
+from e2h.results_format import SCHEMA, ModelFacts
 
 PACKAGES = ("e2h", "torch", "transformers", "peft", "accelerate", "gguf", "numpy", "pandas", "pyarrow", "scipy")
 
@@ -158,15 +126,48 @@ def _machine() -> dict[str, Any]:
     }
 
 
+def resolve_run_dtype(config: ExperimentConfig, finished: set[str]) -> tuple[str, str]:
+    """(dtype, how it was chosen) of every cell of a run whose finished cells were computed in ``finished``.
+
+    Finished cells fix it; without any, the config's ``dtype``, else ``$E2H_DTYPE``, else what ``auto`` picks here
+    (:func:`e2h.models.cpu.dtype_report`). Another dtype asked for explicitly is a ConfigError naming both.
+    """
+    from e2h.models.cpu import dtype_report
+    from e2h.models.loading import requested_dtype, resolve_device
+
+    asked = requested_dtype(config.dtype)
+    who = "E2H_DTYPE" if config.dtype in (None, "auto") else "the config's dtype"
+    where, redo = f"{config.source}: run {config.name!r}", "or recompute every cell with `e2h run --force`"
+    if len(finished) > 1:
+        raise ConfigError(f"{where} has finished cells in {' and '.join(sorted(finished))}: {redo}")
+    if finished:
+        (dtype,) = finished
+        if asked is not None and asked != dtype:
+            raise ConfigError(
+                f"{where} has finished cells in {dtype}, but {who} asks for {asked}: set dtype to {dtype} or auto "
+                f"(unset E2H_DTYPE), {redo}"
+            )
+        return dtype, "the dtype of the run's finished cells"
+    if asked is not None:
+        return asked, who
+    try:
+        device = resolve_device(config.device)
+    except E2HError as exc:  # e.g. device cuda on a Ray driver without the GPUs its workers hold
+        raise ConfigError(f"{where}: dtype auto cannot be resolved here ({exc}); set dtype in the config") from exc
+    report = dtype_report(device)
+    return str(report["dtype"]), f"auto on {device.type}: {report['reason']}"
+
+
 class RunStore:
     """The folder of one run: manifest + per-cell Parquet files (see the module docstring)."""
 
     def __init__(self, run_dir: str | Path) -> None:
         self.dir = Path(run_dir)
-        self.cells_dir = self.dir / "cells"
-        self.stale_dir = self.dir / "stale"
-        self.manifest_path = self.dir / "manifest.json"
+        self.cells_dir = self.dir / fmt.CELLS
+        self.stale_dir = self.dir / fmt.STALE
+        self.manifest_path = fmt.manifest_path(self.dir)
         self.manifest: dict[str, Any] = {}
+        self.dtype: str | None = None  # the run's compute dtype, once opened
         self._entries: dict[str, dict[str, Any]] = {}
 
     @classmethod
@@ -174,38 +175,44 @@ class RunStore:
         return cls(Path(config.output_dir) / config.name)
 
     def cell_path(self, cell_id: str) -> Path:
-        return self.cells_dir / f"{cell_id}.parquet"
+        return fmt.cell_path(self.dir, cell_id)
 
     def is_done(self, cell_id: str) -> bool:
         return self.cell_path(cell_id).is_file()
 
     def read_cell(self, cell_id: str) -> pd.DataFrame:
-        return pq.read_table(self.cell_path(cell_id)).to_pandas()
+        return fmt.read_cell(self.cell_path(cell_id))
 
     def open(
         self, config: ExperimentConfig, cells: list[Cell], *, force: bool = False, notes: Sequence[str] = ()
     ) -> None:
-        """Start (or resume) the run: set stale cells aside, mark finished ones, write the manifest."""
+        """Start (or resume) the run: fix its dtype, set stale cells aside, mark finished ones, write the manifest."""
         self.cells_dir.mkdir(parents=True, exist_ok=True)
         for folder in (self.dir, self.cells_dir):  # a manifest or cell killed while being written (kill -9)
             remove_stale_temps(folder)
-        previous = self._read_manifest()
+        previous = fmt.read_manifest(self.dir)
         config_json = config.model_dump(mode="json")
-        self._set_aside({c.cell_id for c in cells}, previous if previous.get("config") != config_json else None)
-        self._entries = {
-            c.cell_id: {
-                "cell_id": c.cell_id,
-                **{k: v for k, v in asdict(c).items() if k != "run"},
-                "status": "done" if self.is_done(c.cell_id) and not force else "pending",
-            }
-            for c in cells
-        }
+        current = {c.cell_id for c in cells}
+        dtypes = {} if force else self._finished_dtypes(current, previous)
+        self.dtype, dtype_source = resolve_run_dtype(config, {d for d in dtypes.values() if d})
+        self._set_aside(current, previous if previous.get("config") != config_json else None)
+        self._entries = {}
+        for c in cells:
+            done = self.is_done(c.cell_id) and not force
+            entry = {"cell_id": c.cell_id, **{k: v for k, v in asdict(c).items() if k != "run"}}
+            entry["status"] = "done" if done else "pending"
+            if done and dtypes.get(c.cell_id):
+                entry["dtype"] = dtypes[c.cell_id]
+            self._entries[c.cell_id] = entry
         history = previous.get("history", []) if previous.get("config") == config_json else []
+        loaded = fmt.manifest_models(previous)  # models whose cells are all done now load no more
         self.manifest = {
             "name": config.name,
             "description": config.description,
             "config": config_json,
             "config_hash": content_hash(config_json),
+            "dtype": self.dtype,
+            "dtype_source": dtype_source,
             "notes": list(notes),
             "packages": _versions(),
             "git": _git(),
@@ -213,15 +220,20 @@ class RunStore:
             "started": _now(),
             "finished": None,
             "history": history,
+            "models": {m: f.to_json() for m, f in loaded.items() if m in config.models and f.dtype == self.dtype},
             "cells": list(self._entries.values()),
         }
         self._save()
 
-    def _read_manifest(self) -> dict[str, Any]:
-        try:
-            return json.loads(self.manifest_path.read_text())
-        except (OSError, ValueError):
-            return {}
+    def _finished_dtypes(self, current: set[str], previous: dict[str, Any]) -> dict[str, str | None]:
+        """Cell id → compute dtype of each cell of the grid with a file here (in ``cells/`` or ``stale/``), as the
+        manifests recorded it (None: by an older e2h that recorded none)."""
+        files = {p.stem for folder in (self.cells_dir, self.stale_dir) for p in folder.glob("*.parquet")}
+        known = fmt.finished_dtypes(previous)
+        if files & current - known.keys():  # cells set aside earlier: their config's manifest was set aside too
+            for path in fmt.stale_manifests(self.dir):
+                known = {**fmt.finished_dtypes(fmt.read_json(path)), **known}
+        return {cell_id: known.get(cell_id) for cell_id in files & current}
 
     def _set_aside(self, current: set[str], old_manifest: dict[str, Any] | None) -> None:
         """Move other configs' cells to ``stale/``; bring back stale cells the current grid contains."""
@@ -248,9 +260,10 @@ class RunStore:
         self.manifest["counts"] = counts
         write_json(self.manifest_path, self.manifest)
 
-    def record_model(self, name: str, facts: dict[str, Any]) -> None:
+    def record_model(self, name: str, facts: ModelFacts | Mapping[str, Any]) -> None:
         """Record how a model was loaded for this run (dtype and why, device, parameters) in the manifest."""
-        self.manifest.setdefault("models", {})[name] = facts
+        facts = facts if isinstance(facts, ModelFacts) else ModelFacts.from_json(facts)
+        self.manifest.setdefault("models", {})[name] = facts.to_json()
         self._save()
 
     def start_cell(self, cell: Cell) -> None:
@@ -259,10 +272,9 @@ class RunStore:
 
     def finish_cell(self, cell: Cell, frame: pd.DataFrame, seconds: float) -> None:
         """Write the cell's rows (atomically), then record it as done."""
-        table = pa.Table.from_pandas(frame, schema=SCHEMA, preserve_index=False).replace_schema_metadata(None)
-        with atomic_path(self.cell_path(cell.cell_id)) as tmp:
-            pq.write_table(table, tmp)
-        self._entries[cell.cell_id].update(status="done", seconds=round(seconds, 3), finished=_now())
+        fmt.write_cell(self.cell_path(cell.cell_id), frame)
+        entry = self._entries[cell.cell_id]
+        entry.update(status="done", dtype=self.dtype, seconds=round(seconds, 3), finished=_now())
         self._save()
 
     def fail_cell(self, cell: Cell, error: BaseException, seconds: float) -> None:

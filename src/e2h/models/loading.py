@@ -101,18 +101,25 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torc
     That is bfloat16 on CUDA; on a CPU bfloat16 only where a cached matmul probe finds it clearly
     faster (:func:`e2h.models.cpu.dtype_report`); float32 otherwise.
     """
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    name = requested_dtype(dtype)
+    return auto_dtype(device) if name is None else DTYPES[name]
+
+
+def requested_dtype(dtype: str | None = "auto") -> str | None:
+    """The dtype asked for by name: ``dtype``, or for ``"auto"`` (or None) ``$E2H_DTYPE`` when it names one;
+    None when ``auto`` is left to decide on the device."""
     if dtype is None or dtype == "auto":
         preset = os.environ.get("E2H_DTYPE", "auto")
         if preset == "auto":
-            return auto_dtype(device)
+            return None
         if preset not in DTYPES:
             raise E2HError(f"E2H_DTYPE={preset!r} is not a dtype: set it to auto or one of {', '.join(DTYPES)}.")
-        return DTYPES[preset]
-    if isinstance(dtype, torch.dtype):
-        return dtype
+        return preset
     if dtype not in DTYPES:
         raise E2HError(f"unknown dtype {dtype!r}: use one of auto, {', '.join(DTYPES)}.")
-    return DTYPES[dtype]
+    return dtype
 
 
 class _Source(NamedTuple):
