@@ -361,7 +361,8 @@ class ExperimentConfig(_RunOptions):
     dtype: str | None = Field(
         None,
         description="compute dtype: null/auto = bf16 on CUDA and, on CPU, whichever of fp32/bf16 this machine "
-        "runs faster; or float32, bfloat16, float16",
+        "runs faster; or float32, bfloat16, float16. Fixed when a run starts, for all its cells (manifest `dtype`): "
+        "a resumed run keeps it",
     )
     datasets: list[DatasetSpec] = Field(
         min_length=1, description="datasets to test on, with their measures (datasets[] keys)"
