@@ -136,17 +136,16 @@ def resolve_run_dtype(config: ExperimentConfig, finished: set[str]) -> tuple[str
     from e2h.models.loading import requested_dtype, resolve_device
 
     asked = requested_dtype(config.dtype)
-    who = "E2H_DTYPE" if config.dtype in (None, "auto") else "the config's dtype"
-    where, redo = f"{config.source}: run {config.name!r}", "or recompute every cell with `e2h run --force`"
+    by_env = config.dtype in (None, "auto")
+    who = "E2H_DTYPE" if by_env else "the config's dtype"
+    where, redo = f"{config.source}: run {config.name!r}", "recompute every cell with `e2h run --force`"
     if len(finished) > 1:
         raise ConfigError(f"{where} has finished cells in {' and '.join(sorted(finished))}: {redo}")
     if finished:
         (dtype,) = finished
         if asked is not None and asked != dtype:
-            raise ConfigError(
-                f"{where} has finished cells in {dtype}, but {who} asks for {asked}: set dtype to {dtype} or auto "
-                f"(unset E2H_DTYPE), {redo}"
-            )
+            fix = f"unset E2H_DTYPE (or set it to {dtype})" if by_env else f"set dtype: {dtype} (or auto) in the config"
+            raise ConfigError(f"{where} has finished cells in {dtype}, but {who} asks for {asked}: {fix}, or {redo}")
         return dtype, "the dtype of the run's finished cells"
     if asked is not None:
         return asked, who
@@ -230,7 +229,7 @@ class RunStore:
         manifests recorded it (None: by an older e2h that recorded none)."""
         files = {p.stem for folder in (self.cells_dir, self.stale_dir) for p in folder.glob("*.parquet")}
         known = fmt.finished_dtypes(previous)
-        if files & current - known.keys():  # cells set aside earlier: their config's manifest was set aside too
+        if (files & current) - known.keys():  # cells set aside earlier: their config's manifest was set aside too
             for path in fmt.stale_manifests(self.dir):
                 known = {**fmt.finished_dtypes(fmt.read_json(path)), **known}
         return {cell_id: known.get(cell_id) for cell_id in files & current}
