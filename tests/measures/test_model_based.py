@@ -167,7 +167,9 @@ def test_a_table_of_an_older_nll_definition_is_stale(synthetic, monkeypatch, cap
     monkeypatch.setitem(computed.METHOD_VERSIONS, "nll", 3)  # as the per-token tables of e2h before version 2
     items = load_dataset(synthetic)
     assert question.measure not in items.columns and question.measure in items.attrs["stale_measures"]
-    assert "computed with an older definition of nll" in capsys.readouterr().err
+    assert "nll is now the paper's summed NLL of the bare strings; the former mean is nll_per_token" in (
+        capsys.readouterr().err
+    )
 
 
 def test_irt_recovers_planted_difficulty(tmp_path, synthetic):

@@ -68,7 +68,7 @@ def _config(tmp_path, dataset: str, measures=(MEASURE,), compute: bool = False, 
     )
 
 
-def test_a_hub_run_is_told_what_the_local_table_lacks_then_computes_on_its_own_items(tmp_path, capsys):
+def test_a_hub_run_is_told_what_the_local_table_lacks_then_computes_on_its_own_items(tmp_path, capsys, e2h_cli):
     [local] = [r for r in compute_measure("gsm8k", "nll", models=["tiny-random"]) if r.measure == MEASURE]
     hub = load_dataset("gsm8k", source="hub")
     values = hub.set_index("id")[MEASURE]
@@ -94,6 +94,8 @@ def test_a_hub_run_is_told_what_the_local_table_lacks_then_computes_on_its_own_i
     assert same == pytest.approx(local.table["value"][1:].to_numpy())  # the same strings score the same
     assert not [n for n in load_run_data(config).notes if MEASURE in n] and not missing_measures(config)
     assert MEASURE in load_dataset("gsm8k").columns  # the local table is still the local items'
+    code, out, _ = e2h_cli(["hardness", "list", "gsm8k"])
+    assert code == 0 and "gsm8k @hub" in out and out.count(MEASURE) == 2
 
 
 def test_hub_ids_that_match_no_local_item_borrow_nothing(tmp_path):

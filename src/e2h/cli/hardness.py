@@ -99,9 +99,12 @@ def list_command(
     name: str | None = typer.Argument(None, help="Only this dataset (default: every dataset with a table)."),
 ) -> None:
     """Computed measures: dataset, measure, items with a value, method, models, learner, seed, date."""
-    from e2h.data.computed import computed_tables, list_computed, read_measure
+    from e2h.data.computed import computed_tables, dataset_key, list_computed, read_measure
 
-    found = computed_tables(name) if name else list_computed()
+    found = list_computed()
+    if name:  # its default preparation's tables (a view's base's too), then those of its other preparations
+        other = {k: p for k, p in found.items() if k.partition("/")[0].startswith(f"{dataset_key(name)}@")}
+        found = {**computed_tables(name), **other}
     if not found:
         raise E2HError(
             f"no computed measure{' for ' + name if name else ''}: run `e2h hardness compute DATASET --method ...`."

@@ -60,8 +60,9 @@ TABLE_VERSION = 1  # bump when the table layout changes
 METADATA_KEY = b"e2h"
 DEFAULT_LEARNER = "linear-probe"
 #: a method's definition version: bump it when the values a method writes change meaning; older tables are stale
-#: (nll 2: the paper's summed NLL of the bare strings; version 1 was today's ``nll_per_token``)
 METHOD_VERSIONS = {"nll": 2}
+#: what the current version of a method changed, for the stale warning
+METHOD_CHANGES = {"nll": "nll is now the paper's summed NLL of the bare strings; the former mean is nll_per_token"}
 #: measure names each method writes (the three likelihood parts share one method)
 _PARTS = ("question", "answer", "reasoning")
 _METHOD_OF = {
@@ -270,6 +271,7 @@ def attach_computed(
     held_out = dict(items.attrs.get("held_out", {}))
     borrowed = dict(items.attrs.get("borrowed_measures", {}))
     current: dict[str, tuple[str, pd.Series | None]] = {}  # folder key → (fingerprint, item texts when borrowed)
+    mine: pd.Series | None = None  # these items' texts, once a default-preparation table is lent to them
     for measure, (path, name, same) in _tables(dataset, source, variant).items():
         if measure in items.columns:
             continue
@@ -287,7 +289,7 @@ def attach_computed(
         values[held] = np.nan
         column = items["id"].astype(str).map(dict(zip(table["id"], values, strict=True))).astype(float)
         if texts is not None:  # a default-preparation table: only items equal to a default item get its values
-            mine = _item_texts(items)
+            mine = _item_texts(items) if mine is None else mine
             matched = mine.to_numpy() == texts.reindex(mine.index).to_numpy()
             if not matched.any():
                 continue
@@ -336,7 +338,7 @@ def _stale(measure: str, name: str, path: Path, meta: dict[str, Any], outdated: 
     if stamp not in _WARNED:
         _WARNED.add(stamp)
         why = (
-            f"it was computed with an older definition of {meta.get('method')}"
+            METHOD_CHANGES.get(meta.get("method"), f"it was computed with an older definition of {meta.get('method')}")
             if outdated
             else f"its items changed since {meta.get('created', 'it was computed')}"
         )
