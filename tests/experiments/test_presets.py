@@ -185,18 +185,22 @@ def test_the_cli_plans_a_config_at_a_scale_without_a_model(tmp_path, toy_csv, mo
 
 
 def test_the_arc_preset_levels_by_a_model_based_measure(tmp_path, fixture_datasets, monkeypatch):
-    """`--scale small-model-hardness`: the ARC grid levelled by `mdl_proxy`, computed first; its held-out pool
-    (the items its probes trained on, no value) is in no split of the run."""
+    """`--scale small-model-hardness`: the ARC grid levelled by `mdl_proxy` of models other than the tested one
+    (not circular), computed first on the run's items; its held-out pool (the items its probes trained on) is in no
+    split of the run, whatever the measure (`exclude_pool`)."""
     monkeypatch.setenv("E2H_HOME", str(tmp_path / "home"))  # the measure of the fixture "arc" stays out of the cache
     from e2h.analysis import load_results
-    from e2h.data.computed import parse_measure_name
+    from e2h.data.computed import model_slug, parse_measure_name
     from e2h.experiments.runner import cell_split, plan
 
     data = _data("arc")
     scale = apply_scale(data, "small-model-hardness")
-    measures = scale["datasets"][0]["measures"]
-    assert scale["compute_measures"]
-    assert [parse_measure_name(m).method for m in measures] == ["mdl_proxy", "prequential"]
+    measures = [parse_measure_name(m) for m in scale["datasets"][0]["measures"]]
+    assert scale["compute_measures"] and scale["datasets"][0]["exclude_pool"] is True
+    assert [(m.method, m.learner) for m in measures] == [("mdl_proxy", None), ("mdl_proxy", "zero-shot")]
+    ladder = {"smollm2-135m", "smollm2-135m-instruct", "gemma3-270m", "qwen2.5-coder-1.5b"}
+    tested = {model_slug(m) for m in scale["models"]}
+    assert all(len(m.models) == 2 and set(m.models) <= ladder and not set(m.models) & tested for m in measures)
     small = parse_config(apply_scale(data, "small"), base_dir=PRESETS[0].parent)
     assert {**data["scales"]["small"], "datasets": scale["datasets"]} == {
         k: v for k, v in data["scales"]["small-model-hardness"].items() if k != "compute_measures"
@@ -208,9 +212,9 @@ def test_the_arc_preset_levels_by_a_model_based_measure(tmp_path, fixture_datase
     assert small.train_on == config.train_on and small.test_on == config.test_on
     result = run_experiment(config)
     assert result.ok, result.failures[:1]
-    items = e2h.data.load_dataset("arc")
+    items = e2h.data.load_dataset("arc", variant="paper")  # computed on the run's items (the hub is unreachable)
     held_out = set(items.loc[items["mdl_proxy_tiny-random"].isna(), "id"])
-    assert len(held_out) == 180 // 3  # the pool: a third of the fixture's 180 items
+    assert len(held_out) == 162 // 3  # the pool: a third of the fixture's 162 fully annotated items
     assert set(load_results(result.run_dir)["measure"]) == {"mdl_proxy_tiny-random"}
     data, cells, _ = plan(config)
     splits = [cell_split(cell, data) for cell in cells]

@@ -85,16 +85,16 @@ def test_config_naming_a_stale_measure_stops_with_the_command(tmp_path, write_sy
     from e2h.experiments.runner import load_run_data
 
     path = write_synth(tmp_path / "small.jsonl", n=20)
-    compute_measure(path, "nll", models=[fake_lm(load_dataset(path))], format="cloze")
+    compute_measure(path, "nll_per_token", models=[fake_lm(load_dataset(path))], format="cloze")
     edit_items(path, question={0: "What is the answer to item 0, reworded?"})
-    command = f"e2h hardness compute {path} --method nll --models synthetic --format cloze"
+    command = f"e2h hardness compute {path} --method nll_per_token --models synthetic --format cloze"
     with pytest.raises(ConfigError) as stop:
-        load_run_data(_config(tmp_path, "nll_question_synthetic"))
+        load_run_data(_config(tmp_path, "nll_per_token_question_synthetic"))
     message = str(stop.value)
-    assert "\n" not in message and "'nll_question_synthetic' is stale" in message
+    assert "\n" not in message and "'nll_per_token_question_synthetic' is stale" in message
     assert f"run `{command}` (or set compute_measures: true)" in message
     with pytest.raises(ConfigError, match="the run computes it first"):  # a plan without a run (--dry-run)
-        plan(_config(tmp_path, "nll_question_synthetic", compute_measures=True))
+        plan(_config(tmp_path, "nll_per_token_question_synthetic", compute_measures=True))
 
 
 def test_compute_measures_computes_a_missing_measure_then_runs(tmp_path, write_synth):
@@ -116,9 +116,9 @@ def test_compute_measures_recomputes_a_stale_measure_in_its_format(tmp_path, wri
     from e2h.experiments import run_experiment
 
     path = write_synth(tmp_path / "small.jsonl", n=20)
-    compute_measure(path, "nll", models=["tiny-random"], format="cloze")
+    compute_measure(path, "nll_per_token", models=["tiny-random"], format="cloze")
     edit_items(path, question={0: "What is the answer to item 0, reworded?"})
-    result = run_experiment(_config(tmp_path, "nll_question_tiny-random", compute_measures=True))
-    _, meta = read_measure(table_path(path, "nll_question_tiny-random"))
+    result = run_experiment(_config(tmp_path, "nll_per_token_question_tiny-random", compute_measures=True))
+    _, meta = read_measure(table_path(path, "nll_per_token_question_tiny-random"))
     assert meta["items_fingerprint"] == items_fingerprint(load_dataset(path)) and meta["format"] == "cloze"
     assert result.ok and len(result.executed) == 1

@@ -249,6 +249,12 @@ class DatasetSpec(_RunOptions):
     )
     train_dataset: str | None = Field(None, description="dataset to train on (cross-dataset transfer); default: name")
     train_measure: str | None = Field(None, description="measure that levels train_dataset; default: the test measure")
+    exclude_pool: bool | list[str] = Field(
+        False,
+        description="leave out of every split, whatever the measure, the items a computed measure held out to train "
+        "on (its pool), as the paper left its 1,000-item hardness pool out of every experiment: true (the pools of "
+        "this entry's mdl_proxy measures) or the mdl_proxy measure names",
+    )
 
     @field_validator("name", "train_dataset")
     @classmethod
@@ -306,6 +312,44 @@ class DatasetSpec(_RunOptions):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    @field_validator("exclude_pool", mode="before")
+    @classmethod
+    def _pool_names(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _pool(self) -> DatasetSpec:
+        from e2h.data.computed import POOL_METHODS, parse_measure_name
+
+        def pooled(name: str) -> bool:
+            parsed = parse_measure_name(name)
+            return parsed is not None and parsed.method in POOL_METHODS
+
+        named = self.exclude_pool if isinstance(self.exclude_pool, list) else []
+        bad = [name for name in named if not pooled(name)]
+        if bad:
+            raise ValueError(
+                f"exclude_pool: {', '.join(bad)} holds out no pool: name a computed measure of "
+                f"{', '.join(POOL_METHODS)} (e.g. mdl_proxy_smollm2-135m), or set true"
+            )
+        if self.exclude_pool is True and not any(pooled(m) for m in [*self.measures, *self.fallback_measures]):
+            raise ValueError(
+                "exclude_pool: true needs an mdl_proxy measure in measures: add one, or name it "
+                "(exclude_pool: [mdl_proxy_MODEL])"
+            )
+        return self
+
+    def pool_measures(self) -> list[str]:
+        """The computed measures whose pools ``exclude_pool`` leaves out (none when it is false)."""
+        from e2h.data.computed import POOL_METHODS, parse_measure_name
+
+        if isinstance(self.exclude_pool, list):
+            return list(self.exclude_pool)
+        if not self.exclude_pool:
+            return []
+        parsed = [parse_measure_name(m) for m in dict.fromkeys([*self.measures, *self.fallback_measures])]
+        return [p.name for p in parsed if p is not None and p.method in POOL_METHODS]
 
     def data_options(self) -> tuple[str, str | None, str | None]:
         """How ``name`` is loaded: ``(source, fallback_source, variant)``."""
@@ -520,9 +564,12 @@ class ExperimentConfig(_RunOptions):
     def _grid_fits(self) -> ExperimentConfig:
         problems = []
         loads: dict[str, tuple] = {}
+        pools: dict[str, list[str]] = {}
         for spec in self.datasets:
             if loads.setdefault(spec.name, spec.data_options()) != spec.data_options():
                 problems.append(f"{spec.name} is listed twice with different source, fallback_source or variant")
+            if pools.setdefault(spec.name, spec.pool_measures()) != spec.pool_measures():
+                problems.append(f"{spec.name} is listed twice with different exclude_pool (its items are shared)")
         random = [d.name for d in self.datasets if not d.measures]
         if random and (self.train_on != ["all"] or self.test_on != "all"):
             problems.append(

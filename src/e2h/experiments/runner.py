@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from e2h.errors import ConfigError, E2HError
+from e2h.experiments.computed import coverage_notes, drop_pools
 from e2h.experiments.config import DatasetSpec, ExperimentConfig, suggest
 from e2h.experiments.grid import Cell, expand
 from e2h.experiments.store import RunStore, cell_frame
@@ -82,7 +83,8 @@ def load_run_data(config: ExperimentConfig) -> RunData:
     loaded = {name: config.load_items(name) for name in names}  # (table, note when the hub fell back)
     items = {name: table for name, (table, _) in loaded.items()}
     measures: dict[int, list[str]] = {}
-    problems, notes = [], [note for _, note in loaded.values() if note]
+    notes, problems = drop_pools(config, items)  # exclude_pool: the hardness pool in no split
+    notes = [note for _, note in loaded.values() if note] + notes
     for note in notes:
         warn(note)
     for index, spec in enumerate(config.datasets):
@@ -100,6 +102,9 @@ def load_run_data(config: ExperimentConfig) -> RunData:
                     problems.append(f"{where}: train_dataset {spec.train_dataset}: {why}")
                 elif not _has_values(train_items, m):
                     problems.append(f"{where}: train_dataset {spec.train_dataset} has no values of measure {m!r}")
+    for note in coverage_notes(config, items, measures):  # computed measures missing for some items
+        notes.append(note)
+        warn(note)
     if problems:
         raise ConfigError(f"{config.source}: " + "; ".join(problems))
     return RunData(items, measures, {name: fingerprint(table) for name, table in items.items()}, notes)
@@ -128,13 +133,13 @@ def _absent_measure(dataset: str, measure: str, table: pd.DataFrame, compute: bo
 
     ``compute``: the config sets ``compute_measures`` (so only a plan without a run, e.g. ``--dry-run``, gets here).
     """
-    from e2h.data.computed import compute_command, parse_measure_name
+    from e2h.data.computed import parse_measure_name, recompute_command
 
     parsed = parse_measure_name(measure)
     if parsed is None:
         return f"no measure column {measure!r} ({suggest(measure, _measure_names(table))})"
     redo = table.attrs.get("stale_measures", {}).get(measure)
-    command = compute_command(redo["dataset"], measure, redo["format"]) if redo else compute_command(dataset, measure)
+    command = recompute_command(table, dataset, measure)
     state = "is stale (its items changed since it was computed)" if redo else "is not computed yet"
     if compute and parsed.method != "irt":
         return f"measure {measure!r} {state}: the run computes it first (compute_measures: true) with `{command}`"
