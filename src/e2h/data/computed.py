@@ -35,6 +35,7 @@ import functools
 import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -188,7 +189,11 @@ def computed_tables(dataset: str | os.PathLike) -> dict[str, Path]:
 
 
 def attach_computed(
-    items: pd.DataFrame, dataset: str | os.PathLike, *, default_preparation: bool = True
+    items: pd.DataFrame,
+    dataset: str | os.PathLike,
+    load: Callable[[str], pd.DataFrame],
+    *,
+    default_preparation: bool = True,
 ) -> pd.DataFrame:
     """Add each current computed measure of ``dataset`` as a float column (NaN: no value or held out); list it in attrs.
 
@@ -196,6 +201,7 @@ def attach_computed(
     docstring) is left out and listed in ``items.attrs["stale_measures"]`` as ``{measure: {"dataset", "format"}}``,
     what recomputes it (:func:`compute_command`). ``default_preparation``: ``items`` is what
     ``load_dataset(dataset)`` gives without a variant or source (else the fingerprints are compared with that table).
+    ``load``: ``e2h.data.load_dataset``, for the tables of a base dataset (passed in: this module is below it).
     """
     measures = list(items.attrs.get("measures", ()))
     stale = dict(items.attrs.get("stale_measures", {}))
@@ -206,7 +212,7 @@ def attach_computed(
         table, meta = read_measure(path)
         key = path.parent.name
         if key not in fingerprints:
-            fingerprints[key] = _current_fingerprint(key, items, dataset, default_preparation)
+            fingerprints[key] = _current_fingerprint(key, items, dataset, default_preparation, load)
         if meta.get("items_fingerprint", fingerprints[key]) != fingerprints[key]:
             stale[measure] = _stale(measure, key, dataset, path, meta)
             continue
@@ -220,13 +226,13 @@ def attach_computed(
     return items
 
 
-def _current_fingerprint(key: str, items: pd.DataFrame, dataset: str | os.PathLike, default: bool) -> str:
+def _current_fingerprint(
+    key: str, items: pd.DataFrame, dataset: str | os.PathLike, default: bool, load: Callable[[str], pd.DataFrame]
+) -> str:
     """The fingerprint of the items the tables under ``key`` were computed on, as they load now."""
     if key == dataset_key(dataset) and default:
         return items_fingerprint(items)
-    from e2h.data import load_dataset  # a built-in (a view's base, or another preparation of this one)
-
-    return items_fingerprint(load_dataset(key))
+    return items_fingerprint(load(key))  # a built-in (a view's base, or another preparation of this one)
 
 
 #: (table, stored fingerprint) of the stale tables already warned about by this process
