@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from e2h.errors import ConfigError, E2HError
 from e2h.experiments.config import unknown
-from e2h.experiments.worker import CellDone, CellFailed, CellStarted, Event, ModelLoad, run_model
+from e2h.experiments.worker import CellDone, CellFailed, CellStarted, Event, ModelLoad, Prefetched, run_model
 from e2h.notices import warn
 
 if TYPE_CHECKING:
@@ -144,13 +144,21 @@ class _Share:
     resources: dict[str, float]
     cells: list[Cell]
     running: Cell | None = None
+    prefetched: bool = False
 
     def update(self, event: Event) -> None:
-        if isinstance(event, CellStarted):
+        if isinstance(event, Prefetched):
+            self.prefetched = True
+        elif isinstance(event, CellStarted):
             self.running = event.cell
         elif isinstance(event, CellDone | CellFailed):
             self.cells.remove(event.cell)
             self.running = None
+
+    def current(self) -> Cell | None:
+        """The cell the worker computes now: once it has prefetched, always its first unfinished cell (whose
+        start may still be on its way to the driver)."""
+        return self.running or (self.cells[0] if self.prefetched and self.cells else None)
 
 
 class RayBackend:
@@ -174,6 +182,9 @@ class RayBackend:
         try:
             self._run(config, data, cells, recorder, pending)
         except KeyboardInterrupt:
+            for share in pending.values():
+                if (cell := share.current()) is not None:
+                    recorder.start(cell)
             recorder.interrupt_running()
             raise
         finally:
@@ -230,7 +241,7 @@ class RayBackend:
         cell = share.running
         key = cell.cell_id if cell is not None else f"model {share.load.name}"
         tries[key] = tries.get(key, 0) + 1
-        share.running = None
+        share.running, share.prefetched = None, False
         if tries[key] <= config.max_retries:
             return
         count = f"{tries[key]} tr{'y' if tries[key] == 1 else 'ies'}; raise max_retries to retry more"
