@@ -215,7 +215,7 @@ class RayBackend:
             load = ModelLoad.of(config, model, "cuda" if resources.get("num_gpus") else "cpu")
             for part in share_work(group, self._capacity(total, resources, len(group), model)):
                 submit(_Share(load, resources, part))
-        tries: dict[str, int] = {}  # cell id (or model, before its first cell) → worker deaths so far
+        tries: dict[str | int, int] = {}  # cell id (or id of the share, before its first cell) → worker deaths
         while pending:
             (stream,), _ = ray.wait(list(pending), num_returns=1)
             share = pending[stream]
@@ -239,7 +239,7 @@ class RayBackend:
         """Count a worker's death against the cell it was computing; past ``max_retries`` that cell fails (or, when
         no cell had started, every cell of the share)."""
         cell = share.running
-        key = cell.cell_id if cell is not None else f"model {share.load.name}"
+        key = cell.cell_id if cell is not None else id(share)
         tries[key] = tries.get(key, 0) + 1
         share.running, share.prefetched = None, False
         if tries[key] <= config.max_retries:
