@@ -174,7 +174,7 @@ def test_a_ray_worker_does_the_local_runs_shared_prefetch(ray_cluster, local_run
     tokens = local.engine["tiny-random"]["tokens"]
     assert tokens > 0 and result.engine["tiny-random"]["tokens"] == tokens
     assert "prefetch (shared forward passes)" in result.seconds and "ray (wall)" in result.seconds
-    printed = [re.search(r"^engine tiny-random \(float32\): \d+k tokens", engine_line(r)) for r in (local, result)]
+    printed = [re.search(r"^engine tiny-random \(float32\): [\d,]+ tokens", engine_line(r)) for r in (local, result)]
     assert printed[0] and printed[1] and printed[0][0] == printed[1][0]
 
 
