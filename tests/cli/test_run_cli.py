@@ -98,7 +98,7 @@ def test_the_engine_line_compares_with_the_ceiling_of_the_models_dtype(monkeypat
     from rich.console import Console
 
     from e2h.cli.run import _print_timings
-    from e2h.experiments.runner import RunResult
+    from e2h.experiments import RunResult
 
     monkeypatch.setattr("e2h.models.cpu.matmul_ceiling", lambda: {"float32": 100.0, "bfloat16": 400.0})
     result = RunResult(Path("runs/x"), [])

@@ -88,14 +88,14 @@ def test_format_and_extraction_default_to_the_datasets(make_config, tmp_path):
     """Unset at the top level, format and extraction come from the dataset entry, else the dataset's facts."""
     (tmp_path / "toy.csv.yaml").write_text("format: cloze\nextraction: first\n")
     config = make_config(learners=["icl"], k=2, datasets=[{"name": "toy.csv", "measures": ["difficulty"]}])
-    params = learner_params(config.learners[0], config, seed=0, dataset=config.datasets[0])
+    params = learner_params(config.learners[0], config, seed=0, settings=dataset_settings(config, config.datasets[0]))
     assert params["format"] == "cloze" and params["extraction"] == "first"
     entry = make_config(
         learners=["icl"], k=2, datasets=[{"name": "toy.csv", "measures": ["difficulty"], "format": "qa"}]
     )
-    assert learner_params(entry.learners[0], entry, seed=0, dataset=entry.datasets[0])["format"] == "qa"
+    assert learner_params(entry.learners[0], entry, 0, dataset_settings(entry, entry.datasets[0]))["format"] == "qa"
     top = make_config(learners=["icl"], k=2, format="letters", extraction="last")
-    params = learner_params(top.learners[0], top, seed=0, dataset=top.datasets[0])
+    params = learner_params(top.learners[0], top, seed=0, settings=dataset_settings(top, top.datasets[0]))
     assert params["format"] == "letters" and params["extraction"] == "last"
 
 
@@ -174,7 +174,7 @@ def test_dataset_settings_precedence(make_config, tmp_path):
     _, own = _settings(make_config, learners=["icl"], k=2, n_test=5, format="letters", datasets=[entry])
     assert (own.k, own.n_test, own.format) == (1, 4, "qa")
     options = make_config(learners=[{"name": "icl", "options": {"k": 0}}], k=2, datasets=[entry])
-    assert learner_params(options.learners[0], options, 0, options.datasets[0])["k"] == 0
+    assert learner_params(options.learners[0], options, 0, dataset_settings(options, options.datasets[0]))["k"] == 0
 
 
 def test_builtin_datasets_bring_the_papers_k_and_baseline(make_config):
@@ -186,7 +186,7 @@ def test_builtin_datasets_bring_the_papers_k_and_baseline(make_config):
     arc, gsm8k = (dataset_settings(config, d) for d in config.datasets)
     assert (arc.k, arc.format, arc.unsupervised.name) == (10, "listed", "zero-shot")
     assert (gsm8k.k, gsm8k.format, gsm8k.unsupervised.name) == (8, "qa", "zero-shot-cot")
-    assert [(s.name, base) for s, base in dataset_learners(config, config.datasets[1])] == [
+    assert [(s.name, base) for s, base in dataset_learners(config, gsm8k)] == [
         ("zero-shot-cot", True),
         ("icl", False),
     ]
@@ -195,14 +195,14 @@ def test_builtin_datasets_bring_the_papers_k_and_baseline(make_config):
 def test_the_unsupervised_name_and_setting(make_config):
     baseline = {"name": "zero-shot", "options": {"format": "cloze"}}
     config = make_config(learners=["unsupervised", "zero-shot", "icl"], k=2, unsupervised=baseline)
-    chosen = dataset_learners(config, config.datasets[0])
+    chosen = dataset_learners(config, dataset_settings(config, config.datasets[0]))
     assert [(s.name, s.options, base) for s, base in chosen] == [
         ("zero-shot", {"format": "cloze"}, True),
         ("zero-shot", {}, False),
         ("icl", {}, False),
     ]
     same = make_config(learners=["unsupervised", "zero-shot"])  # the baseline listed twice runs once
-    assert dataset_learners(same, same.datasets[0]) == [(same.learners[1], True)]
+    assert dataset_learners(same, dataset_settings(same, same.datasets[0])) == [(same.learners[1], True)]
     assert "'icl' cannot be the unsupervised baseline" in _error(make_config, unsupervised="icl")
     message = _error(make_config, learners=[{"name": "unsupervised", "options": {"format": "qa"}}])
     assert "the `unsupervised` baseline takes no options here" in message

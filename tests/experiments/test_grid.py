@@ -127,3 +127,28 @@ def test_a_transfer_entry_tests_the_pool_of_the_in_domain_entry(make_config, tmp
     assert {(c.train_dataset, c.reserve) for c in cells} == {("toy.csv", (0, 0, 3)), ("other.csv", (0, 0, 3))}
     alone = expand(make_config(datasets=[transfer], n_test=None, n_train=3))
     assert {c.reserve for c in alone} == {(0, 0, 0)}  # no in-domain training: the test level is tested whole
+
+
+def test_each_dataset_entrys_defaults_are_resolved_once(make_config, tmp_path, write_toy, monkeypatch):
+    """The cascade (entry > top level > the dataset's own defaults, here a sidecar file) runs once per entry, not
+    per learner, training point and seed; each entry's cells still get its own settings."""
+    import e2h.data
+
+    write_toy(tmp_path / "other.csv", prefix="other")
+    (tmp_path / "other.csv.yaml").write_text("format: cloze\n")
+    config = make_config(
+        models=["tiny-random", "tiny-random-copy/not-a-file"],
+        datasets=[{"name": "toy.csv", "measures": ["difficulty"]}, {"name": "other.csv", "measures": ["difficulty"]}],
+        learners=["zero-shot", {"name": "icl", "options": {"k": 2}}, "linear-probe"],
+        n_train=[4, 8],
+        seeds=3,
+        n_test=None,
+    )
+    real, read = e2h.data.dataset_facts, []
+    monkeypatch.setattr(e2h.data, "dataset_facts", lambda name: read.append(name) or real(name))
+    cells = expand(config)
+    assert len(cells) == 2 * 2 * 3 * (1 + 2 * 2 * 2) and len(read) == 2  # one read per dataset entry
+    assert {c.dataset: c.options["format"] for c in cells if c.learner == "icl"} == {
+        "toy.csv": "listed",
+        "other.csv": "cloze",
+    }

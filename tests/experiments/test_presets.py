@@ -17,6 +17,7 @@ from e2h.data.catalog import builtin_facts, finish_items
 from e2h.errors import E2HError
 from e2h.experiments import RunStore, parse_config, run_experiment
 from e2h.experiments.config import apply_scale
+from e2h.results_format import read_manifest
 
 PRESETS = sorted((Path(__file__).resolve().parents[2] / "configs" / "paper").glob("*.yaml"))
 NAMES = [p.stem for p in PRESETS]
@@ -159,7 +160,7 @@ def test_the_small_version_runs_on_fixtures(name, tmp_path, fixture_datasets):
     assert result.ok, result.failures[:1]
     store = RunStore(result.run_dir)
     assert all(store.is_done(c.cell_id) for c in result.cells)
-    manifest = store._read_manifest()
+    manifest = read_manifest(result.run_dir)
     hub = [d.name for d in config.datasets if d.source == "hub"]
     assert all(any(note.startswith(f"{d}: the hub is unreachable") for note in manifest["notes"]) for d in hub)
     # every dataset entry has its unsupervised baseline, marked, and the learners the preset names
@@ -191,7 +192,8 @@ def test_the_arc_preset_levels_by_a_model_based_measure(tmp_path, fixture_datase
     monkeypatch.setenv("E2H_HOME", str(tmp_path / "home"))  # the measure of the fixture "arc" stays out of the cache
     from e2h.analysis import load_results
     from e2h.data.computed import model_slug, parse_measure_name
-    from e2h.experiments.runner import cell_split, plan
+    from e2h.experiments import plan
+    from e2h.experiments.cell import cell_split
 
     data = _data("arc")
     scale = apply_scale(data, "small-model-hardness")

@@ -92,7 +92,7 @@ def _print_timings(console: Console, result) -> None:
         share = f" = {100 * engine['gflops'] / ceiling:.0f}% of this CPU's {dtype} matmul ceiling"
         share += f" ({ceiling:.0f} GFLOP/s)"
         console.print(
-            f"engine {model} ({dtype}): {engine['tokens'] / 1e3:.0f}k tokens in {engine['seconds']:.0f} s of forward "
+            f"engine {model} ({dtype}): {engine['tokens']:,.0f} tokens in {engine['seconds']:.0f} s of forward "
             f"passes, {engine['gflops']:.1f} GFLOP/s{share if ceiling else ''}",
             soft_wrap=True,
             highlight=False,

@@ -42,6 +42,7 @@ import functools
 import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -257,14 +258,20 @@ def _tables(dataset: str | os.PathLike, source: str, variant: str | None) -> dic
 
 
 def attach_computed(
-    items: pd.DataFrame, dataset: str | os.PathLike, *, source: str = "local", variant: str | None = None
+    items: pd.DataFrame,
+    dataset: str | os.PathLike,
+    load: Callable[..., pd.DataFrame],
+    *,
+    source: str = "local",
+    variant: str | None = None,
 ) -> pd.DataFrame:
     """Add each current computed measure of ``dataset`` as a float column (NaN: no value or held out); list it in attrs.
 
     ``items`` is what ``load_dataset(dataset, source=source, variant=variant)`` gives. A column the table already
     has (e.g. from an exported file) is kept as it is. A stale table (see the module docstring) is left out and
     listed in ``items.attrs["stale_measures"]`` as ``{measure: {"dataset", "format", "source", "variant"}}``, what
-    recomputes it (:func:`compute_command`).
+    recomputes it (:func:`compute_command`). ``load``: ``e2h.data.load_dataset``, for the tables of
+    a base dataset or another preparation (passed in: this module is below it).
     """
     measures = list(items.attrs.get("measures", ()))
     stale = dict(items.attrs.get("stale_measures", {}))
@@ -278,7 +285,7 @@ def attach_computed(
         table, meta = read_measure(path)
         key = path.parent.name
         if key not in current:
-            current[key] = _current(items, dataset, name, same, source, variant)
+            current[key] = _current(items, dataset, name, same, source, variant, load)
         fingerprint, texts = current[key]
         outdated = meta.get("method_version", 1) != METHOD_VERSIONS.get(meta.get("method"), 1)
         if outdated or meta.get("items_fingerprint", fingerprint) != fingerprint:
@@ -309,16 +316,20 @@ def attach_computed(
 
 
 def _current(
-    items: pd.DataFrame, dataset: str | os.PathLike, name: str, same: bool, source: str, variant: str | None
+    items: pd.DataFrame,
+    dataset: str | os.PathLike,
+    name: str,
+    same: bool,
+    source: str,
+    variant: str | None,
+    load: Callable[..., pd.DataFrame],
 ) -> tuple[str, pd.Series | None]:
     """(fingerprint of the items a folder's tables describe, as they load now; their texts when they are borrowed)."""
-    from e2h.data import load_dataset  # a built-in: a view's base, or the default preparation of these items
-
     if same and name == os.fspath(dataset):
         return items_fingerprint(items), None
     if same:
-        return items_fingerprint(load_dataset(name, source=source, variant=variant)), None
-    default = load_dataset(name)
+        return items_fingerprint(load(name, source=source, variant=variant)), None
+    default = load(name)  # a built-in: a view's base, or the default preparation of these items
     return items_fingerprint(default), _item_texts(default)
 
 

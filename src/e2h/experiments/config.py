@@ -640,10 +640,11 @@ class DatasetSettings:
 
 
 def dataset_settings(config: ExperimentConfig, dataset: DatasetSpec) -> DatasetSettings:
-    """``format``, ``extraction``, ``k``, ``n_test`` and ``unsupervised`` of a dataset entry.
+    """``format``, ``extraction``, ``k``, ``n_test`` and ``unsupervised`` of a dataset entry: the defaults cascade.
 
     Each comes from the entry, else the config's top level, else the dataset's own defaults
-    (``e2h.data.dataset_facts``: the catalog for built-ins, a sidecar file or inference for user files).
+    (``e2h.data.dataset_facts``: the catalog for built-ins, a sidecar file or inference for user files). Resolve it
+    once per entry and pass the result on (:func:`dataset_learners`, :func:`learner_params`, ``grid.expand``).
     """
     from e2h.data import dataset_facts
 
@@ -674,12 +675,13 @@ def _default_baseline(name: str, dataset: str) -> LearnerSpec:
         raise E2HError(f"dataset {dataset}: its default unsupervised learner {name!r}: {reason}") from None
 
 
-def dataset_learners(config: ExperimentConfig, dataset: DatasetSpec) -> list[tuple[LearnerSpec, bool]]:
-    """The learners run on a dataset entry, each with whether it is the entry's unsupervised baseline.
+def dataset_learners(config: ExperimentConfig, settings: DatasetSettings) -> list[tuple[LearnerSpec, bool]]:
+    """The learners run on a dataset entry (its resolved ``settings``), each with whether it is the entry's
+    unsupervised baseline.
 
     The name ``unsupervised`` becomes the entry's baseline learner; a learner listed twice runs once.
     """
-    baseline = dataset_settings(config, dataset).unsupervised
+    baseline = settings.unsupervised
     chosen: dict[str, tuple[LearnerSpec, bool]] = {}
     for spec in config.learners:
         spec = baseline if spec.name == UNSUPERVISED else spec
@@ -689,18 +691,17 @@ def dataset_learners(config: ExperimentConfig, dataset: DatasetSpec) -> list[tup
 
 
 def learner_params(
-    spec: LearnerSpec, config: ExperimentConfig, seed: int, dataset: DatasetSpec | None = None
+    spec: LearnerSpec, config: ExperimentConfig, seed: int, settings: DatasetSettings | None = None
 ) -> dict[str, Any]:
     """Every parameter of a learner in one cell: its defaults < the shared options < its ``options``.
 
     The shared options are the config's ``normalization``, the cell's ``seed``, and ``format``, ``extraction`` and
-    ``k`` of the dataset (:func:`dataset_settings`; the top level's without a dataset).
+    ``k`` of the dataset entry's resolved ``settings`` (:func:`dataset_settings`; the top level's without).
     """
     shared: dict[str, Any] = {"normalization": config.normalization, "seed": seed}
-    if dataset is None:
+    if settings is None:
         shared.update(k=config.k, format=config.format, extraction=config.extraction)
     else:
-        settings = dataset_settings(config, dataset)
         shared.update(k=settings.k, format=settings.format, extraction=settings.extraction)
     if spec.name == UNSUPERVISED:
         raise E2HError("learner_params needs a real learner: resolve `unsupervised` with dataset_learners first.")
@@ -711,10 +712,11 @@ def check_grid(config: ExperimentConfig) -> list[str]:
     """Problems of the grid that need each dataset's settings: too few training items for k demonstrations."""
     problems = []
     for dataset in config.datasets:
-        for spec, _ in dataset_learners(config, dataset):
+        settings = dataset_settings(config, dataset)
+        for spec, _ in dataset_learners(config, settings):
             if not is_supervised(spec.name):
                 continue
-            k = learner_params(spec, config, 0, dataset).get("k") or 0
+            k = learner_params(spec, config, 0, settings).get("k") or 0
             if k > min(config.n_train):
                 problems.append(f"learner {spec.name} on {dataset.name}: k={k} demonstrations need n_train >= {k}")
     return list(dict.fromkeys(problems))

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from e2h.experiments.config import (
+    DatasetSettings,
     DatasetSpec,
     ExperimentConfig,
     dataset_learners,
@@ -106,19 +107,21 @@ def expand(
     see ``runner.load_run_data``); ``data_versions`` maps dataset names to item-table fingerprints.
     """
     measures = {i: list((measures or {}).get(i, d.measures or [RANDOM])) for i, d in enumerate(config.datasets)}
+    settings = [dataset_settings(config, spec) for spec in config.datasets]  # the defaults cascade, once per entry
+    learners = [dataset_learners(config, entry) for entry in settings]
     versions = data_versions or {}
     per_point = config.test_pool == "point"
-    reserves = {n: held_back(config, measures, [n]) for n in config.n_train} if per_point else {}
-    reserves[None] = {} if per_point else held_back(config, measures, config.n_train)
+    reserves = {n: held_back(config, settings, measures, [n]) for n in config.n_train} if per_point else {}
+    reserves[None] = {} if per_point else held_back(config, settings, measures, config.n_train)
     cells: dict[str, Cell] = {}
     for model in config.models:
         for index, spec in enumerate(config.datasets):
             train_dataset = spec.train_dataset or spec.name
-            n_test = dataset_settings(config, spec).n_test
+            n_test = settings[index].n_test
             for measure in measures[index]:
                 train_measure = spec.train_measure or measure
                 pool = _pool(spec, measure)
-                for learner, baseline in dataset_learners(config, spec):
+                for learner, baseline in learners[index]:
                     supervised = is_supervised(learner.name)
                     trains_on = train_dataset if supervised else spec.name
                     version = content_hash([versions.get(n, "") for n in (spec.name, trains_on)]) if versions else ""
@@ -131,7 +134,7 @@ def expand(
                         point = n_train if per_point and supervised else None
                         reserve = reserves[point].get(pool, NO_RESERVE) if n_test is None else NO_RESERVE
                         for seed in config.seeds:
-                            params = learner_params(learner, config, seed, spec)
+                            params = learner_params(learner, config, seed, settings[index])
                             cell = Cell(
                                 run=config.name,
                                 model=model,
@@ -179,19 +182,23 @@ def level_need(train_on: str, n_train: int) -> tuple[int, int, int]:
 
 
 def held_back(
-    config: ExperimentConfig, measures: Mapping[int, Sequence[str]], sizes: Sequence[int]
+    config: ExperimentConfig,
+    settings: Sequence[DatasetSettings],
+    measures: Mapping[int, Sequence[str]],
+    sizes: Sequence[int],
 ) -> dict[tuple, tuple[int, int, int]]:
     """Per test pool (dataset, measure, cutoffs): the items each level holds back for in-domain training.
 
     The largest need (:func:`level_need`) of any supervised in-domain cell with ``n_test`` null and ``n_train`` in
     ``sizes``, at the levels ``test_on`` tests (the others hold nothing back); transfer entries train elsewhere and
-    need nothing, but test on the same pool as the in-domain entries of their test dataset.
+    need nothing, but test on the same pool as the in-domain entries of their test dataset. ``settings``: each
+    entry's resolved settings (``config.dataset_settings``), in the order of ``config.datasets``.
     """
     reserves: dict[tuple, tuple[int, int, int]] = {}
     for index, spec in enumerate(config.datasets):
-        if spec.train_dataset or dataset_settings(config, spec).n_test is not None:
+        if spec.train_dataset or settings[index].n_test is not None:
             continue
-        if not any(is_supervised(learner.name) for learner, _ in dataset_learners(config, spec)):
+        if not any(is_supervised(learner.name) for learner, _ in dataset_learners(config, settings[index])):
             continue
         tested = [config.test_on in ("all", level) for level in LEVELS]  # only a tested level holds back
         needs = [
