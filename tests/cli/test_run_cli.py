@@ -115,3 +115,20 @@ def test_a_dry_run_prints_the_plan_with_its_impossible_splits_then_exits_2(tmp_p
     out, err = capsys.readouterr()
     assert "impossible" in out and "3 cells, 3 to compute" in out  # the plan, the hard split marked
     assert err.startswith("e2h: error: config cli.yaml: impossible split: ") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("extra", "args", "message"),
+    [
+        ({"learners": "[{name: linear-probe, options: {solver: sgdd}}]"}, [], "solver='sgdd' must be one of sgd"),
+        ({"learners": "[{name: lora, options: {objective: mcq}}]"}, [], "objective='mcq' must be one of mc, cot"),
+        ({}, ["--backend", "spark"], "unknown backend 'spark' (known: local, ray)"),
+        ({}, ["--address", "auto"], "--address auto is for the ray backend"),
+    ],
+)
+def test_a_dry_run_checks_every_value_before_a_model_loads(tmp_path, capsys, monkeypatch, extra, args, message):
+    monkeypatch.setattr("e2h.models.load_model", lambda *a, **k: pytest.fail("a model was loaded"))
+    assert run_main(str(write_config(tmp_path, **extra)), "--dry-run", *args) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("e2h: error: ") and err.count("\n") == 1
+    assert message in err

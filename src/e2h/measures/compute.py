@@ -24,18 +24,30 @@ from e2h.data.computed import dataset_key, items_fingerprint, measure_name, mode
 from e2h.errors import E2HError
 from e2h.io import content_hash
 from e2h.learners import LEARNERS, Learner, LinearProbe
+from e2h.learners.params import Interval, ListOf, Options, Param, check_params
 from e2h.measures import irt, mdl, nll, prequential
 from e2h.measures.checkpoint import Checkpoint
 from e2h.measures.memo import MemoLM
 from e2h.paths import cache_dir
 
 METHODS = ("mdl_proxy", "prequential", "nll", "irt")
-#: settings each method takes (besides models, learner, options, format, seed)
-SETTINGS = {
-    "mdl_proxy": {"sizes": mdl.SIZES, "resamples": mdl.RESAMPLES, "holdout": None},
-    "prequential": {"permutations": prequential.PERMUTATIONS, "first_block": prequential.FIRST_BLOCK},
+_COUNT = (Interval(int, 1),)
+#: settings each method takes (besides models, learner, options, format, seed), declared like learner parameters
+SETTINGS: dict[str, dict[str, Param]] = {
+    "mdl_proxy": {
+        "sizes": Param(mdl.SIZES, "training-set sizes of each resample", allowed=(ListOf(Interval(int, 1)),)),
+        "resamples": Param(mdl.RESAMPLES, "resamples of the held-out pool", allowed=_COUNT),
+        "holdout": Param(None, "items held out for training (null: min(1000, n / 3))", allowed=(None, *_COUNT)),
+    },
+    "prequential": {
+        "permutations": Param(prequential.PERMUTATIONS, "item orders averaged", allowed=_COUNT),
+        "first_block": Param(prequential.FIRST_BLOCK, "items of the first block (coded uniformly)", allowed=_COUNT),
+    },
     "nll": {},
-    "irt": {"irt_model": "2pl", "min_responses": irt.MIN_RESPONSES},
+    "irt": {
+        "irt_model": Param("2pl", "2pl (difficulty and discrimination) or 1pl", allowed=(Options("2pl", "1pl"),)),
+        "min_responses": Param(irt.MIN_RESPONSES, "responses an item needs to be fitted", allowed=_COUNT),
+    },
 }
 
 
@@ -66,16 +78,25 @@ def compute_measure(
     ``models``: registry aliases, hub ids or folders (or loaded models); ``learner``/``options`` fit
     ``mdl_proxy`` and ``prequential`` (default: the linear probe); ``format`` defaults to the dataset's;
     ``runs``: finished run folders for ``irt``. ``settings`` are the method's own (:data:`SETTINGS`).
+    Every name and value is checked before the items or a model load.
     """
     if method not in METHODS:
         raise E2HError(f"unknown method {method!r}: use one of {', '.join(METHODS)}.")
-    unknown = [key for key in settings if key not in SETTINGS[method]]
+    declared = SETTINGS[method]
+    unknown = [key for key in settings if key not in declared]
     if unknown:
         raise E2HError(
-            f"method {method} takes no setting {', '.join(unknown)}; it takes: {', '.join(SETTINGS[method]) or 'none'}."
+            f"method {method} takes no setting {', '.join(unknown)}; it takes: {', '.join(declared) or 'none'}."
         )
-    settings = {**SETTINGS[method], **settings}
+    if problems := check_params(declared, settings):
+        raise E2HError(f"{method} setting {'; '.join(problems)}.")
+    settings = {**{key: param.default for key, param in declared.items()}, **settings}
     name = os.fspath(dataset)
+    fits = method != "nll"
+    if method != "irt":
+        fmt = format or dataset_facts(name).format
+        cls = LEARNERS.get(learner)
+        params = cls.resolve(options, {"format": fmt, "seed": seed})  # a bad option or value stops here
     items = load_dataset(name)
     base = {
         "dataset": name,
@@ -91,10 +112,6 @@ def compute_measure(
         return _irt(name, items, runs, base, settings)
     if not models:
         raise E2HError(f"method {method} needs a model: pass --models smollm2-135m.")
-    fmt = format or dataset_facts(name).format
-    cls = LEARNERS.get(learner)
-    params = cls.resolve(options, {"format": fmt, "seed": seed})
-    fits = method != "nll"
     base.update(format=fmt, learner=learner if fits else None, learner_params=params if fits else None)
     model_names = [m if isinstance(m, str) else m.name for m in models]
     base["models"] = model_names
