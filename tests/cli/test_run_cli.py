@@ -63,10 +63,11 @@ def test_run_writes_results_and_report_then_resumes(tmp_path, capsys):
 
 
 def test_failed_cell_exits_1_and_names_it(tmp_path, capsys):
-    config = write_config(tmp_path, learners="[zero-shot, {name: linear-probe, options: {solver: bogus}}]")
+    """A cell that fails only with its data (chain-of-thought demonstrations need gold reasoning the file lacks)."""
+    config = write_config(tmp_path, learners="[zero-shot, {name: icl-cot, options: {k: 2}}]")
     assert run_main(str(config)) == 1
     out = capsys.readouterr().out
-    assert "2 cell(s) failed" in out and "unknown probe solver 'bogus'" in out
+    assert "2 cell(s) failed" in out and "4 of 4 training items have no `reasoning`" in out
     assert "1 cell(s) computed" not in out and "1/3 finished" in out
 
 

@@ -107,8 +107,16 @@ def eval_config(
     normalization: str | None = None,
     extraction: str | None = None,
 ) -> ExperimentConfig:
-    """The one-cell config that ``e2h eval`` runs (validated like any config file)."""
+    """The one-cell config that ``e2h eval`` runs (validated like any config file; ``--option`` values first, so that
+    their error names the flag)."""
     from e2h.experiments import parse_config
+    from e2h.learners import LEARNERS
+
+    if learner in LEARNERS:
+        try:
+            LEARNERS.get(learner).check_options(options)
+        except E2HError as exc:
+            raise E2HError(f"--option: {exc}") from None
 
     data: dict[str, Any] = {
         "name": "eval",
