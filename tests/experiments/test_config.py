@@ -58,7 +58,8 @@ def test_unknown_learner_option_and_seed_option(make_config):
     message = _error(make_config, learners=[{"name": "icl", "options": {"seed": 3}}])
     assert "set seeds at the top level" in message
     message = _error(make_config, learners=[{"name": "icl", "options": {"format": "listd"}}], normalization="per_tok")
-    assert "learners[0]: unknown format 'listd' (did you mean 'listed'?)" in message
+    assert "learners[0]: learner 'icl': format='listd' must be one of cloze," in message
+    assert "(did you mean 'listed'?)" in message
     assert "normalization: unknown normalization 'per_tok' (did you mean 'per_token'?)" in message
 
 
@@ -264,3 +265,32 @@ def test_a_scale_replaces_top_level_keys_and_renames_the_run(tmp_path, toy_csv):
         parse_config(toy_config(tmp_path, scales={"small": {"n_tset": 2}}), base_dir=tmp_path)
     with pytest.raises(ConfigError, match="no scale 'small' \\(it has no `scales:`\\)"):
         parse_config(toy_config(tmp_path), base_dir=tmp_path, scale="small")
+
+
+@pytest.mark.parametrize(
+    ("learner", "message"),
+    [
+        ({"name": "linear-probe", "options": {"solver": "sgdd"}}, "solver='sgdd' must be one of sgd, lbfgs"),
+        ({"name": "lora", "options": {"objective": "mcq"}}, "objective='mcq' must be one of mc, cot"),
+        ({"name": "lora", "options": {"r": 0, "dropout": 1.5}}, "r=0 must be a whole number >= 1"),
+        ({"name": "icl", "options": {"k": "abc"}}, "learner 'icl': k='abc' must be a whole number >= 0"),
+        ({"name": "icl-cot", "options": {"max_new_tokens": 2.5}}, "max_new_tokens=2.5 must be a whole number >= 1"),
+        ({"name": "linear-probe", "options": {"layers": [3, "last"]}}, "layers=[3, 'last'] must be null or a list"),
+        ({"name": "qlora", "options": {"quantization": "fp4"}}, "quantization='fp4' must be one of null, none"),
+    ],
+)
+def test_learner_option_values_are_checked_with_the_config(make_config, learner, message):
+    error = _error(make_config, learners=["zero-shot", learner])
+    assert f"learners[1]: learner {learner['name']!r}: " in error and message in error
+
+
+def test_every_bad_value_of_a_learner_is_named_together(make_config):
+    error = _error(make_config, learners=[{"name": "lora", "options": {"r": 0, "dropout": 1.5, "objektive": "mc"}}])
+    assert "has no option 'objektive' (did you mean 'objective'?)" in error
+    assert "r=0 must be a whole number >= 1" in error and "dropout=1.5 must be a number in [0, 1)" in error
+
+
+def test_the_unsupervised_baselines_options_are_checked(make_config):
+    error = _error(make_config, unsupervised={"name": "zero-shot-cot", "options": {"instruction": "mathh"}})
+    assert "unsupervised: learner 'zero-shot-cot': instruction='mathh' must be one of auto" in error
+    assert "(did you mean 'math'?)" in error

@@ -122,3 +122,33 @@ def test_compute_measures_recomputes_a_stale_measure_in_its_format(tmp_path, wri
     _, meta = read_measure(table_path(path, "nll_per_token_question_tiny-random"))
     assert meta["items_fingerprint"] == items_fingerprint(load_dataset(path)) and meta["format"] == "cloze"
     assert result.ok and len(result.executed) == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--method", "mdl_proxy", "--set", "sizes=abc"], "sizes='abc' must be a list, each a whole number >= 1"),
+        (["--method", "mdl_proxy", "--set", "sizes=5,x"], "sizes=[5, 'x'] must be a list"),
+        (["--method", "mdl_proxy", "--set", "resamples=0"], "resamples=0 must be a whole number >= 1 (default 5)"),
+        (["--method", "mdl_proxy", "--set", "holdout=-3"], "holdout=-3 must be null or a whole number >= 1"),
+        (["--method", "prequential", "--set", "first_block=1.5"], "first_block=1.5 must be a whole number >= 1"),
+        (["--method", "irt", "--set", "irt_model=3pl"], "irt_model='3pl' must be one of 2pl, 1pl"),
+        (["--method", "prequential", "--option", "solver=sgdd"], "learner 'linear-probe': solver='sgdd' must be"),
+        (["--method", "prequential", "--format", "clozed"], "format='clozed' must be one of"),
+    ],
+)
+def test_settings_and_options_are_checked_before_any_model_or_item_loads(
+    tmp_path, write_synth, e2h_cli, monkeypatch, argv, message
+):
+    path = str(write_synth(tmp_path / "small.jsonl", n=20))
+    monkeypatch.setattr("e2h.models.load_model", lambda *a, **k: pytest.fail("a model was loaded"))
+    monkeypatch.setattr("e2h.measures.compute.load_dataset", lambda *a, **k: pytest.fail("the items were loaded"))
+    code, out, err = e2h_cli(["hardness", "compute", path, "--models", "tiny-random", *argv])
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith("e2h: error: ") and message in err
+
+
+def test_the_issues_mdl_proxy_command_stops_at_once(e2h_cli, monkeypatch):
+    monkeypatch.setattr("e2h.models.load_model", lambda *a, **k: pytest.fail("a model was loaded"))
+    code, _, err = e2h_cli(["hardness", "compute", "arc", "--method", "mdl_proxy", "--set", "sizes=abc"])
+    assert code == 2 and "mdl_proxy setting sizes='abc' must be a list" in err

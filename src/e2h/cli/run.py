@@ -31,15 +31,17 @@ def run_command(
     Results go to OUTPUT_DIR/NAME (manifest.json, cells/*.parquet); a rerun resumes where the last one stopped,
     with either backend (`--backend ray` computes the cells on a Ray cluster; see README "Running on a cluster").
     With --scale SCALE the config's `scales: {SCALE: {...}}` keys replace its top-level ones and the run is NAME-SCALE.
-    Exit code 1 when a cell failed (errors are in the manifest), 2 for an invalid config or impossible split.
+    Exit code 1 when a cell failed (errors are in the manifest), 2 for an invalid config, backend or impossible split.
     """
     from e2h.experiments import load_config, plan, run_experiment
+    from e2h.experiments.backends import make_backend
     from e2h.experiments.store import RunStore
     from e2h.progress import set_quiet
 
     if quiet:
         set_quiet(True)
     cfg = load_config(config, scale=scale)
+    runs_on = make_backend(cfg, backend, address)  # a bad --backend or --address: one line, before anything loads
     console = make_console()
     if dry_run:  # the whole plan, impossible splits marked, then the usual one-line error for them
         from e2h.experiments.runner import raise_impossible
@@ -48,7 +50,7 @@ def run_command(
         _print_plan(console, cells, splits, RunStore.for_config(cfg), force)
         raise_impossible(cfg, splits)
         return
-    result = run_experiment(cfg, force=force, backend=backend, address=address)
+    result = run_experiment(cfg, force=force, backend=runs_on)
     done = sum(RunStore(result.run_dir).is_done(c.cell_id) for c in result.cells)
     console.print(
         f"{cfg.name}: {len(result.executed)} cell(s) computed, {done}/{len(result.cells)} finished", soft_wrap=True

@@ -51,7 +51,6 @@ if TYPE_CHECKING:
 
 
 RAY_VERSION = "2.60.0"  # the pin of the `ray` extra
-GPU_LEARNERS = ("lora", "qlora")
 LARGE_MODEL_BILLIONS = 1.0  # models at least this large (in parameters, from the name) get a GPU by default
 _RAY_NAMES = {"num_cpus": "CPU", "num_gpus": "GPU", "memory": "memory"}
 
@@ -85,7 +84,9 @@ def check_resources(config: ExperimentConfig) -> None:
 
 def cell_resources(config: ExperimentConfig, model: str, learner: str, cluster_gpus: float) -> dict[str, float]:
     """Ray resources of one cell: the rule of the module docstring < ``resources.default`` < ``resources[learner]``."""
-    wants_gpu = learner in GPU_LEARNERS or model_billions(model) >= LARGE_MODEL_BILLIONS
+    from e2h.learners import LEARNERS
+
+    wants_gpu = LEARNERS.get(learner).wants_gpu or model_billions(model) >= LARGE_MODEL_BILLIONS
     resources = {"num_cpus": 1.0}
     if wants_gpu and cluster_gpus > 0 and config.device != "cpu":
         resources["num_gpus"] = 1.0

@@ -32,19 +32,35 @@ from e2h.data.computed import (
 from e2h.errors import E2HError
 from e2h.io import content_hash
 from e2h.learners import LEARNERS, Learner, LinearProbe
+from e2h.learners.params import Interval, ListOf, Options, Param, check_params
 from e2h.measures import irt, mdl, nll, prequential
 from e2h.measures.checkpoint import Checkpoint
 from e2h.measures.memo import MemoLM
 from e2h.paths import cache_dir
 
 METHODS = ("mdl_proxy", "prequential", "nll", "nll_per_token", "irt")
-#: settings each method takes (besides models, learner, options, format, seed)
-SETTINGS = {
-    "mdl_proxy": {"sizes": mdl.SIZES, "resamples": mdl.RESAMPLES, "holdout": None},
-    "prequential": {"permutations": prequential.PERMUTATIONS, "first_block": prequential.FIRST_BLOCK},
+_COUNT = (Interval(int, 1),)
+#: settings each method takes (besides models, learner, options, format, seed), declared like learner parameters
+SETTINGS: dict[str, dict[str, Param]] = {
+    "mdl_proxy": {
+        "sizes": Param(mdl.SIZES, "training-set sizes of each resample", allowed=(ListOf(Interval(int, 1)),)),
+        "resamples": Param(mdl.RESAMPLES, "resamples of the held-out pool", allowed=_COUNT),
+        "holdout": Param(
+            None,
+            "items held out for training (null: min(1000, n / 3); none for a learner that does not train)",
+            allowed=(None, Interval(int, 0)),
+        ),
+    },
+    "prequential": {
+        "permutations": Param(prequential.PERMUTATIONS, "item orders averaged", allowed=_COUNT),
+        "first_block": Param(prequential.FIRST_BLOCK, "items of the first block (coded uniformly)", allowed=_COUNT),
+    },
     "nll": {},
     "nll_per_token": {},
-    "irt": {"irt_model": "2pl", "min_responses": irt.MIN_RESPONSES},
+    "irt": {
+        "irt_model": Param("2pl", "2pl (difficulty and discrimination) or 1pl", allowed=(Options("2pl", "1pl"),)),
+        "min_responses": Param(irt.MIN_RESPONSES, "responses an item needs to be fitted", allowed=_COUNT),
+    },
 }
 #: methods that score text without fitting a learner
 _SCORING = ("nll", "nll_per_token")
@@ -80,17 +96,27 @@ def compute_measure(
     ``mdl_proxy`` and ``prequential`` (default: the linear probe); ``format`` defaults to the dataset's (``nll``
     takes none: it scores bare text); ``runs``: finished run folders for ``irt``; ``source`` and ``variant``: the
     preparation of a built-in dataset to compute on (``load_dataset``'s). ``settings`` are the method's own
-    (:data:`SETTINGS`).
+    (:data:`SETTINGS`). Every name and value is checked before the items or a model load.
     """
     if method not in METHODS:
         raise E2HError(f"unknown method {method!r}: use one of {', '.join(METHODS)}.")
-    unknown = [key for key in settings if key not in SETTINGS[method]]
+    declared = SETTINGS[method]
+    unknown = [key for key in settings if key not in declared]
     if unknown:
         raise E2HError(
-            f"method {method} takes no setting {', '.join(unknown)}; it takes: {', '.join(SETTINGS[method]) or 'none'}."
+            f"method {method} takes no setting {', '.join(unknown)}; it takes: {', '.join(declared) or 'none'}."
         )
-    settings = {**SETTINGS[method], **settings}
+    if problems := check_params(declared, settings):
+        raise E2HError(f"{method} setting {'; '.join(problems)}.")
+    settings = {**{key: param.default for key, param in declared.items()}, **settings}
     name = os.fspath(dataset)
+    fits = method not in _SCORING
+    fmt = params = cls = None
+    if method != "irt":
+        fmt = None if method == "nll" else format or dataset_facts(name).format  # nll scores bare text
+        cls = LEARNERS.get(learner)
+        if fits:
+            params = cls.resolve(options, {"format": fmt, "seed": seed})  # a bad option or value stops here
     items = load_dataset(name, source=source, variant=variant)
     key = preparation_key(name, source, variant)
     base = {
@@ -111,10 +137,6 @@ def compute_measure(
         return _irt(name, items, runs, base, settings, write)
     if not models:
         raise E2HError(f"method {method} needs a model: pass --models smollm2-135m.")
-    fmt = None if method == "nll" else format or dataset_facts(name).format  # nll scores bare text
-    cls = LEARNERS.get(learner)
-    fits = method not in _SCORING
-    params = cls.resolve(options, {"format": fmt, "seed": seed}) if fits else None
     if method == "mdl_proxy":
         settings["holdout"] = mdl.pool_size(len(items), settings["holdout"], trains=cls.supervised)
     base.update(format=fmt, learner=learner if fits else None, learner_params=params)
