@@ -91,7 +91,7 @@ def test_estimates_count_results_items_and_seeds():
 def test_nested_is_refused_where_seeds_share_their_test_items():
     # n_test: all: every seed tests the same items. A baseline that answers by the item alone has the same
     # answers in every seed; the nested bootstrap draws each seed's items anew and would shrink the item noise
-    # by about √n_seeds (bench/coverage.py: its 95% interval covers 59–74% of the time).
+    # by about √n_seeds (bench/coverage.py: its 95% interval covers 64–75% of the time).
     shared = np.repeat((np.random.default_rng(0).random((40, 1)) < 0.5).astype(float), 3, axis=1)
     with pytest.raises(E2HError, match=r"nested bootstrap assumes each seed tests its own items, but 100% ") as info:
         accuracy_estimate(shared, "nested")

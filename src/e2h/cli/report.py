@@ -16,7 +16,7 @@ CI_HELP = (
 PAIRING_HELP = (
     "How SGR's three conditions are resampled together: paired (the same items and seeds), paper (the paper's "
     "analysis.Rmd: one item draw for all, each condition's seeds drawn apart, differences cell by cell; grid "
-    "only) or unpaired (items and seeds drawn apart for each condition; not the paper's)."
+    "only) or unpaired (items and seeds drawn apart for each condition; not the paper's). Default: paired."
 )
 
 
