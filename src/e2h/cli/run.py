@@ -55,27 +55,38 @@ def run_command(
     console.print(
         f"{cfg.name}: {len(result.executed)} cell(s) computed, {done}/{len(result.cells)} finished", soft_wrap=True
     )
-    if done:
-        import time
-
-        from e2h.analysis.report import summary_table, write_report
-
-        start = time.perf_counter()
-        paths = write_report(result.run_dir)
-        result.timed("report", start)
-        sgr, acc = (_read(paths.folder / f"{name}.parquet") for name in ("sgr", "accuracy"))
-        print_wide(summary_table(sgr=sgr, acc=acc))
-        console.print(f"report: {paths.html}\n        {paths.markdown}", soft_wrap=True)
+    report_error = _report(console, result) if done else None
     _print_timings(console, result)
+    if report_error is not None and not result.failures:
+        raise report_error  # the CLI's one line, exit 2
+    if report_error is not None:
+        console.print(f"[red]report not written[/red]: {report_error}", highlight=False, soft_wrap=True)
+    for cell, error in result.failures:  # always, also when the report could not be written
+        console.print(f"[red]failed[/red] {cell.cell_id} {cell.describe()}: {error}", highlight=False, soft_wrap=True)
     if result.failures:
-        for cell, error in result.failures:
-            console.print(
-                f"[red]failed[/red] {cell.cell_id} {cell.describe()}: {error}", highlight=False, soft_wrap=True
-            )
         console.print(
             f"{len(result.failures)} cell(s) failed; tracebacks in {result.run_dir / 'manifest.json'}", soft_wrap=True
         )
         raise SystemExit(1)  # not typer.Exit: with standalone_mode=False its code would be returned, not used
+
+
+def _report(console: Console, result) -> Exception | None:
+    """Write the run's report and print its summary; the error (not raised) when it could not be written."""
+    import time
+
+    from e2h.analysis.report import summary_table, write_report
+    from e2h.errors import E2HError
+
+    start = time.perf_counter()
+    try:
+        paths = write_report(result.run_dir)
+    except E2HError as exc:
+        return exc
+    result.timed("report", start)
+    sgr, acc = (_read(paths.folder / f"{name}.parquet") for name in ("sgr", "accuracy"))
+    print_wide(summary_table(sgr=sgr, acc=acc))
+    console.print(f"report: {paths.html}\n        {paths.markdown}", soft_wrap=True)
+    return None
 
 
 def _print_timings(console: Console, result) -> None:
