@@ -124,7 +124,12 @@ class LocalBackend:
             group = list(group)
             start = time.perf_counter()
             try:
-                lm = load_model(config.model_path(model), device=config.device, dtype=config.dtype)
+                lm = load_model(
+                    config.model_path(model),
+                    device=config.device,
+                    dtype=config.dtype,
+                    quantization=config.model_quantization(model),
+                )
             except Exception as exc:  # every cell of this model fails; the other models still run
                 for cell in group:
                     recorder.fail(cell, exc, 0.0)
@@ -158,6 +163,10 @@ def make_backend(config: ExperimentConfig, backend: str | None = None, address: 
     if name == "local":
         if address:
             raise E2HError(f"--address {address} is for the ray backend: add --backend ray, or drop --address")
+        from e2h.models.loading import check_quantization
+
+        for model in config.models:  # before the store opens: a quantized model this machine cannot load
+            check_quantization(config.model_quantization(model), config.device, f"model {model}")
         return LocalBackend()
     if name == "ray":
         from e2h.experiments.ray_backend import RayBackend, check_resources

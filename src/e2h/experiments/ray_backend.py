@@ -103,14 +103,14 @@ def _portable(exc: Exception) -> Exception:
 class CellWorker:
     """A Ray actor: one model, loaded once on this worker's device, computing the cells it is sent one by one."""
 
-    def __init__(self, model_path: str, device: str, dtype: str | None) -> None:
+    def __init__(self, model_path: str, device: str, dtype: str | None, quantization: str = "none") -> None:
         from e2h.models import load_model
         from e2h.progress import set_quiet
 
         set_quiet(True)  # progress is the driver's
         self.lm, self.error, self.data, self.data_ref = None, None, None, None
         try:
-            self.lm = load_model(model_path, device=device, dtype=dtype)
+            self.lm = load_model(model_path, device=device, dtype=dtype, quantization=quantization)
         except Exception as exc:  # every cell sent here fails with it, as in the local runner
             self.error = _portable(exc)
 
@@ -190,7 +190,9 @@ class RayBackend:
             options = {**resources, "max_restarts": -1, "max_task_retries": config.max_retries}
             device = "cuda" if resources.get("num_gpus") else "cpu"
             for _ in range(self._capacity(total, resources, len(queue), model)):
-                actor = worker.options(**options).remote(config.model_path(model), device, config.dtype)
+                actor = worker.options(**options).remote(
+                    config.model_path(model), device, config.dtype, config.model_quantization(model)
+                )
                 slots[actor.ready.remote()] = _Slot(group, actor)
         while slots:
             (ref,), _ = ray.wait(list(slots), num_returns=1)
