@@ -15,7 +15,7 @@ import e2h.data
 from e2h.data import DATASETS, arc, dataset_facts
 from e2h.data.catalog import builtin_facts, finish_items
 from e2h.errors import E2HError
-from e2h.experiments import RunStore, parse_config, run_experiment
+from e2h.experiments import RunStore, expand, parse_config, run_experiment
 from e2h.experiments.config import apply_scale
 from e2h.results_format import read_manifest
 
@@ -66,6 +66,52 @@ def test_the_cost_and_noise_presets_carry_their_design():
     assert cost.n_train == [10, 20, 40, 80, 160, 320] and len(cost.seeds) == 10 and cost.label_cost["hard"] == 2
     noise = parse_config(_data("noisy_labels"), base_dir=PRESETS[0].parent)
     assert noise.label_noise.p == [0.0, 0.05, 0.1, 0.2, 0.3] and noise.label_noise.hard_multiplier == 2.0
+
+
+LLAMA_2_70B = "meta-llama/Llama-2-70b-hf"
+MIXTRAL = "mistralai/Mixtral-8x7B-v0.1"
+#: the models each preset names at full scale, with the quantization the paper's run_jobs.py loaded them in
+PAPER_MODELS = {
+    **{name: {LLAMA_2_70B: "int8"} for name in [*MAIN, "all_to_all", "noisy_labels", "cost_curves"]},
+    "third_grade_to_college": {MIXTRAL: "none", LLAMA_2_70B: "int8", "meta-llama/Llama-2-70b-chat-hf": "int8"},
+    "model_scaling": {f"meta-llama/Llama-2-{size}-hf": "int8" for size in ("7b", "13b", "70b")},
+}
+CPU_MODELS = {"smollm2-135m", "gemma3-270m", "qwen2.5-coder-1.5b"}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_full_scale_names_the_paper_models_and_every_scale_fits_a_cpu(name):
+    data = _data(name)
+    full = parse_config(data, base_dir=PRESETS[0].parent)
+    assert {m: full.model_quantization(m) for m in full.models} == PAPER_MODELS[name]
+    cells = expand(full, {i: d.measures for i, d in enumerate(full.datasets)})
+    assert {(c.model, c.quantization) for c in cells} == set(PAPER_MODELS[name].items())
+    if any(spec.name == "lora" for spec in full.learners):  # QLoRA trains on the run's own 8-bit model, as the paper
+        assert all(spec.options["quantization"] == "int8" for spec in full.learners if spec.name == "lora")
+    for scale in set(data["scales"]) - {"figure1"}:
+        config = parse_config(data, base_dir=PRESETS[0].parent, scale=scale)
+        assert set(config.models) <= CPU_MODELS and config.quantization == {}, scale
+
+
+def test_model_scaling_is_mmlu_icl_at_full_scale_and_arc_by_grade_on_a_cpu():
+    data = _data("model_scaling")
+    full = parse_config(data, base_dir=PRESETS[0].parent)
+    assert [(d.name, d.measures) for d in full.datasets] == [("mmlu-stem5", ["human_level"])]
+    assert [spec.name for spec in full.learners] == ["unsupervised", "icl"] and full.test_on == "hard"
+    cpu = parse_config(data, base_dir=PRESETS[0].parent, scale="cpu")
+    assert set(cpu.models) == CPU_MODELS and cpu.name == "paper-model_scaling-cpu"
+    assert [(d.name, d.variant, d.measures) for d in cpu.datasets] == [("arc", "paper", ["human_grade"])]
+    assert [spec.name for spec in cpu.learners] == ["unsupervised", "icl", "linear-probe"]
+    assert cpu.train_on == ["easy", "hard", "all"] and cpu.test_on == "hard" and len(cpu.seeds) >= 5
+    assert "once registered" not in (PRESETS[NAMES.index("model_scaling")]).read_text()
+
+
+def test_the_cpu_model_scaling_runs_on_fixtures(tmp_path, fixture_datasets):
+    data = _data("model_scaling")
+    config = parse_config(miniature({**data, "scales": {"small": data["scales"]["cpu"]}}, tmp_path), base_dir=tmp_path)
+    result = run_experiment(config)
+    assert result.ok, result.failures[:1]
+    assert {(c.dataset, c.measure) for c in result.cells} == {("arc", "human_grade")}
 
 
 # --- the small versions, run on fixtures -------------------------------------------------------------------------

@@ -61,6 +61,10 @@ def make_backend(config: ExperimentConfig, backend: str | None = None, address: 
     if name == "local":
         if address:
             raise E2HError(f"--address {address} is for the ray backend: add --backend ray, or drop --address")
+        from e2h.models.loading import check_quantization
+
+        for model in config.models:  # before the store opens: a quantized model this machine cannot load
+            check_quantization(config.model_quantization(model), config.device, f"model {model}")
         return LocalBackend()
     if name == "ray":
         from e2h.experiments.ray_backend import RayBackend, check_resources

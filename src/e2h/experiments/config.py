@@ -392,7 +392,14 @@ class ExperimentConfig(_RunOptions):
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", description="run name (folder under output_dir)")
     description: str = Field("", description="free text recorded in the manifest")
-    models: list[str] = Field(min_length=1, description="model aliases, hub ids or local paths")
+    models: list[str] = Field(
+        min_length=1, description="model aliases, hub ids or local paths; an entry may be {name, quantization}"
+    )
+    quantization: dict[str, str] = Field(
+        default_factory=dict,
+        description="per model, how it is loaded for scoring, hidden states and generation: int8 or nf4 "
+        "(bitsandbytes, CUDA only) or none; usually written in its models entry: {name: MODEL, quantization: int8}",
+    )
     device: str = Field("auto", description="auto, cpu, cuda, cuda:1…")
     dtype: str | None = Field(
         None,
@@ -521,6 +528,43 @@ class ExperimentConfig(_RunOptions):
             raise ValueError("; ".join(bad))
         return names
 
+    @model_validator(mode="before")
+    @classmethod
+    def _model_entries(cls, data: Any) -> Any:
+        """``models`` entries written ``{name, quantization}``: the names stay in ``models``, the quantization goes to
+        ``quantization`` (one mapping, so every later step reads one place)."""
+        if not isinstance(data, dict) or not isinstance(data.get("models"), list):
+            return data
+        names, from_entries = [], {}
+        for entry in data["models"]:
+            if not isinstance(entry, dict):
+                names.append(entry)
+                continue
+            extra = sorted(set(entry) - {"name", "quantization"})
+            if "name" not in entry or extra:
+                hint = f"unknown key ({suggest(extra[0], ['name', 'quantization'])})" if extra else "it needs a name"
+                raise ValueError(f"models: an entry is a name or {{name, quantization}}, got {entry!r}: {hint}")
+            names.append(entry["name"])
+            if entry.get("quantization") is not None:
+                from_entries[str(entry["name"])] = entry["quantization"]
+        quantized = data.get("quantization")
+        if from_entries and (quantized is None or isinstance(quantized, dict)):
+            quantized = {**(quantized or {}), **from_entries}
+        return {**data, "models": names, **({"quantization": quantized} if quantized is not None else {})}
+
+    @field_validator("quantization")
+    @classmethod
+    def _quantization(cls, values: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        from e2h.models.loading import QUANTIZATIONS
+
+        known = ("none", *QUANTIZATIONS)
+        models = info.data.get("models") or []
+        bad = [f"{model}: {unknown('quantization', q, known)}" for model, q in values.items() if q not in known]
+        bad += [f"{model} is not in models (name it there, or drop it here)" for model in values if model not in models]
+        if bad:
+            raise ValueError("; ".join(bad))
+        return values
+
     @field_validator("test_on", "dtype", "test_pool")
     @classmethod
     def _named(cls, value: str | None, info: ValidationInfo) -> str | None:
@@ -590,6 +634,10 @@ class ExperimentConfig(_RunOptions):
             return name
         path = resolve_path(name, self._base_dir)
         return str(path) if path is not None else name
+
+    def model_quantization(self, name: str) -> str:
+        """How model ``name`` is loaded: ``int8``, ``nf4`` or ``none`` (see the ``quantization`` field)."""
+        return self.quantization.get(name, "none")
 
     def model_path(self, name: str) -> str:
         """What to pass to ``e2h.models.load_model`` for a model named in this config."""

@@ -1,11 +1,11 @@
 """The grid: a config expands into cells, each a pure function of its own fields.
 
 A cell is one (model × dataset × measure × learner × train_on × n_train × label noise × seed). Its ``cell_id`` is
-the content hash of every field that changes its numbers (learner parameters, cutoffs, the data's fingerprint and
-the cutoff-table version included; the run name and the ``baseline`` mark excluded), so a cell is computed once and
-found again by its id. Unsupervised learners (zero-shot) do not depend on train_on, n_train or noise: they expand once
-per (model, dataset, measure, seed) with ``train_on="none"`` and ``n_train=0``; the cells of a dataset's unsupervised
-baseline (its ``unsupervised`` setting) are marked ``baseline=True``.
+the content hash of every field that changes its numbers (learner parameters, cutoffs, the model's quantization, the
+data's fingerprint and the cutoff-table version included; the run name and the ``baseline`` mark excluded), so a cell
+is computed once and found again by its id. Unsupervised learners (zero-shot) do not depend on train_on, n_train or
+noise: they expand once per (model, dataset, measure, seed) with ``train_on="none"`` and ``n_train=0``; the cells of a
+dataset's unsupervised baseline (its ``unsupervised`` setting) are marked ``baseline=True``.
 
 Test items are shared as widely as the data allows. With ``n_test`` null, each test level holds back for training
 the largest number of items any in-domain cell of that dataset and measure trains on from that level (0 where no
@@ -65,6 +65,7 @@ class Cell:
     seed: int
     data_version: str = ""  # fingerprint of the test and train item tables
     baseline: bool = False  # the dataset's unsupervised baseline (not hashed: it changes no number)
+    quantization: str = "none"  # how the model is loaded (int8, nf4); hashed unless "none", so older ids stay valid
 
     @property
     def options(self) -> dict[str, Any]:
@@ -81,6 +82,8 @@ class Cell:
         from e2h.hardness import CUTOFF_TABLE_VERSION
 
         fields = {k: v for k, v in asdict(self).items() if k not in ("run", "baseline")}
+        if self.quantization == "none":
+            del fields["quantization"]
         return content_hash(fields, CUTOFF_TABLE_VERSION)
 
     @property
@@ -88,12 +91,14 @@ class Cell:
         return self.train_dataset != self.dataset
 
     def describe(self) -> str:
-        """A short human label: ``tiny-random arc/human_grade icl easy→hard n=8 p=0 seed=0``."""
+        """A short human label: ``tiny-random arc/human_grade icl easy→hard n=8 p=0 seed=0`` (``tiny-random[int8]``
+        for a quantized model)."""
         noise = f" p={self.label_noise:g}" if self.label_noise else ""
         train = f"{self.train_on}→{self.test_on} n={self.n_train}" if self.train_on != "none" else f"→{self.test_on}"
         data = Path(self.dataset).name
         data = data if not self.transfer else f"{Path(self.train_dataset).name}→{data}"
-        return f"{self.model} {data}/{self.measure} {self.learner} {train}{noise} seed={self.seed}"
+        model = self.model if self.quantization == "none" else f"{self.model}[{self.quantization}]"
+        return f"{model} {data}/{self.measure} {self.learner} {train}{noise} seed={self.seed}"
 
 
 def expand(
@@ -157,6 +162,7 @@ def expand(
                                 seed=seed,
                                 data_version=version,
                                 baseline=baseline,
+                                quantization=config.model_quantization(model),
                             )
                             cells.setdefault(cell.cell_id, cell)
     return list(cells.values())

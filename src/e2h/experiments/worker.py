@@ -31,17 +31,19 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ModelLoad:
-    """How a worker loads one model of the run: ``load_model(path, device=device, dtype=dtype)``."""
+    """How a worker loads one model of the run: ``load_model(path, device=device, dtype=dtype, quantization=...)``."""
 
     name: str  # as the config names it (the cells' ``model``)
     path: str
     device: str
     dtype: str | None
+    quantization: str = "none"  # int8 | nf4 | none (the config's ``quantization``)
 
     @classmethod
     def of(cls, config: ExperimentConfig, model: str, device: str | None = None) -> ModelLoad:
         """The config's way of loading ``model`` (``device`` overrides the config's)."""
-        return cls(model, config.model_path(model), device or config.device, config.dtype)
+        device = device or config.device
+        return cls(model, config.model_path(model), device, config.dtype, config.model_quantization(model))
 
 
 @dataclass(frozen=True)
@@ -110,7 +112,7 @@ def run_model(load: ModelLoad, cells: list[Cell], data: RunData) -> Iterator[Eve
 
     start = time.perf_counter()
     try:
-        lm = load_model(load.path, device=load.device, dtype=load.dtype)
+        lm = load_model(load.path, device=load.device, dtype=load.dtype, quantization=load.quantization)
     except Exception as exc:  # every cell of this model fails; the other models still run
         for cell in cells:
             yield CellFailed(cell, exc, 0.0)
