@@ -5,14 +5,14 @@ Every problem in a file is reported together in one :class:`~e2h.errors.ConfigEr
     config demo.yaml: datasets[0].measures: unknown measure 'grde' (did you mean 'human_grade'?); n_test: must be > 0
 
 The field reference is the pydantic ``Field`` descriptions below (``e2h.experiments.config_reference()`` renders
-them as the README's table). Per-dataset settings (``format``, ``extraction``, ``k``, ``n_test``, ``unsupervised``)
-come from the dataset entry, else the top level, else the dataset's own defaults (``e2h.data.dataset_facts``; the
-catalog for built-ins): :func:`dataset_settings`. Learner parameters are resolved once per cell
-(:func:`learner_params`): the learner's declared defaults, then the shared options it declares (``k``, ``format``,
-``normalization``, ``extraction`` from those settings; the cell's ``seed``), then its ``options``. The learner name
-``unsupervised`` in ``learners`` stands for each dataset's unsupervised baseline. A config may carry named smaller
-versions of itself (``scales:``), applied by ``load_config(path, scale=...)``. Relative dataset and model paths are
-looked up next to the config file first, then in the working directory.
+them as the README's table). Per-dataset settings (``format``, ``extraction``, ``k``, ``n_test``, ``test_draw``,
+``unsupervised``) come from the dataset entry, else the top level, else the dataset's own defaults
+(``e2h.data.dataset_facts``; the catalog for built-ins): :func:`dataset_settings`. Learner parameters are resolved
+once per cell (:func:`learner_params`): the learner's declared defaults, then the shared options it declares (``k``,
+``format``, ``normalization``, ``extraction`` from those settings; the cell's ``seed``), then its ``options``. The
+learner name ``unsupervised`` in ``learners`` stands for each dataset's unsupervised baseline. A config may carry
+named smaller versions of itself (``scales:``), applied by ``load_config(path, scale=...)``. Relative dataset and
+model paths are looked up next to the config file first, then in the working directory.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from pydantic import (
 )
 
 from e2h.errors import ConfigError, E2HError
-from e2h.hardness import LEVELS, TEST_ON, TRAIN_ON
+from e2h.hardness import LEVELS, TEST_DRAWS, TEST_ON, TRAIN_ON
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -130,12 +130,23 @@ class _Strict(BaseModel):
 
 
 class LearnerSpec(_Strict):
-    """One learner of the grid: ``icl`` or ``{name: icl, options: {k: 5}}``."""
+    """One learner of the grid: ``icl``, ``{name: icl, options: {k: 5}}`` or ``{id: lora-cot, name: lora, ...}``."""
 
     name: str = Field(description="a registered learner (see the learner table: zero-shot, icl, linear-probe…)")
     options: dict[str, Any] = Field(
         default_factory=dict, description="the learner's declared parameters, e.g. {epochs: 50}"
     )
+    id: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        description="what results call this entry (default: name); two entries of one learner with different "
+        "options need different ids, e.g. {id: lora-cot, name: lora, options: {objective: cot}}",
+    )
+
+    @property
+    def label(self) -> str:
+        """The entry's name in cells and results: its ``id``, else its ``name``."""
+        return self.id or self.name
 
     @model_validator(mode="before")
     @classmethod
@@ -198,6 +209,26 @@ class _RunOptions(_Strict):
     def _unsupervised(cls, value: LearnerSpec | None) -> LearnerSpec | None:
         return _check_baseline(value)
 
+    @field_validator("train_on", mode="before", check_fields=False)
+    @classmethod
+    def _train_on_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("train_on", check_fields=False)
+    @classmethod
+    def _train_on(cls, values: list[str] | None) -> list[str] | None:
+        bad = [unknown("level", v, TRAIN_ON) for v in values or [] if v not in TRAIN_ON]
+        if bad:
+            raise ValueError("; ".join(bad))
+        return values
+
+    @field_validator("test_draw", check_fields=False)
+    @classmethod
+    def _test_draw(cls, value: str | None) -> str | None:
+        if value is not None and value not in TEST_DRAWS:
+            raise ValueError(unknown("test_draw", value, TEST_DRAWS))
+        return value
+
 
 class DatasetSpec(_RunOptions):
     """A dataset to test on, its hardness measures, and optionally another dataset to train on.
@@ -224,6 +255,13 @@ class DatasetSpec(_RunOptions):
     k: int | None = Field(None, ge=0, description="in-context demonstrations on this dataset; null = the top level's")
     n_test: int | str | None = Field(
         None, description="test items per cell on this dataset (`all`: every remaining item); null = the top level's"
+    )
+    test_draw: str | None = Field(
+        None, description="how a fixed n_test is drawn on this dataset (stratified, random); null = the top level's"
+    )
+    train_on: list[str] | None = Field(None, description="levels to train on for this dataset; null = the top level's")
+    learners: list[LearnerSpec] | None = Field(
+        None, description="the learners run on this dataset (learners[] keys); null = the top level's"
     )
     unsupervised: LearnerSpec | None = Field(
         None,
@@ -377,7 +415,8 @@ class ExperimentConfig(_RunOptions):
     train_on: list[str] = Field(
         default_factory=lambda: ["easy", "hard"],
         min_length=1,
-        description="levels to train on, one grid axis: easy, medium, hard, all, easy_and_hard",
+        description="levels to train on, one grid axis: easy, medium, hard, easy_and_hard, all (levels in "
+        "proportion to their size, as a random draw: the paper's), all_balanced (equal shares of the levels)",
     )
     test_on: str = Field("hard", description="test level; `all` keeps every level and breaks results down by it")
     n_train: list[int] = Field(default_factory=lambda: [160], min_length=1, description="training-set size(s)")
@@ -388,6 +427,12 @@ class ExperimentConfig(_RunOptions):
         None,
         description="test items per cell; `all` = every remaining item of the test level; null = the dataset's "
         "(every remaining item for the built-ins)",
+    )
+    test_draw: str = Field(
+        "stratified",
+        description="how a fixed n_test over several levels (test_on: all) is drawn: `stratified` = the paper's, "
+        "about n_test/3 per level from the items not held back for training; `random` = n_test at random over "
+        "the levels, in proportion to their size",
     )
     unsupervised: LearnerSpec | None = Field(
         None,
@@ -439,7 +484,7 @@ class ExperimentConfig(_RunOptions):
     _base_dir: Path | None = PrivateAttr(default=None)
     _source: str = PrivateAttr(default="config")
 
-    @field_validator("n_train", "seeds", "train_on", mode="before")
+    @field_validator("n_train", "seeds", mode="before")
     @classmethod
     def _listify(cls, value: Any, info: ValidationInfo) -> Any:
         if info.field_name == "seeds" and isinstance(value, int) and not isinstance(value, bool):
@@ -460,14 +505,6 @@ class ExperimentConfig(_RunOptions):
     def _seeds(cls, values: list[int]) -> list[int]:
         if any(v < 0 for v in values) or len(set(values)) != len(values):
             raise ValueError(f"seeds must be distinct and >= 0 (got {values})")
-        return values
-
-    @field_validator("train_on")
-    @classmethod
-    def _train_on(cls, values: list[str]) -> list[str]:
-        bad = [unknown("level", v, TRAIN_ON) for v in values if v not in TRAIN_ON]
-        if bad:
-            raise ValueError("; ".join(bad))
         return values
 
     @field_validator("models")
@@ -522,11 +559,12 @@ class ExperimentConfig(_RunOptions):
         for spec in self.datasets:
             if loads.setdefault(spec.name, spec.data_options()) != spec.data_options():
                 problems.append(f"{spec.name} is listed twice with different source, fallback_source or variant")
-        random = [d.name for d in self.datasets if not d.measures]
-        if random and (self.train_on != ["all"] or self.test_on != "all"):
+        random = [d.name for d in self.datasets if not d.measures and ((d.train_on or self.train_on) != ["all"])]
+        random += [d.name for d in self.datasets if not d.measures and self.test_on != "all"]
+        if random:
             problems.append(
-                f"{', '.join(random)} has no measures (a random split without levels): set train_on: all and "
-                "test_on: all, or name a measure"
+                f"{', '.join(dict.fromkeys(random))} has no measures (a random split without levels): set train_on: "
+                "all and test_on: all, or name a measure"
             )
         if problems:
             raise ValueError("; ".join(problems))
@@ -589,10 +627,11 @@ class DatasetSettings:
     k: int
     n_test: int | None  # None: every remaining item of the test level
     unsupervised: LearnerSpec
+    test_draw: str = "stratified"  # how a fixed n_test over several levels is drawn
 
 
 def dataset_settings(config: ExperimentConfig, dataset: DatasetSpec) -> DatasetSettings:
-    """``format``, ``extraction``, ``k``, ``n_test`` and ``unsupervised`` of a dataset entry.
+    """``format``, ``extraction``, ``k``, ``n_test``, ``unsupervised`` and ``test_draw`` of a dataset entry.
 
     Each comes from the entry, else the config's top level, else the dataset's own defaults
     (``e2h.data.dataset_facts``: the catalog for built-ins, a sidecar file or inference for user files).
@@ -614,6 +653,7 @@ def dataset_settings(config: ExperimentConfig, dataset: DatasetSpec) -> DatasetS
         k=pick("k"),
         n_test=None if n_test == "all" else n_test,
         unsupervised=baseline if isinstance(baseline, LearnerSpec) else _default_baseline(baseline, dataset.name),
+        test_draw=dataset.test_draw or config.test_draw,
     )
 
 
@@ -627,17 +667,36 @@ def _default_baseline(name: str, dataset: str) -> LearnerSpec:
 
 
 def dataset_learners(config: ExperimentConfig, dataset: DatasetSpec) -> list[tuple[LearnerSpec, bool]]:
-    """The learners run on a dataset entry, each with whether it is the entry's unsupervised baseline.
+    """The learners run on a dataset entry (its ``learners``, else the top level's), each with whether it is the
+    entry's unsupervised baseline.
 
-    The name ``unsupervised`` becomes the entry's baseline learner; a learner listed twice runs once.
+    The name ``unsupervised`` becomes the entry's baseline learner; entries are keyed by their label (``id``, else
+    ``name``) and the baseline mark: one listed twice runs once (two that differ are a config error,
+    :func:`learner_clashes`).
     """
     baseline = dataset_settings(config, dataset).unsupervised
-    chosen: dict[str, tuple[LearnerSpec, bool]] = {}
-    for spec in config.learners:
+    chosen: dict[tuple[str, bool], tuple[LearnerSpec, bool]] = {}
+    for spec in dataset.learners or config.learners:
         spec = baseline if spec.name == UNSUPERVISED else spec
-        key = f"{spec.name}:{sorted(spec.options.items())!r}"
-        chosen.setdefault(key, (spec, spec == baseline))
+        chosen.setdefault((spec.label, spec == baseline), (spec, spec == baseline))
     return list(chosen.values())
+
+
+def learner_clashes(config: ExperimentConfig, dataset: DatasetSpec) -> list[str]:
+    """Entries of a dataset's learners that share a label (id, else name) but differ: results could not tell them
+    apart (the unsupervised baseline is told apart by its mark)."""
+    baseline = dataset_settings(config, dataset).unsupervised
+    seen: dict[tuple[str, bool], LearnerSpec] = {}
+    problems = []
+    for spec in dataset.learners or config.learners:
+        spec = baseline if spec.name == UNSUPERVISED else spec
+        first = seen.setdefault((spec.label, spec == baseline), spec)
+        if first != spec:
+            problems.append(
+                f"learner {spec.label!r} on {dataset.name} is listed twice with different settings: give each entry "
+                f"its own `id:` (e.g. {{id: {spec.name}-2, name: {spec.name}, options: ...}})"
+            )
+    return problems
 
 
 def learner_params(
@@ -663,6 +722,7 @@ def check_grid(config: ExperimentConfig) -> list[str]:
     """Problems of the grid that need each dataset's settings: too few training items for k demonstrations."""
     problems = []
     for dataset in config.datasets:
+        problems += learner_clashes(config, dataset)
         for spec, _ in dataset_learners(config, dataset):
             if not is_supervised(spec.name):
                 continue
