@@ -459,8 +459,9 @@ class ExperimentConfig(_RunOptions):
     )
     label_cost: dict[str, float] = Field(
         default_factory=dict,
-        description="labelling cost of one training item per level, e.g. {easy: 1, hard: 2}; unnamed levels cost 1 "
-        "(for cost curves; recorded, changes no cell)",
+        description="labelling cost of one training item per level, e.g. {easy: 1, hard: 2}; unnamed levels cost 1, "
+        "mixtures the mean of their levels; the report's cost curves put n_train × this cost on the x-axis (empty: "
+        "easy 1, hard 2, others 1.5); changes no cell",
     )
     output_dir: str = Field("runs", description="folder of runs, relative to the working directory")
     backend: Literal["local", "ray"] = Field(
