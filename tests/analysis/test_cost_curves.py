@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from fake_runs import write_fake_run
-
 from e2h.analysis.plots_curves import label_cost, run_label_costs
 from e2h.analysis.report import write_report
+
+from fake_runs import write_fake_run
 
 
 def test_a_runs_label_costs_price_levels_and_mixtures():

@@ -202,3 +202,22 @@ def test_a_dataset_entry_may_set_its_own_train_on_and_learners(make_config, tmp_
     assert other == {("zero-shot", "difficulty", "none"), ("icl", "random", "all")}
     balanced = make_config(n_test=None, test_on="all", train_on=["all_balanced"], n_train=5)
     assert {c.reserve for c in expand(balanced)} == {(3, 3, 3)}  # at most ceil(5/2) from a level
+
+
+def test_test_pool_cost_gives_points_of_equal_cost_the_same_items(make_config):
+    """label_cost easy 1, hard 2: 4 easy labels cost what 2 hard ones do, so those cells hold back the same items."""
+    from e2h.errors import ConfigError
+
+    config = make_config(
+        n_test=None, train_on=["easy", "hard"], n_train=[2, 4], test_pool="cost", label_cost={"easy": 1, "hard": 2}
+    )
+    reserves = {(c.learner, c.train_on, c.n_train): c.reserve for c in expand(config)}
+    assert reserves[("icl", "easy", 4)] == reserves[("icl", "hard", 2)] == (0, 0, 2)  # cost 4: the hard cell's 2
+    assert reserves[("icl", "easy", 2)] == (0, 0, 0) and reserves[("icl", "hard", 4)] == (0, 0, 4)
+    assert reserves[("zero-shot", "none", 0)] == (0, 0, 0)
+    try:
+        make_config(test_pool="cost")
+    except ConfigError as exc:
+        assert "test_pool: cost needs label_cost" in str(exc)
+    else:
+        raise AssertionError("test_pool: cost without label_cost was accepted")

@@ -32,14 +32,19 @@ def test_items_needed_for_a_half_width_and_the_edges():
     assert difference_half_width(0, 0.25) == math.inf
 
 
-def test_a_group_counts_distinct_items_over_seeds_and_says_what_it_assumed():
+def test_a_group_counts_effective_items_over_seeds_and_says_what_it_assumed():
     shared = hard_power([{"a", "b", "c"}, {"a", "b", "c"}], chance=0.25)  # seeds testing the same items
-    fresh = hard_power([{"a", "b", "c"}, {"d", "e", "f"}], chance=0.25)
-    assert (shared.per_seed, shared.distinct, fresh.distinct) == ((3, 3), 3, 6)
-    assert shared.half_width > fresh.half_width
+    fresh = hard_power([{"a", "b", "c"}, {"d", "e", "f"}], chance=0.25)  # disjoint items: items × seeds
+    overlap = hard_power([{"a", "b", "c", "d"}, {"c", "d", "e", "f"}], chance=0.25)  # m = 1, 1, 2, 2, 1, 1
+    assert (shared.per_seed, shared.distinct, shared.effective) == ((3, 3), 3, 3.0)
+    assert (fresh.distinct, fresh.effective) == (6, 6.0)
+    assert (overlap.distinct, overlap.effective) == (6, 64 / 12)  # (Σ m)² / Σ m² = 8² / 12
+    assert shared.half_width > overlap.half_width > fresh.half_width
     text = shared.describe()
-    assert text.startswith("3 hard test items × 2 seeds (3 distinct): expected 95% half-width of Hard − Unsup ±0.69")
-    assert "p = 0.25, the items' chance rate" in text and "cannot reach ±0.05, which needs 577 distinct" in text
+    assert text.startswith(
+        "3 hard test items × 2 seeds (3 distinct, 3 effective): expected 95% half-width of Hard − Unsup ±0.69"
+    )
+    assert "p = 0.25, the items' chance rate" in text and "cannot reach ±0.05, which needs 577 effective" in text
     generated = hard_power([set(map(str, range(800)))], chance=None)
     assert generated.p == 0.5 and "generated answers have no chance rate" in generated.describe()
-    assert "× 1 seed (800 distinct)" in generated.describe() and "reaches ±0.05" in generated.describe()
+    assert "× 1 seed (800 distinct, 800 effective)" in generated.describe() and "reaches ±0.05" in generated.describe()

@@ -28,6 +28,7 @@ from e2h.analysis.plots import (
     slug,
 )
 from e2h.analysis.tables import baseline_learner, supervision_masks
+from e2h.hardness import train_levels
 
 #: Cost of one hard label relative to one easy label (the paper's cost curves: hard data costs twice as much).
 HARD_LABEL_COST = 2.0
@@ -41,14 +42,6 @@ MODEL_PARAMETERS = {
 }
 
 
-#: the levels each training kind draws from (the cost of a mixture is the mean of theirs)
-MIXTURES = {
-    "easy_and_hard": ("easy", "hard"),
-    "all": ("easy", "medium", "hard"),
-    "all_balanced": ("easy", "medium", "hard"),
-}
-
-
 def label_cost(train_on: str, hard_cost: float = HARD_LABEL_COST, costs: Mapping[str, float] | None = None) -> float:
     """Cost of one training label.
 
@@ -58,8 +51,7 @@ def label_cost(train_on: str, hard_cost: float = HARD_LABEL_COST, costs: Mapping
     """
     if costs is None:
         return {"easy": 1.0, "hard": hard_cost}.get(str(train_on), (1.0 + hard_cost) / 2)
-    levels = MIXTURES.get(str(train_on), (str(train_on),))
-    return float(np.mean([costs.get(level, 1.0) for level in levels]))
+    return float(np.mean([costs.get(level, 1.0) for level in train_levels(str(train_on))]))
 
 
 def run_label_costs(manifest: Mapping[str, Any]) -> dict[str, float] | None:

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 #: the learner name that stands for each dataset's unsupervised baseline (its `unsupervised` setting)
 UNSUPERVISED = "unsupervised"
 #: what sets the items each test level holds back for training (see ``ExperimentConfig.test_pool``)
-TEST_POOLS = ("curve", "point")
+TEST_POOLS = ("curve", "point", "cost")
 
 
 def suggest(name: object, options: Iterable[str]) -> str:
@@ -443,7 +443,9 @@ class ExperimentConfig(_RunOptions):
         "curve",
         description="with n_test `all`, what each level holds back for training: `curve` = the largest n_train "
         "trained on it (every point of a learning curve tests the same items), `point` = each n_train its own "
-        "(smaller points test more items; zero-shot tests them all)",
+        "(smaller points test more items; zero-shot tests them all), `cost` = each labelling cost n_train × "
+        "label_cost its own (points of equal cost, e.g. 2n easy and n hard labels, test the same items; needs "
+        "label_cost)",
     )
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, description="seeds, or a count n = 0..n-1")
     format: str | None = Field(
@@ -553,9 +555,19 @@ class ExperimentConfig(_RunOptions):
             raise ValueError("; ".join(bad))
         return scales
 
+    def level_cost(self, train_on: str) -> float:
+        """Labelling cost of one training item of a kind: its level's ``label_cost`` (1 where unnamed), the mean
+        over the levels a mixture draws from."""
+        from e2h.hardness import train_levels
+
+        levels = train_levels(train_on)
+        return sum(self.label_cost.get(level, 1.0) for level in levels) / len(levels)
+
     @model_validator(mode="after")
     def _grid_fits(self) -> ExperimentConfig:
         problems = []
+        if self.test_pool == "cost" and not self.label_cost:
+            problems.append("test_pool: cost needs label_cost, e.g. {easy: 1, hard: 2}")
         loads: dict[str, tuple] = {}
         for spec in self.datasets:
             if loads.setdefault(spec.name, spec.data_options()) != spec.data_options():

@@ -15,6 +15,8 @@ included) gets the same ``reserve`` and therefore the same test items per seed. 
 holds nothing back: training takes what the test set leaves.) With ``test_pool: point`` the
 largest is taken per training size instead: the cells of one ``n_train`` share their test items, a smaller
 ``n_train`` tests more items, and unsupervised cells hold nothing back (their test items cover every point's).
+``test_pool: cost`` does the same per labelling cost ``n_train × label_cost`` of the level trained on, so points
+of equal cost (2n easy labels, n hard ones at a 2:1 cost) share their test items.
 """
 
 from __future__ import annotations
@@ -120,9 +122,8 @@ def expand(
     """
     measures = {i: list((measures or {}).get(i, d.measures or [RANDOM])) for i, d in enumerate(config.datasets)}
     versions = data_versions or {}
-    per_point = config.test_pool == "point"
-    reserves = {n: held_back(config, measures, [n]) for n in config.n_train} if per_point else {}
-    reserves[None] = {} if per_point else held_back(config, measures, config.n_train)
+    per_point = config.test_pool != "curve"
+    reserves = {None: {} if per_point else held_back(config, measures)}
     cells: dict[str, Cell] = {}
     for model in config.models:
         for index, spec in enumerate(config.datasets):
@@ -147,7 +148,9 @@ def expand(
                         else [("none", 0, 0.0)]
                     )
                     for train_on, n_train, p in axes:
-                        point = n_train if per_point and supervised else None
+                        point = pool_point(config, train_on, n_train) if per_point and supervised else None
+                        if point not in reserves:
+                            reserves[point] = held_back(config, measures, point)
                         held = n_test is None or (stratified and measure != RANDOM)
                         reserve = reserves[point].get(pool, NO_RESERVE) if held else NO_RESERVE
                         for seed in config.seeds:
@@ -198,6 +201,12 @@ def stratifies(config: ExperimentConfig, settings: DatasetSettings) -> bool:
     return settings.n_test is not None and settings.test_draw == "stratified" and config.test_on == "all"
 
 
+def pool_point(config: ExperimentConfig, train_on: str, n_train: int) -> float:
+    """Which test pool a supervised cell shares under ``test_pool`` point (its n_train) or cost (its labelling
+    cost, n_train × ``config.level_cost``)."""
+    return n_train * config.level_cost(train_on) if config.test_pool == "cost" else n_train
+
+
 def level_need(train_on: str, n_train: int) -> tuple[int, int, int]:
     """Items a training draw takes from each level (easy, medium, hard), at most.
 
@@ -215,12 +224,13 @@ def level_need(train_on: str, n_train: int) -> tuple[int, int, int]:
 
 
 def held_back(
-    config: ExperimentConfig, measures: Mapping[int, Sequence[str]], sizes: Sequence[int]
+    config: ExperimentConfig, measures: Mapping[int, Sequence[str]], point: float | None = None
 ) -> dict[tuple, tuple[int, int, int]]:
     """Per test pool (dataset, measure, cutoffs): the items each level holds back for in-domain training.
 
     The largest need (:func:`level_need`) of any supervised in-domain cell with ``n_test`` null (or drawn stratified,
-    :func:`stratifies`) and ``n_train`` in ``sizes``, at the levels ``test_on`` tests (the others hold nothing back);
+    :func:`stratifies`) and, with ``point``, whose :func:`pool_point` is ``point`` (None: every training size), at the
+    levels ``test_on`` tests (the others hold nothing back);
     transfer entries train elsewhere and need nothing, but test on the same pool as the in-domain entries of their
     test dataset.
     """
@@ -235,7 +245,8 @@ def held_back(
         needs = [
             tuple(n * t for n, t in zip(level_need(on, size), tested, strict=True))
             for on in train_kinds(config, spec)
-            for size in sizes
+            for size in config.n_train
+            if point is None or pool_point(config, on, size) == point
         ]
         for measure in measures[index]:
             key = _pool(spec, measure)

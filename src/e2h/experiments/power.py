@@ -23,6 +23,7 @@ from e2h.hardness.split import Split
 class _Group:
     easy: dict[int, Cell] = field(default_factory=dict)  # seed → an easy-trained cell
     trained: dict[str, set[str]] = field(default_factory=dict)  # learner label → the levels it trains on
+    sizes: dict[str, set[int]] = field(default_factory=dict)  # easy / hard → the n_train of its cells
 
 
 def sgr_power(cells: list[Cell], split_of: Callable[[Cell], Split]) -> list[tuple[str, HardPower]]:
@@ -35,6 +36,7 @@ def sgr_power(cells: list[Cell], split_of: Callable[[Cell], Split]) -> list[tupl
         key = (cell.dataset, cell.train_dataset, cell.measure, cell.train_measure, cell.cutoffs, cell.reserve)
         group = groups.setdefault(key, _Group())
         group.trained.setdefault(cell.label, set()).add(cell.train_on)
+        group.sizes.setdefault(cell.train_on, set()).add(cell.n_train)
         if cell.train_on == "easy" and (cell.dataset, cell.measure, cell.seed) in baselines:
             group.easy.setdefault(cell.seed, cell)
     lines = []
@@ -54,7 +56,7 @@ def sgr_power(cells: list[Cell], split_of: Callable[[Cell], Split]) -> list[tupl
             continue
         chance = sum(chances) / len(chances) if chances and all(chances) else None
         data = Path(dataset).name if train_dataset == dataset else f"{Path(train_dataset).name}→{Path(dataset).name}"
-        point = f" n_train={next(iter(group.easy.values())).n_train}" if several[(dataset, measure)] else ""
+        point = _sizes(group) if several[(dataset, train_dataset, measure)] else ""
         lines.append((f"{data}/{measure}{point} ({', '.join(learners)})", hard_power(hard, chance)))
     return lines
 
@@ -65,9 +67,16 @@ def _hard_items(split: Split) -> dict[str, float]:
     return {i: (1 / len(c) if len(c) > 1 else 0.0) for i, c in zip(hard["id"], hard["choices"], strict=True)}
 
 
-def _pools_per_measure(groups: dict[tuple, _Group]) -> dict[tuple[str, str], bool]:
-    """Whether a dataset and measure has several test pools (``test_pool: point``), so lines name the size."""
-    count: dict[tuple[str, str], int] = {}
-    for dataset, _, measure, *_ in groups:
-        count[(dataset, measure)] = count.get((dataset, measure), 0) + 1
+def _pools_per_measure(groups: dict[tuple, _Group]) -> dict[tuple[str, str, str], bool]:
+    """Whether a dataset and measure has several test pools (``test_pool: point`` or ``cost``), so lines name the
+    training sizes."""
+    count: dict[tuple[str, str, str], int] = {}
+    for dataset, train_dataset, measure, *_ in groups:
+        count[(dataset, train_dataset, measure)] = count.get((dataset, train_dataset, measure), 0) + 1
     return {key: n > 1 for key, n in count.items()}
+
+
+def _sizes(group: _Group) -> str:
+    """`` n_train=40`` or, where the levels' sizes differ (``test_pool: cost``), `` easy n=80, hard n=40``."""
+    easy, hard = (",".join(map(str, sorted(group.sizes.get(level, ())))) for level in ("easy", "hard"))
+    return f" n_train={easy}" if easy == hard else f" easy n={easy}, hard n={hard}"

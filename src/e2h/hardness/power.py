@@ -2,9 +2,11 @@
 
 SGR = (Easy − Unsup) / (Hard − Unsup) is defined only where the 95% interval of Hard − Unsup lies above 0, so
 a design whose hard test set cannot make that interval narrow cannot define an SGR, whatever the model does.
-The estimate is a binomial approximation: both accuracies equal to ``p``, independent, on the ``n`` distinct hard
-test items of all seeds together (items a seed repeats add no item-level information, and the report's bootstrap
-resamples items), so the half-width is ``z · sqrt(2 p (1 − p) / n)``. ``p`` is the chance rate of those items (the
+The estimate is a binomial approximation: both accuracies equal to ``p``, independent, over the hard test items of
+all seeds, so the half-width is ``z · sqrt(2 p (1 − p) / n)``. ``n`` is the effective number of items of the pooled
+mean, ``(Σ m_i)² / Σ m_i²`` for item ``i`` tested by ``m_i`` seeds: the number of items when every seed tests the
+same ones (a repeated item adds no item-level information, and the report's bootstrap resamples items), items ×
+seeds when the seeds' items are disjoint. ``p`` is the chance rate of those items (the
 mean of 1 / number of choices), or 0.5 (the widest) where answers are generated and have no chance rate. Pairing
 on the same items narrows the real interval when the two conditions agree on items; a better model than chance
 (nearer 0 or 1) narrows it too, so this is a guide to the order of magnitude, not a promise.
@@ -13,6 +15,7 @@ on the same items narrows the real interval when the two conditions agree on ite
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
@@ -21,7 +24,7 @@ TARGET_HALF_WIDTH = 0.05  # a half-width that lets a 10-point Hard − Unsup gap
 WIDEST_P = 0.5  # where answers are generated: no chance rate, the widest binomial
 
 
-def difference_half_width(n_items: int, p: float, z: float = Z95) -> float:
+def difference_half_width(n_items: float, p: float, z: float = Z95) -> float:
     """Half-width of the ``z`` interval of a difference of two independent accuracies ``p`` on ``n_items`` items."""
     if n_items <= 0:
         return math.inf
@@ -39,6 +42,7 @@ class HardPower:
 
     per_seed: tuple[int, ...]  # hard test items of each seed
     distinct: int  # distinct hard test items over all seeds
+    effective: float  # effective items of the pooled mean, (Σ m_i)² / Σ m_i² (module docstring)
     chance: float | None  # mean chance rate of those items; None where answers are generated
 
     @property
@@ -47,11 +51,11 @@ class HardPower:
 
     @property
     def half_width(self) -> float:
-        return difference_half_width(self.distinct, self.p)
+        return difference_half_width(self.effective, self.p)
 
     @property
     def needed(self) -> int:
-        """Distinct hard test items for a half-width of :data:`TARGET_HALF_WIDTH`."""
+        """Effective hard test items for a half-width of :data:`TARGET_HALF_WIDTH`."""
         return items_for_half_width(TARGET_HALF_WIDTH, self.p)
 
     def describe(self) -> str:
@@ -66,17 +70,19 @@ class HardPower:
         verdict = (
             f"reaches ±{TARGET_HALF_WIDTH:g}"
             if self.half_width <= TARGET_HALF_WIDTH
-            else f"cannot reach ±{TARGET_HALF_WIDTH:g}, which needs {self.needed} distinct hard items"
+            else f"cannot reach ±{TARGET_HALF_WIDTH:g}, which needs {self.needed} effective hard items"
         )
         seeds = f"{len(self.per_seed)} seed{'s' if len(self.per_seed) != 1 else ''}"
         return (
-            f"{items} hard test items × {seeds} ({self.distinct} distinct): expected 95% "
-            f"half-width of Hard − Unsup ±{self.half_width:.2f} (binomial approximation at {where}, the two "
-            f"conditions independent); {verdict}"
+            f"{items} hard test items × {seeds} ({self.distinct} distinct, {self.effective:.0f} effective): "
+            f"expected 95% half-width of Hard − Unsup ±{self.half_width:.2f} (binomial approximation at {where}, "
+            f"the two conditions independent); {verdict}"
         )
 
 
 def hard_power(hard_items: Sequence[Collection[str]], chance: float | None) -> HardPower:
     """:class:`HardPower` from each seed's hard test item ids and their chance rate (None: generated answers)."""
-    distinct = set().union(*hard_items) if hard_items else set()
-    return HardPower(tuple(len(ids) for ids in hard_items), len(distinct), chance)
+    seeds_per_item = Counter(item for ids in hard_items for item in ids)
+    total = sum(seeds_per_item.values())
+    effective = total**2 / sum(m * m for m in seeds_per_item.values()) if total else 0.0
+    return HardPower(tuple(len(ids) for ids in hard_items), len(seeds_per_item), effective, chance)

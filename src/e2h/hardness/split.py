@@ -66,6 +66,11 @@ TEST_ON = ("easy", "medium", "hard", "all")
 TEST_DRAWS = ("stratified", "random")
 
 
+def train_levels(train_on: str) -> tuple[str, ...]:
+    """The levels a training kind draws from: ``easy_and_hard`` two, ``all`` and ``all_balanced`` every level."""
+    return {"easy_and_hard": ("easy", "hard"), "all": LEVELS, "all_balanced": LEVELS}.get(train_on, (train_on,))
+
+
 @dataclass
 class Split:
     """``train`` and ``test`` item tables (each with a ``level`` column) and ``info`` (counts, cutoffs)."""
