@@ -42,7 +42,7 @@ def test_a_group_counts_effective_items_over_seeds_and_says_what_it_assumed():
     assert shared.half_width > overlap.half_width > fresh.half_width
     text = shared.describe()
     assert text.startswith(
-        "3 hard test items × 2 seeds (3 distinct, 3 effective): expected 95% half-width of Hard − Unsup ±0.69"
+        "3 hard test items × 2 seeds (3 distinct, 3 effective): expected 95% half-width of Hard − Unsup ±0.693"
     )
     assert "p = 0.25, the items' chance rate" in text and "cannot reach ±0.05, which needs 577 effective" in text
     generated = hard_power([set(map(str, range(800)))], chance=None)

@@ -75,7 +75,7 @@ class HardPower:
         seeds = f"{len(self.per_seed)} seed{'s' if len(self.per_seed) != 1 else ''}"
         return (
             f"{items} hard test items × {seeds} ({self.distinct} distinct, {self.effective:.0f} effective): "
-            f"expected 95% half-width of Hard − Unsup ±{self.half_width:.2f} (binomial approximation at {where}, "
+            f"expected 95% half-width of Hard − Unsup ±{self.half_width:.3f} (binomial approximation at {where}, "
             f"the two conditions independent); {verdict}"
         )
 
