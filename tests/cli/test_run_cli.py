@@ -133,3 +133,15 @@ def test_a_dry_run_checks_every_value_before_a_model_loads(tmp_path, capsys, mon
     out, err = capsys.readouterr()
     assert out == "" and err.startswith("e2h: error: ") and err.count("\n") == 1
     assert message in err
+
+
+def test_every_dry_run_prints_the_power_of_its_sgr_groups(tmp_path, capsys):
+    """The hard test items × seeds and the expected half-width of Hard − Unsup, or why there is no SGR group."""
+    assert run_main(str(write_config(tmp_path, seeds="2")), "--dry-run") == 0
+    out = capsys.readouterr().out
+    line = next(line for line in out.splitlines() if line.startswith("power "))
+    assert line.startswith("power smoke.csv/digits (icl): 4 hard test items × 2 seeds (")
+    assert "expected 95% half-width of Hard − Unsup ±" in line and "binomial approximation at p = " in line
+    assert "cannot reach ±0.05" in line
+    assert run_main(str(write_config(tmp_path, learners="[zero-shot]")), "--dry-run") == 0
+    assert "power: no SGR group in this plan" in capsys.readouterr().out

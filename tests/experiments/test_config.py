@@ -187,7 +187,7 @@ def test_builtin_datasets_bring_the_papers_k_and_baseline(make_config):
     arc, gsm8k = (dataset_settings(config, d) for d in config.datasets)
     assert (arc.k, arc.format, arc.unsupervised.name) == (10, "listed", "zero-shot")
     assert (gsm8k.k, gsm8k.format, gsm8k.unsupervised.name) == (8, "qa", "zero-shot-cot")
-    assert [(s.name, base) for s, base in dataset_learners(config, gsm8k)] == [
+    assert [(s.name, base) for s, base in dataset_learners(config, config.datasets[1], gsm8k)] == [
         ("zero-shot-cot", True),
         ("icl", False),
     ]
@@ -196,14 +196,15 @@ def test_builtin_datasets_bring_the_papers_k_and_baseline(make_config):
 def test_the_unsupervised_name_and_setting(make_config):
     baseline = {"name": "zero-shot", "options": {"format": "cloze"}}
     config = make_config(learners=["unsupervised", "zero-shot", "icl"], k=2, unsupervised=baseline)
-    chosen = dataset_learners(config, dataset_settings(config, config.datasets[0]))
+    chosen = dataset_learners(config, config.datasets[0], dataset_settings(config, config.datasets[0]))
     assert [(s.name, s.options, base) for s, base in chosen] == [
         ("zero-shot", {"format": "cloze"}, True),
         ("zero-shot", {}, False),
         ("icl", {}, False),
     ]
     same = make_config(learners=["unsupervised", "zero-shot"])  # the baseline listed twice runs once
-    assert dataset_learners(same, dataset_settings(same, same.datasets[0])) == [(same.learners[1], True)]
+    entry = same.datasets[0]
+    assert dataset_learners(same, entry, dataset_settings(same, entry)) == [(same.learners[1], True)]
     assert "'icl' cannot be the unsupervised baseline" in _error(make_config, unsupervised="icl")
     message = _error(make_config, learners=[{"name": "unsupervised", "options": {"format": "qa"}}])
     assert "the `unsupervised` baseline takes no options here" in message

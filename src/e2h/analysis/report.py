@@ -30,6 +30,7 @@ from e2h.analysis.plots_curves import (
     plot_cost_curves,
     plot_model_size,
     plot_noise_curves,
+    run_label_costs,
 )
 from e2h.analysis.plots_items import (
     load_item_tables,
@@ -259,7 +260,7 @@ def _figures(
         )
     sizes = model_parameters(manifest, sorted(results["model"].unique()))
     curves = {
-        "cost curves (one n_train)": plot_cost_curves(acc, folder, hard_cost),
+        "cost curves (one n_train)": plot_cost_curves(acc, folder, hard_cost, run_label_costs(manifest)),
         "noise curves (one label-noise p)": plot_noise_curves(acc, folder),
         "accuracy vs model size (fewer than two models of known size)": plot_model_size(acc, folder, sizes),
     }

@@ -15,7 +15,9 @@ def run_command(
     config: Path = typer.Argument(..., help="A YAML config, or a preset name (demo → configs/demo.yaml)."),
     force: bool = typer.Option(False, "--force", help="Recompute finished cells instead of reusing them."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Print the cells and split sizes; load no model."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Print the cells, split sizes and each SGR group's power; load no model."
+    ),
     backend: str | None = typer.Option(
         None, "--backend", help="local or ray (default: the config's `backend`, local)."
     ),
@@ -46,8 +48,9 @@ def run_command(
     if dry_run:  # the whole plan, impossible splits marked, then the usual one-line error for them
         from e2h.experiments.runner import raise_impossible
 
-        _, cells, splits = plan(cfg, strict=False)
+        data, cells, splits = plan(cfg, strict=False)
         _print_plan(console, cells, splits, RunStore.for_config(cfg), force)
+        _print_power(console, cells, data)
         raise_impossible(cfg, splits)
         return
     result = run_experiment(cfg, force=force, backend=runs_on)
@@ -116,6 +119,23 @@ def _read(path: Path):
     import pandas as pd
 
     return pd.read_parquet(path)
+
+
+def _print_power(console: Console, cells: list, data) -> None:
+    """One line per SGR group: its hard test items × seeds and the expected 95% half-width of Hard − Unsup."""
+    from e2h.experiments.power import sgr_power
+    from e2h.experiments.runner import cell_split
+
+    lines = sgr_power(cells, lambda cell: cell_split(cell, data))
+    if not lines:
+        console.print(
+            "power: no SGR group in this plan (it needs the unsupervised baseline and a learner trained on both "
+            "easy and hard items, with a possible split)",
+            highlight=False,
+            soft_wrap=True,
+        )
+    for what, power in lines:
+        console.print(f"power {what}: {power.describe()}", highlight=False, soft_wrap=True)
 
 
 def _print_plan(console: Console, cells: list, splits: list, store, force: bool) -> None:

@@ -56,6 +56,7 @@ def cell_split(cell: Cell, data: RunData) -> Split:
             test_measure=cell.measure,
             test_cutoffs=cell.cutoffs,
             reserve=cell.reserves,
+            test_draw=cell.test_draw or "random",
         )
     train_on = "all" if cell.train_on == "none" else cell.train_on
     return make_split(
@@ -68,6 +69,7 @@ def cell_split(cell: Cell, data: RunData) -> Split:
         cell.seed,
         cutoffs=cell.cutoffs,
         reserve=cell.reserves,
+        test_draw=cell.test_draw or "random",
     )
 
 
