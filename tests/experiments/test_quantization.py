@@ -47,7 +47,7 @@ def test_quantization_is_in_the_cell_ids_and_labels(make_config):
     quantized = expand(_quantized(make_config))
     assert [c.quantization for c in quantized] == ["int8"] * len(plain)
     assert not {c.cell_id for c in plain} & {c.cell_id for c in quantized}
-    assert all(c.describe().startswith("tiny-random[int8] ") for c in quantized)
+    assert all(c.describe().startswith("tiny-random (int8) ") for c in quantized)
     written_none = expand(make_config(models=[{"name": "tiny-random", "quantization": "none"}]))
     assert [c.cell_id for c in written_none] == [c.cell_id for c in plain]  # unquantized ids do not change
 
@@ -102,3 +102,17 @@ def test_a_quantized_model_is_loaded_so_and_recorded(make_config, monkeypatch, t
     assert manifest["config"]["quantization"] == {"tiny-random": "int8"}
     store = RunStore(result.run_dir)
     assert all(store.is_done(c.cell_id) and c.quantization == "int8" for c in result.cells)
+
+
+def test_the_dry_run_shows_the_quantization_without_loading(make_config, tmp_path, toy_csv, monkeypatch, capsys):
+    from e2h.cli import main
+
+    config = tmp_path / "toy.yaml"
+    config.write_text(
+        "name: toy\nmodels: [{name: tiny-random, quantization: int8}]\n"
+        "datasets: [{name: toy.csv, measures: [difficulty]}]\nlearners: [zero-shot]\nn_test: 5\n"
+        f"output_dir: {tmp_path / 'runs'}\n"
+    )
+    monkeypatch.setattr(e2h.models, "load_model", _no_load)
+    main(["--quiet", "run", str(config), "--dry-run"])
+    assert "tiny-random (int8) toy.csv/difficulty zero-shot →hard seed=0" in capsys.readouterr().out

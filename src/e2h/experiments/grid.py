@@ -105,13 +105,13 @@ class Cell:
         return self.train_dataset != self.dataset
 
     def describe(self) -> str:
-        """A short human label: ``tiny-random arc/human_grade icl easy→hard n=8 p=0 seed=0`` (``tiny-random[int8]``
+        """A short human label: ``tiny-random arc/human_grade icl easy→hard n=8 p=0 seed=0`` (``tiny-random (int8)``
         for a quantized model)."""
         noise = f" p={self.label_noise:g}" if self.label_noise else ""
         train = f"{self.train_on}→{self.test_on} n={self.n_train}" if self.train_on != "none" else f"→{self.test_on}"
         data = Path(self.dataset).name
         data = data if not self.transfer else f"{Path(self.train_dataset).name}→{data}"
-        model = self.model if self.quantization == "none" else f"{self.model}[{self.quantization}]"
+        model = self.model if self.quantization == "none" else f"{self.model} ({self.quantization})"
         return f"{model} {data}/{self.measure} {self.label} {train}{noise} seed={self.seed}"
 
 
