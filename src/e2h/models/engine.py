@@ -45,7 +45,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -304,11 +304,17 @@ class LanguageModel:
         store = self._store("generations", cache)
         found = {k: v.decode() for k, v in store.get(list(unique)).items()} if store is not None else {}
         todo = [k for k in unique if k not in found]
+        unsaved: dict[str, bytes] = {}
+
+        def done(i: int, text: str) -> None:  # stored as they finish: an interrupted call keeps what it made
+            found[todo[i]] = text
+            unsaved[todo[i]] = text.encode()
+            if store is not None and (len(unsaved) >= _GENERATE_BATCH or len(found) == len(unique)):
+                store.put(unsaved)
+                unsaved.clear()
+
         if todo:
-            new = self._generate([unique[k] for k in todo], self._decoding(max_new_tokens, stop, line_after))
-            found.update(zip(todo, new, strict=True))
-            if store is not None:
-                store.put({k: text.encode() for k, text in zip(todo, new, strict=True)})
+            self._generate([unique[k] for k in todo], self._decoding(max_new_tokens, stop, line_after), done)
         return [found[k] for k in keys]
 
     def generate_naive(
@@ -345,8 +351,11 @@ class LanguageModel:
                 )
         return encoded
 
-    def _generate(self, texts: list[str], decoding: Decoding) -> list[str]:
-        """The fast path: the prompts' common leading tokens computed once, items decoded with continuous batching."""
+    def _generate(
+        self, texts: list[str], decoding: Decoding, on_done: Callable[[int, str], None] | None = None
+    ) -> list[str]:
+        """The fast path: the prompts' common leading tokens computed once, items decoded with continuous batching
+        (``on_done(i, text)`` as text ``i`` is finished)."""
         encoded = self._generation_ids(texts, decoding.max_new_tokens)
         shared = min(len(ids) for ids in encoded) - 1  # every prompt keeps at least one token of its own
         for ids in encoded[1:]:
@@ -356,12 +365,17 @@ class LanguageModel:
         own = max(len(s) for s in suffixes) + decoding.max_new_tokens  # own cache columns per slot
         slots = max(1, min(_GENERATE_BATCH, _GENERATE_KV_BYTES // (own * self._kv_bytes_per_token())))
         with self._inference(), bar(f"generate {self.name}", total=len(encoded), unit="prompt") as progress_bar:
+
+            def finished(i: int, text: str) -> None:
+                progress_bar.update(1)
+                if on_done is not None:
+                    on_done(i, text)
+
             past = self._head_cache(head)
             with self._attention(ATTENTION):
                 out = greedy_shared(
                     self.forward, past, suffixes, decoding, self._stop_flags(decoding), self._decode,
-                    config=self.model.config, device=self.device, dtype=self.dtype, slots=slots,
-                    on_done=lambda _: progress_bar.update(1),
+                    config=self.model.config, device=self.device, dtype=self.dtype, slots=slots, on_done=finished,
                 )  # fmt: skip
         self.n_requests_computed += len(texts)
         return out
