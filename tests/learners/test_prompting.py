@@ -67,7 +67,7 @@ class _ScriptedLM:
         self.generations = generations
         self.calls = 0
 
-    def generate(self, prompts: list[str], *, max_new_tokens: int, stop: tuple[str, ...]) -> list[str]:
+    def generate(self, prompts: list[str], *, max_new_tokens: int, stop: tuple[str, ...], line_after=()) -> list[str]:
         self.calls += 1
         return self.generations[: len(prompts)]
 
@@ -273,8 +273,8 @@ def test_an_unknown_extraction_rule_fails_before_generating() -> None:
 class _PromptRecorder(_ScriptedLM):
     """A scripted engine that also records the prompts and the generation budget it was given."""
 
-    def generate(self, prompts: list[str], *, max_new_tokens: int, stop: tuple[str, ...]) -> list[str]:
-        self.prompts, self.max_new_tokens, self.stop = list(prompts), max_new_tokens, stop
+    def generate(self, prompts: list[str], *, max_new_tokens: int, stop: tuple[str, ...], line_after=()) -> list[str]:
+        self.prompts, self.max_new_tokens, self.stop, self.line_after = list(prompts), max_new_tokens, stop, line_after
         return super().generate(prompts, max_new_tokens=max_new_tokens, stop=stop)
 
 
@@ -293,6 +293,7 @@ def test_zero_shot_cot_prompts_like_the_paper_and_grades_generations() -> None:
     learner = ZeroShotChainOfThought(lm).fit(SUMS.iloc[:0])
     preds = learner.predict(SUMS)
     assert lm.prompts[0] == PAPER_5305 and lm.max_new_tokens == 300 and lm.stop == ("\nQ:",)
+    assert lm.line_after == ("the answer is",)  # the answer's line ends the generation
     assert preds.correct.tolist() == [True, False, True, False] and preds.info["k"] == 0
     assert learner.get_params() == {"instruction": "auto", "max_new_tokens": 300, "extraction": "last"}
 

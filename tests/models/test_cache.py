@@ -78,6 +78,30 @@ def test_generations_are_cached_per_prompt_and_settings(lm):
     assert lm.n_requests_computed == 4
 
 
+def test_an_interrupted_generation_keeps_what_it_finished(lm, monkeypatch):
+    from e2h.models import engine
+
+    prompts = [f"Q: {a}+{a}?\nA:" + " " * a for a in range(12)]
+    monkeypatch.setattr(engine, "_GENERATE_BATCH", 2)  # two slots; finished texts are stored two by two
+    forward, calls = lm.forward, []
+
+    def failing(**kwargs):
+        calls.append(1)
+        if len(calls) > 14:
+            raise KeyboardInterrupt
+        return forward(**kwargs)
+
+    monkeypatch.setattr(lm, "forward", failing)
+    with pytest.raises(KeyboardInterrupt):
+        lm.generate(prompts, max_new_tokens=4, stop=())
+    monkeypatch.setattr(lm, "forward", forward)
+    stored = lm.n_requests_computed
+    assert lm.generate(prompts, max_new_tokens=4, stop=()) == lm.generate(
+        prompts, max_new_tokens=4, stop=(), cache=False
+    )
+    assert 4 <= lm.n_requests_computed - stored - len(prompts) < len(prompts)  # only the unfinished ones again
+
+
 def test_size_cap_evicts_the_least_recently_used(tmp_path, monkeypatch):
     monkeypatch.setenv("E2H_HOME", str(tmp_path))
     store = ResultCache("hidden", "m")

@@ -1,4 +1,5 @@
-"""Greedy generation: the batched, prefix-sharing path equals one prompt at a time; stop strings cut."""
+"""Greedy generation: the continuous-batching, prefix-sharing path equals Hugging Face ``generate`` and one prompt at
+a time; stop strings and answer lines cut."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import pytest
 import torch
 
 from e2h.errors import E2HError
-from e2h.models import LanguageModel
-from e2h.models.generation import cut
+from e2h.models import LanguageModel, generation
+from e2h.models import engine as engine_module
+from e2h.models.generation import Decoding, cut, eos_ids, stop_flags
 from e2h.models.tiny import byte_tokenizer, tiny_gemma
 from e2h.paths import e2h_home
 
@@ -24,6 +26,100 @@ def _greedy_by_hand(lm, prompt: str, n: int) -> str:
         with torch.no_grad():
             new.append(int(lm.model(input_ids=torch.tensor([ids + new])).logits[0, -1].argmax()))
     return lm.tokenizer.decode(new, skip_special_tokens=True)
+
+
+def _hf_generate(lm, prompt: str, n: int, stop=(), line_after=()) -> str:
+    """Hugging Face ``generate`` (greedy, one prompt, ``n`` new tokens), its text cut by the same rule."""
+    ids = torch.tensor([lm.bos + lm.tokenize(prompt)])
+    eos = sorted(eos_ids(lm.model, lm.tokenizer))
+    with torch.no_grad():
+        out = lm.model.generate(
+            input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=n, min_new_tokens=0, do_sample=False,
+            eos_token_id=eos, pad_token_id=lm.pad_id,
+        )  # fmt: skip
+    new = out[0, ids.shape[1] :].tolist()
+    new = new[: next((i for i, t in enumerate(new) if t in eos), len(new))]
+    return cut(lm.tokenizer.decode(new, skip_special_tokens=True), stop, line_after)[0]
+
+
+def _gemma_lm() -> LanguageModel:
+    return LanguageModel(
+        tiny_gemma(), byte_tokenizer(), name="tiny-gemma", fingerprint="g",
+        device=torch.device("cpu"), dtype=torch.float32, cache=False,
+    )  # fmt: skip  # window 6: the demonstrations fall out of the sliding layers' view
+
+
+MANY = [DEMOS + item + " " * (i % 3) + "x" * i for i, item in enumerate(ITEMS * 3)]  # 12 prompts of 12 lengths
+
+
+@pytest.mark.parametrize("model", ["llama", "gemma"])
+@pytest.mark.parametrize("flash", [True, False], ids=["cpu-flash", "matmul"])
+def test_generation_equals_hugging_face_generate(tiny_lm, model, flash, monkeypatch):
+    lm = tiny_lm if model == "llama" else _gemma_lm()
+    if not flash:  # the attention path other devices take
+        monkeypatch.setattr(generation, "_CPU_FLASH", None)
+    monkeypatch.setattr(engine_module, "_GENERATE_BATCH", 5)  # 12 prompts through 5 slots: slots are refilled
+    prompts = [*MANY, *PROMPTS]
+    fast = lm.generate(prompts, max_new_tokens=12, stop=(), cache=False)
+    assert fast == [_hf_generate(lm, p, 12) for p in prompts]
+
+
+def test_stops_and_answer_lines_equal_hugging_face_generate(tiny_lm, monkeypatch):
+    monkeypatch.setattr(engine_module, "_GENERATE_BATCH", 4)
+    full = tiny_lm.generate(MANY, max_new_tokens=20, stop=(), cache=False)
+    stop = (full[0][3:5], full[5][6:8])  # end some items early while others run on
+    line_after = (full[2][1:3],)  # a phrase one item says before a line break (any case)
+    full_hf = [_hf_generate(tiny_lm, p, 20) for p in MANY]
+    assert full == full_hf
+    fast = tiny_lm.generate(MANY, max_new_tokens=20, stop=stop, line_after=line_after, cache=False)
+    assert fast == [_hf_generate(tiny_lm, p, 20, stop, line_after) for p in MANY]
+    assert fast == tiny_lm.generate_naive(MANY, max_new_tokens=20, stop=stop, line_after=line_after)
+    assert fast != full
+
+
+def test_finished_slots_are_refilled_so_the_batch_stays_full(tiny_lm, monkeypatch):
+    full = tiny_lm.generate_naive(MANY, max_new_tokens=16, stop=())
+    stop = tuple(text[2:4] for text in full[::2])  # half of the items end after a few tokens
+    monkeypatch.setattr(engine_module, "_GENERATE_BATCH", 4)
+    tiny_lm.clear_memory()  # the head's KV is computed by the first forward
+    sizes = []
+    forward = tiny_lm.forward
+    monkeypatch.setattr(tiny_lm, "forward", lambda **kw: sizes.append(tuple(kw["input_ids"].shape)) or forward(**kw))
+    fast = tiny_lm.generate(MANY, max_new_tokens=16, stop=stop, cache=False)
+    monkeypatch.undo()
+    assert fast == tiny_lm.generate_naive(MANY, max_new_tokens=16, stop=stop)
+    steps = [rows for rows, width in sizes[1:] if width == 1]  # decoding steps (the head's forward first)
+    prefills = [rows for rows, width in sizes[1:] if width > 1]
+    assert len(prefills) > 1 and sum(prefills) == len(MANY)  # later prompts were run into freed slots
+    n_tokens = sum(len(tiny_lm.tokenize(t)) for t in fast)
+    assert sum(steps) < n_tokens + 4 * len(prefills)  # hardly a decoded row without a live sequence
+    assert steps[: len(steps) // 2] == [4] * (len(steps) // 2)  # full while the queue lasts
+
+
+def test_the_head_is_shared_not_copied(tiny_lm, monkeypatch):
+    caches = []
+    original = generation.SharedPrefixCache.__init__
+
+    def record(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        caches.append(self)
+
+    monkeypatch.setattr(generation.SharedPrefixCache, "__init__", record)
+    tiny_lm.generate(ITEMS, prefix=DEMOS, max_new_tokens=6, stop=(), cache=False)
+    (cache,) = caches
+    head_tokens = len(tiny_lm.bos + tiny_lm.tokenize(DEMOS)) - 2  # the demonstrations, but for their last tokens
+    assert cache.p >= head_tokens and all(k.shape[0] == 1 and v.shape[0] == 1 for k, v in cache.head)
+    longest = max(len(tiny_lm.bos + tiny_lm.tokenize(DEMOS + item)) for item in ITEMS) - cache.p
+    assert cache.keys[0].shape[:3] == (len(ITEMS), 2, longest + 6)  # per slot: its own tokens only
+
+
+def test_stop_flags_mark_the_tokens_that_can_end_a_generation():
+    vocab = ["a", "b\n", ":", " Q", "\ufffd", "x."]
+    flags = stop_flags(vocab, 8, Decoding(4, ("\nQ:",), frozenset(), 0), torch.device("cpu"))
+    assert flags.tolist() == [False, False, True, False, True, False, True, True]  # ids 6, 7: beyond the vocabulary
+    lines = stop_flags(vocab, 6, Decoding(4, (), frozenset(), 0, ("the answer is",)), torch.device("cpu"))
+    assert lines.tolist() == [False, True, False, False, True, False]
+    assert stop_flags(vocab, 6, Decoding(4, ("end ",), frozenset(), 0), torch.device("cpu")).all()
 
 
 def test_batched_generation_equals_the_plain_greedy_loop(tiny_lm):
@@ -65,10 +161,7 @@ def test_finished_rows_leave_the_batch(tiny_lm, monkeypatch):
 
 
 def test_sliding_window_model_generates_like_the_reference():
-    lm = LanguageModel(
-        tiny_gemma(), byte_tokenizer(), name="tiny-gemma", fingerprint="g",
-        device=torch.device("cpu"), dtype=torch.float32, cache=False,
-    )  # fmt: skip  # window 6: the demonstrations fall out of the sliding layers' view
+    lm = _gemma_lm()
     prompts = [DEMOS + item for item in ITEMS]
     assert lm.generate(prompts, max_new_tokens=8, stop=()) == lm.generate_naive(prompts, max_new_tokens=8, stop=())
 
@@ -92,6 +185,10 @@ def test_cut_helper():
     assert cut("abc\n\ndef", ("\n\n",)) == ("abc", True)
     assert cut("abc. The end", ("\n\n", ".")) == ("abc", True)
     assert cut("abc", ("\n\n",)) == ("abc", False)
+    answer = "2 + 2 = 4. So the answer is 4.\nQ: next"
+    assert cut(answer, (), ("the answer is",)) == ("2 + 2 = 4. So the answer is 4.", True)
+    assert cut("So THE ANSWER IS 4", (), ("the answer is",)) == ("So THE ANSWER IS 4", False)  # the line goes on
+    assert cut("x\nSo the answer is 4.\ny\n\n", ("\n\n",), ("the answer is",))[0] == "x\nSo the answer is 4."
 
 
 def test_bad_arguments(tiny_lm, monkeypatch):

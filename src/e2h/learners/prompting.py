@@ -35,6 +35,7 @@ from e2h.models.templates import (
     EXTRACTION_RULES,
     FORMATS,
     LETTERS,
+    TRIGGER,
     answer_kind,
     answers_equal,
     build_request,
@@ -86,6 +87,7 @@ SEED = Param(0, "seed of the demonstrations' draw", shared=True, allowed=SEED_AL
 DIRECT_MAX_NEW_TOKENS = 16  # a direct (no chain of thought) answer to a generative item is short
 UNCOND_CHUNK = 64  # continuations per unconditional request
 STOP = ("\n\n", "\nQ:")
+ANSWER_LINE = (TRIGGER,)  # a chain of thought ends with the line that says "the answer is …" (as the paper reads it)
 
 
 def check_normalization(name: str) -> str:
@@ -173,8 +175,10 @@ def predict_generative(
     max_new_tokens: int,
     stop: tuple[str, ...] = STOP,
     extraction: str = "last",
+    line_after: tuple[str, ...] = (),
 ) -> Predictions:
-    """Greedy generation, answer extraction and grading.
+    """Greedy generation (ending at a ``stop`` string, or at the end of the line of a ``line_after`` phrase),
+    answer extraction and grading.
 
     Each item's answer is read by its ``answer_kind`` under the ``extraction`` rule (see
     :func:`~e2h.models.templates.extract_answer`). Multiple-choice items: the extracted letter or text
@@ -183,7 +187,7 @@ def predict_generative(
     numbers), else ``[0.0]`` and ``-1``.
     """
     EXTRACTION_RULES.get(extraction)  # an unknown rule fails before generating
-    generations = lm.generate(prompts, max_new_tokens=max_new_tokens, stop=stop)
+    generations = lm.generate(prompts, max_new_tokens=max_new_tokens, stop=stop, line_after=line_after)
     probs, pred, extracted = [], [], []
     for (_, item), text in zip(items.iterrows(), generations, strict=True):
         choices = [str(c) for c in item["choices"]]
@@ -369,7 +373,8 @@ class ICL(_Scoring):
 class ICLChainOfThought(_Prompting):
     """ICL with chain of thought: demos ``Q: …\\nA: {reasoning} So the answer is {answer}.``, greedy generation.
 
-    Generation stops at a blank line or the next ``Q:``; the answer is read with
+    Generation stops at a blank line, the next ``Q:`` or the end of the line that says "the answer is"; the answer is
+    read with
     :func:`~e2h.models.templates.extract_answer` and graded as in :func:`predict_generative`
     (``info["n_unextractable"]`` counts generations without an answer; they are wrong).
     """
@@ -398,7 +403,9 @@ class ICLChainOfThought(_Prompting):
         longest = max((self.lm.count_tokens(cot_prompt(item)) for _, item in test.iterrows()), default=0)
         prefix, kept = self._fitting_demos("cot", longest + self.max_new_tokens, slack=2)
         prompts = [cot_prompt(item, prefix) for _, item in test.iterrows()]
-        preds = predict_generative(self.lm, test, prompts, self.max_new_tokens, extraction=self.extraction)
+        preds = predict_generative(
+            self.lm, test, prompts, self.max_new_tokens, extraction=self.extraction, line_after=ANSWER_LINE
+        )
         preds.info.update({"format": "cot", "k": self.k, "k_used": kept, "demo_ids": self.demo_ids_[:kept]})
         return preds
 
@@ -431,8 +438,9 @@ def zero_shot_cot_prompt(item: pd.Series, instruction: str = "") -> str:
     return f"{head}Q: {item['question']}{listed}\nA:"
 
 
-#: Zero-shot CoT stops only where the model starts a new question: the worksheet itself shows blank lines, and a
-#: small model often opens with one (the paper stops at the token budget alone).
+#: Zero-shot CoT stops where the model starts a new question (or its answer line ends, :data:`ANSWER_LINE`), not at
+#: blank lines: the worksheet itself shows them, and a small model often opens with one (the paper stops at the token
+#: budget alone, then reads the line after the first "the answer is").
 ZERO_SHOT_COT_STOP = ("\nQ:",)
 
 
@@ -443,7 +451,8 @@ class ZeroShotChainOfThought(Learner):
     ``Let's think step by step`` / ``Therefore, the answer is`` layout, then ``Q: {question}\\nA:``; 300 new
     tokens). ``instruction="auto"`` takes that instruction for numeric answers, its yes/no twin for yes-no items and
     none for multiple choice; ``math``, ``yes-no``, ``none`` name one; any text with a space is used as written.
-    Generation stops at the next ``Q:`` (or the budget); answers are read and graded as in :func:`predict_generative`.
+    Generation stops at the next ``Q:``, the end of the line that says "the answer is" (or the budget); answers are
+    read and graded as in :func:`predict_generative`.
     """
 
     name = "zero-shot-cot"
@@ -472,7 +481,8 @@ class ZeroShotChainOfThought(Learner):
     def predict(self, test: pd.DataFrame) -> Predictions:
         prompts = [zero_shot_cot_prompt(item, self._instruction(item)) for _, item in test.iterrows()]
         preds = predict_generative(
-            self.lm, test, prompts, self.max_new_tokens, stop=ZERO_SHOT_COT_STOP, extraction=self.extraction
-        )
+            self.lm, test, prompts, self.max_new_tokens, stop=ZERO_SHOT_COT_STOP, extraction=self.extraction,
+            line_after=ANSWER_LINE,
+        )  # fmt: skip
         preds.info.update({"format": "zero-shot-cot", "k": 0, "instruction": self.instruction})
         return preds

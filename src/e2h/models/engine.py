@@ -45,7 +45,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,7 +55,15 @@ import torch
 from e2h.errors import E2HError
 from e2h.io import content_hash
 from e2h.models.cache import ResultCache
-from e2h.models.generation import Decoding, eos_ids, greedy, greedy_shared
+from e2h.models.generation import (
+    ATTENTION,
+    Decoding,
+    eos_ids,
+    greedy,
+    greedy_shared,
+    register_attention,
+    stop_flags,
+)
 from e2h.models.hidden import check_layers, pick
 from e2h.models.packing import Encoded, PackedRow, common_prefix, pack, split_head, tree_mask
 from e2h.progress import bar
@@ -123,6 +131,8 @@ class LanguageModel:
         self.bos = _bos_ids(tokenizer)
         self.pad_id = next(i for i in (tokenizer.pad_token_id, tokenizer.eos_token_id, 0) if i is not None)
         self._heads: OrderedDict[tuple[int, ...], list[tuple[torch.Tensor, torch.Tensor]]] = OrderedDict()
+        self._vocab_text: list[str] | None = None  # each token decoded alone (generation's stop checks)
+        self._flags: dict[tuple[tuple[str, ...], tuple[str, ...]], torch.Tensor] = {}
 
     def __repr__(self) -> str:
         return (
@@ -271,44 +281,62 @@ class LanguageModel:
         *,
         max_new_tokens: int = 256,
         stop: Sequence[str] = ("\n\n",),
+        line_after: Sequence[str] = (),
         prefix: str = "",
         cache: bool | None = None,
     ) -> list[str]:
-        """Greedy continuations of ``prefix + prompt`` for each prompt (new text only, cut before the
-        first stop string or EOS). Cached per prompt and generation settings.
+        """Greedy continuations of ``prefix + prompt`` for each prompt: the new text only, cut before the first
+        stop string, before the line break that ends a ``line_after`` phrase's line (any case), or at EOS.
+        Cached per prompt and generation settings, so a prompt is generated once per model and settings.
 
         Each text is tokenized whole (after BOS if the tokenizer adds one). The leading tokens all
         prompts share (e.g. the demonstrations, given as ``prefix`` or already in the prompts) are
-        computed once and their KV cache reused by every item; items are decoded in batches
+        computed once and their KV cache read by every item; items are decoded with continuous batching
         (:func:`~e2h.models.generation.greedy_shared`), equal to :meth:`generate_naive`.
         """
         if max_new_tokens < 1:
             raise E2HError(f"max_new_tokens={max_new_tokens}: ask for at least 1 new token.")
         texts = [prefix + p for p in prompts]
-        base = content_hash(ENGINE_VERSION, self.fingerprint, str(self.dtype), max_new_tokens, list(stop), length=32)
+        settings = [max_new_tokens, list(stop), *([list(line_after)] if line_after else [])]
+        base = content_hash(ENGINE_VERSION, self.fingerprint, str(self.dtype), *settings, length=32)
         keys = [content_hash(base, text, length=32) for text in texts]
         unique = dict(zip(keys, texts, strict=True))
         store = self._store("generations", cache)
         found = {k: v.decode() for k, v in store.get(list(unique)).items()} if store is not None else {}
         todo = [k for k in unique if k not in found]
+        unsaved: dict[str, bytes] = {}
+
+        def done(i: int, text: str) -> None:  # stored as they finish: an interrupted call keeps what it made
+            found[todo[i]] = text
+            unsaved[todo[i]] = text.encode()
+            if store is not None and (len(unsaved) >= _GENERATE_BATCH or len(found) == len(unique)):
+                store.put(unsaved)
+                unsaved.clear()
+
         if todo:
-            new = self._generate([unique[k] for k in todo], max_new_tokens, tuple(stop))
-            found.update(zip(todo, new, strict=True))
-            if store is not None:
-                store.put({k: text.encode() for k, text in zip(todo, new, strict=True)})
+            self._generate([unique[k] for k in todo], self._decoding(max_new_tokens, stop, line_after), done)
         return [found[k] for k in keys]
 
     def generate_naive(
-        self, prompts: Sequence[str], *, max_new_tokens: int = 256, stop: Sequence[str] = ("\n\n",)
+        self,
+        prompts: Sequence[str],
+        *,
+        max_new_tokens: int = 256,
+        stop: Sequence[str] = ("\n\n",),
+        line_after: Sequence[str] = (),
     ) -> list[str]:
         """Reference generations: one prompt at a time through the model's own masks, nothing shared or cached."""
         encoded = self._generation_ids(list(prompts), max_new_tokens)
-        decoding = Decoding(max_new_tokens, tuple(stop), eos_ids(self.model, self.tokenizer), self.pad_id)
+        decoding = self._decoding(max_new_tokens, stop, line_after)
         with self._inference():
             return [
                 greedy(self.forward, [ids], decoding, self._decode, config=self.model.config, device=self.device)[0]
                 for ids in encoded
             ]
+
+    def _decoding(self, max_new_tokens: int, stop: Sequence[str], line_after: Sequence[str]) -> Decoding:
+        eos = eos_ids(self.model, self.tokenizer)
+        return Decoding(max_new_tokens, tuple(stop), eos, self.pad_id, tuple(line_after))
 
     def _generation_ids(self, texts: list[str], max_new_tokens: int) -> list[list[int]]:
         """``BOS + tok(text)`` of each text; raise if one is empty or too long to generate from."""
@@ -323,34 +351,56 @@ class LanguageModel:
                 )
         return encoded
 
-    def _generate(self, texts: list[str], max_new_tokens: int, stop: tuple[str, ...]) -> list[str]:
-        """The fast path: the prompts' common leading tokens computed once, items decoded in batches."""
-        encoded = self._generation_ids(texts, max_new_tokens)
+    def _generate(
+        self, texts: list[str], decoding: Decoding, on_done: Callable[[int, str], None] | None = None
+    ) -> list[str]:
+        """The fast path: the prompts' common leading tokens computed once, items decoded with continuous batching
+        (``on_done(i, text)`` as text ``i`` is finished)."""
+        encoded = self._generation_ids(texts, decoding.max_new_tokens)
         shared = min(len(ids) for ids in encoded) - 1  # every prompt keeps at least one token of its own
         for ids in encoded[1:]:
             shared = common_prefix(ids[:shared], encoded[0][:shared])
         head = tuple(encoded[0][:shared])
         suffixes = [ids[shared:] for ids in encoded]
-        decoding = Decoding(max_new_tokens, stop, eos_ids(self.model, self.tokenizer), self.pad_id)
-        order = sorted(range(len(suffixes)), key=lambda i: -len(suffixes[i]))
-        out = [""] * len(suffixes)
+        own = max(len(s) for s in suffixes) + decoding.max_new_tokens  # own cache columns per slot
+        slots = max(1, min(_GENERATE_BATCH, _GENERATE_KV_BYTES // (own * self._kv_bytes_per_token())))
         with self._inference(), bar(f"generate {self.name}", total=len(encoded), unit="prompt") as progress_bar:
+
+            def finished(i: int, text: str) -> None:
+                progress_bar.update(1)
+                if on_done is not None:
+                    on_done(i, text)
+
             past = self._head_cache(head)
-            start = 0
-            while start < len(order):
-                slots = len(head) + len(suffixes[order[start]]) + max_new_tokens
-                size = max(1, min(_GENERATE_BATCH, _GENERATE_KV_BYTES // (slots * self._kv_bytes_per_token())))
-                batch = order[start : start + size]
-                new = greedy_shared(
-                    self.forward, past, [suffixes[i] for i in batch], decoding, self._decode,
-                    config=self.model.config, device=self.device, dtype=self.dtype,
+            with self._attention(ATTENTION):
+                out = greedy_shared(
+                    self.forward, past, suffixes, decoding, self._stop_flags(decoding), self._decode,
+                    config=self.model.config, device=self.device, dtype=self.dtype, slots=slots, on_done=finished,
                 )  # fmt: skip
-                for i, text in zip(batch, new, strict=True):
-                    out[i] = text
-                progress_bar.update(len(batch))
-                start += size
         self.n_requests_computed += len(texts)
         return out
+
+    def _stop_flags(self, decoding: Decoding) -> torch.Tensor:
+        """The vocabulary's tokens that may end a generation under ``decoding`` (computed once per rule)."""
+        rule = (decoding.stop, decoding.line_after)
+        if rule not in self._flags:
+            if self._vocab_text is None:
+                self._vocab_text = self.tokenizer.batch_decode([[i] for i in range(len(self.tokenizer))])
+            size = int(self.model.get_output_embeddings().weight.shape[0])
+            self._flags[rule] = stop_flags(self._vocab_text, size, decoding, self.device)
+        return self._flags[rule]
+
+    @contextlib.contextmanager
+    def _attention(self, name: str) -> Iterator[None]:
+        """Run the model with the attention implementation ``name`` (the previous one is restored)."""
+        register_attention()
+        config = self.model.config
+        previous = config._attn_implementation
+        config._attn_implementation = name
+        try:
+            yield
+        finally:
+            config._attn_implementation = previous
 
     def _kv_bytes_per_token(self) -> int:
         """Bytes of KV cache one token takes over all layers."""
