@@ -49,7 +49,11 @@ def test_cells_with_the_same_prompts_share_their_generations(tmp_path, monkeypat
         "learners": [
             "unsupervised",
             {"name": "icl-cot", "options": {"k": 2, "max_new_tokens": 6, "extraction": "first"}},
-            {"name": "icl-cot", "options": {"k": 2, "max_new_tokens": 6, "extraction": "last"}},  # the same prompts
+            {
+                "id": "icl-cot-last",
+                "name": "icl-cot",
+                "options": {"k": 2, "max_new_tokens": 6, "extraction": "last"},
+            },  # the same prompts
         ],
         "train_on": ["easy", "hard"],
         "n_train": 4,

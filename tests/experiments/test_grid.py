@@ -177,7 +177,11 @@ def test_the_random_draw_keeps_the_cell_ids_it_had_before_test_draw_existed(make
     from e2h.io import content_hash
 
     def old_id(cell) -> str:  # the hash of the fields a cell had before test_draw and learner_id
-        fields = {k: v for k, v in asdict(cell).items() if k not in ("run", "baseline", "test_draw", "learner_id")}
+        fields = {
+            k: v
+            for k, v in asdict(cell).items()
+            if k not in ("run", "baseline", "test_draw", "learner_id", "quantization")
+        }
         return content_hash(fields, CUTOFF_TABLE_VERSION)
 
     random = expand(make_config(n_test=6, test_on="all", test_draw="random"))

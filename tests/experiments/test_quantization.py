@@ -13,6 +13,7 @@ import torch
 import e2h.models
 from e2h.errors import ConfigError, E2HError
 from e2h.experiments import RunStore, expand, run_experiment
+from e2h.results_format import read_manifest
 
 
 def _quantized(make_config, quantization: str = "int8", **overrides):
@@ -97,7 +98,7 @@ def test_a_quantized_model_is_loaded_so_and_recorded(make_config, monkeypatch, t
     config = _quantized(make_config)
     result = run_experiment(config)
     assert result.ok and asked == ["int8"]
-    manifest = RunStore(result.run_dir)._read_manifest()
+    manifest = read_manifest(result.run_dir)
     assert manifest["models"]["tiny-random"]["quantization"] == "int8"
     assert manifest["config"]["quantization"] == {"tiny-random": "int8"}
     store = RunStore(result.run_dir)

@@ -130,7 +130,7 @@ def test_compute_measures_recomputes_a_stale_measure_in_its_format(tmp_path, wri
         (["--method", "mdl_proxy", "--set", "sizes=abc"], "sizes='abc' must be a list, each a whole number >= 1"),
         (["--method", "mdl_proxy", "--set", "sizes=5,x"], "sizes=[5, 'x'] must be a list"),
         (["--method", "mdl_proxy", "--set", "resamples=0"], "resamples=0 must be a whole number >= 1 (default 5)"),
-        (["--method", "mdl_proxy", "--set", "holdout=-3"], "holdout=-3 must be null or a whole number >= 1"),
+        (["--method", "mdl_proxy", "--set", "holdout=-3"], "holdout=-3 must be null or a whole number >= 0"),
         (["--method", "prequential", "--set", "first_block=1.5"], "first_block=1.5 must be a whole number >= 1"),
         (["--method", "irt", "--set", "irt_model=3pl"], "irt_model='3pl' must be one of 2pl, 1pl"),
         (["--method", "prequential", "--option", "solver=sgdd"], "learner 'linear-probe': solver='sgdd' must be"),

@@ -43,7 +43,9 @@ def run_command(
     if quiet:
         set_quiet(True)
     cfg = load_config(config, scale=scale)
-    runs_on = make_backend(cfg, backend, address)  # a bad --backend or --address: one line, before anything loads
+    runs_on = make_backend(
+        cfg, backend, address, plan_only=dry_run
+    )  # a bad --backend or --address: one line, before anything loads
     console = make_console()
     if dry_run:  # the whole plan, impossible splits marked, then the usual one-line error for them
         from e2h.experiments.runner import raise_impossible

@@ -55,15 +55,22 @@ class LocalBackend:
             raise
 
 
-def make_backend(config: ExperimentConfig, backend: str | None = None, address: str | None = None) -> Backend:
-    """The backend named ``backend`` (default: the config's ``backend``); ``address`` is a Ray cluster's."""
+def make_backend(
+    config: ExperimentConfig, backend: str | None = None, address: str | None = None, *, plan_only: bool = False
+) -> Backend:
+    """The backend named ``backend`` (default: the config's ``backend``); ``address`` is a Ray cluster's.
+
+    ``plan_only``: for a dry run, which loads no model, so a quantized model this machine cannot load is no error.
+    """
     name = backend or config.backend
     if name == "local":
         if address:
             raise E2HError(f"--address {address} is for the ray backend: add --backend ray, or drop --address")
         from e2h.models.loading import check_quantization
 
-        for model in config.models:  # before the store opens: a quantized model this machine cannot load
+        for model in (
+            [] if plan_only else config.models
+        ):  # before the store opens: a quantized model this machine cannot load
             check_quantization(config.model_quantization(model), config.device, f"model {model}")
         return LocalBackend()
     if name == "ray":
