@@ -24,7 +24,7 @@ import pandas as pd
 
 from e2h.assets import is_cached
 from e2h.data import arc
-from e2h.data.catalog import DATASETS, DatasetSpec, builtin_facts, check_variant, finish_items, load_raw
+from e2h.data.catalog import DATASETS, BuiltinDataset, base_name, builtin_facts, check_variant, finish_items, load_raw
 from e2h.data.computed import attach_computed, computed_tables
 from e2h.data.measures import LENGTH_MEASURES
 from e2h.data.schema import (
@@ -48,8 +48,8 @@ __all__ = [
     "EXTRACTION_RULES",
     "PROMPT_FORMATS",
     "SOURCES",
+    "BuiltinDataset",
     "DatasetFacts",
-    "DatasetSpec",
     "dataset_facts",
     "dataset_info",
     "load_dataset",
@@ -132,9 +132,9 @@ def dataset_info(name_or_path: str | os.PathLike) -> dict:
 
 
 def _builtin(
-    spec: DatasetSpec, source: str, variant: str | None, arc_annotations: str | os.PathLike | None
+    spec: BuiltinDataset, source: str, variant: str | None, arc_annotations: str | os.PathLike | None
 ) -> pd.DataFrame:
-    base = spec.base or spec.name
+    base = base_name(spec.name)
     annotations = None
     if base == "arc":
         annotations = arc.resolve_annotations(arc_annotations) if arc_annotations else _default_annotations(*_env())

@@ -124,11 +124,11 @@ def dataset_key(dataset: str | os.PathLike) -> str:
 
 def _keys(dataset: str | os.PathLike) -> list[str]:
     """The dataset's own key, then its base's for a built-in view."""
-    from e2h.data.catalog import DATASETS
+    from e2h.data.catalog import base_name
 
     name = os.fspath(dataset)
-    base = DATASETS.get(name).base if name in DATASETS else None
-    return [dataset_key(name), *([base] if base else [])]
+    base = base_name(name)
+    return [dataset_key(name), *([base] if base != name else [])]
 
 
 def table_path(dataset: str | os.PathLike, measure: str) -> Path:
