@@ -7,7 +7,8 @@ import json
 import pandas as pd
 import pytest
 
-from e2h.data import EXTRACTION_RULES, PROMPT_FORMATS, save_items
+from e2h.answering import EXTRACTION_RULES, PROMPT_FORMATS
+from e2h.data import save_items
 from e2h.errors import E2HError
 from e2h.models import templates
 from e2h.models.templates import (
@@ -188,9 +189,9 @@ def test_uncond_request_scores_the_same_continuations_after_the_cue() -> None:
     assert uncond_request(ICE, "letters").continuations == (" A", " B", " C")
 
 
-def test_format_and_rule_names_match_the_data_catalog() -> None:
+def test_every_format_and_rule_name_has_an_implementation() -> None:
     assert set(FORMATS.names()) == set(PROMPT_FORMATS)
-    assert set(templates.EXTRACTION_RULES.names()) == set(EXTRACTION_RULES)
+    assert set(templates.EXTRACTORS.names()) == set(EXTRACTION_RULES)
     assert not hasattr(templates, "default_format")  # a dataset's format is a fact of the catalog
 
 

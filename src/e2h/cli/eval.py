@@ -136,10 +136,10 @@ def _ci(correct: np.ndarray, seed: int) -> tuple[float, float, float]:
 def _print_summary(
     cell: Any, train: pd.DataFrame, test: pd.DataFrame, main: Predictions, by_norm: dict[str, Predictions]
 ) -> None:
+    from e2h.answering import chance_rate
     from e2h.learners.prompting import NORMALIZATIONS
 
-    n_choices = test["choices"].map(len).to_numpy()
-    chance = float(np.mean(np.where(n_choices > 1, 1.0 / n_choices, 0.0)))
+    chance = float(np.mean(chance_rate(test["choices"].map(len))))
     options = cell.options
     fmt = options.get("format", "cot" if cell.learner == "icl-cot" else "-")
     k_used = main.info.get("k_used")

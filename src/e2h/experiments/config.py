@@ -96,11 +96,14 @@ def _check_measures(names: list[str], dataset: str | None = None) -> list[str]:
 
 def _check_choice(kind: str, value: Any) -> list[str]:
     """Problems with a prompt ``format``, score ``normalization`` or ``extraction`` rule name (empty when known)."""
-    from e2h.data import EXTRACTION_RULES
+    from e2h.answering import EXTRACTION_RULES, PROMPT_FORMATS
     from e2h.learners.prompting import NORMALIZATIONS
-    from e2h.models.templates import FORMATS
 
-    known = {"format": list(FORMATS), "normalization": list(NORMALIZATIONS), "extraction": list(EXTRACTION_RULES)}
+    known = {
+        "format": list(PROMPT_FORMATS),
+        "normalization": list(NORMALIZATIONS),
+        "extraction": list(EXTRACTION_RULES),
+    }
     return [] if value in known[kind] else [unknown(kind, value, known[kind])]
 
 

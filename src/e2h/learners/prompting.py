@@ -31,7 +31,7 @@ from e2h.errors import E2HError
 from e2h.learners.base import Learner, Param, Planned, Predictions
 from e2h.models.engine import ScoreRequest
 from e2h.models.templates import (
-    EXTRACTION_RULES,
+    EXTRACTORS,
     FORMATS,
     LETTERS,
     answer_kind,
@@ -158,7 +158,7 @@ def predict_generative(
     ``probs = [1.0]`` and ``pred = 0`` when the extracted answer equals the gold one (numerically for
     numbers), else ``[0.0]`` and ``-1``.
     """
-    EXTRACTION_RULES.get(extraction)  # an unknown rule fails before generating
+    EXTRACTORS.get(extraction)  # an unknown rule fails before generating
     generations = lm.generate(prompts, max_new_tokens=max_new_tokens, stop=stop)
     probs, pred, extracted = [], [], []
     for (_, item), text in zip(items.iterrows(), generations, strict=True):
