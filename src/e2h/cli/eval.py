@@ -32,8 +32,6 @@ if TYPE_CHECKING:
     from e2h.experiments import ExperimentConfig
     from e2h.learners import Predictions
 
-N_BOOT = 10_000
-
 
 def eval_command(
     dataset: str = typer.Option(..., "--dataset", "-d", help="A built-in dataset name or a CSV/JSONL/Parquet file."),
@@ -126,8 +124,8 @@ def eval_config(
 
 
 def _ci(correct: np.ndarray, seed: int) -> tuple[float, float, float]:
-    """Accuracy and its 95% item-bootstrap interval (``N_BOOT`` draws, ``make_rng(seed, "ci")``)."""
-    from e2h.analysis.stats import grid_bootstrap
+    """Accuracy and its 95% item-bootstrap interval (``analysis.stats.N_BOOT`` draws, ``make_rng(seed, "ci")``)."""
+    from e2h.analysis.stats import N_BOOT, grid_bootstrap
 
     estimate = grid_bootstrap(np.asarray(correct, dtype=float), n_boot=N_BOOT, rng=make_rng(seed, "ci"))
     return estimate.mean, estimate.lo, estimate.hi

@@ -16,7 +16,13 @@ CI_HELP = (
 
 def report_command(
     run_dir: Path = typer.Argument(..., help="The run folder, e.g. runs/demo (holds manifest.json and cells/)."),
-    n_boot: int = typer.Option(10_000, "--n-boot", min=100, help="Bootstrap draws per estimate."),
+    n_boot: int | None = typer.Option(
+        None,
+        "--n-boot",
+        min=100,
+        help="Bootstrap draws per estimate (default: the report's, 10,000).",
+        show_default=False,
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap streams."),
     ci: str = typer.Option("grid", "--ci", metavar="grid|nested|seed-t", help=CI_HELP),
     unpaired: bool = typer.Option(
@@ -27,9 +33,10 @@ def report_command(
     import pandas as pd  # heavy imports wait until the command runs, so `e2h --help` stays fast
 
     from e2h.analysis.report import summary_table, write_report
+    from e2h.analysis.stats import N_BOOT
 
     pairing = "unpaired" if unpaired else "paired"
-    paths = write_report(run_dir, n_boot=n_boot, seed=seed, ci=ci, pairing=pairing)
+    paths = write_report(run_dir, n_boot=N_BOOT if n_boot is None else n_boot, seed=seed, ci=ci, pairing=pairing)
     sgr = pd.read_parquet(paths.folder / "sgr.parquet")
     acc = pd.read_parquet(paths.folder / "accuracy.parquet")
     print_wide(summary_table(sgr=sgr, acc=acc))
