@@ -293,6 +293,15 @@ def test_answer_kind_is_read_from_the_item_else_inferred_from_choices() -> None:
     assert answer_kind(ICE) == "choice"
 
 
+def test_an_item_and_a_table_of_it_get_the_same_answer_kind() -> None:
+    """One rule (e2h.answering.infer_answer_kind): the table's facts and the item's kind never disagree."""
+    from e2h.data.schema import infer_facts
+
+    for choices in (["5 apples"], ["-$1,250.50"], ["Yes", "No"], ["Paris"], ["heat", "cold"]):
+        table = pd.DataFrame({"choices": [choices, choices]})
+        assert answer_kind({"choices": choices}) == infer_facts(table).answer_kind, choices
+
+
 def test_answer_comparison() -> None:
     assert answers_equal("1000", "1,000", "number")
     assert answers_equal("5.0", "5", "number")
