@@ -189,8 +189,8 @@ def test_the_arc_preset_levels_by_a_model_based_measure(tmp_path, fixture_datase
     (the items its probes trained on, no value) is in no split of the run."""
     monkeypatch.setenv("E2H_HOME", str(tmp_path / "home"))  # the measure of the fixture "arc" stays out of the cache
     from e2h.analysis import load_results
-    from e2h.data.computed import parse_measure_name
     from e2h.experiments.runner import cell_split, plan
+    from e2h.measure_names import parse_measure_name
 
     data = _data("arc")
     scale = apply_scale(data, "small-model-hardness")

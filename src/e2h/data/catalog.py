@@ -24,8 +24,8 @@ from pathlib import Path
 import pandas as pd
 
 from e2h.data import arc, gsm8k, mmlu, strategyqa
-from e2h.data.measures import LENGTH_MEASURES, add_length_measures, as_float_columns
 from e2h.data.schema import CORE_COLUMNS, DatasetFacts, check_facts, validate_items
+from e2h.data.source_measures import LENGTH_MEASURES, add_length_measures, as_float_columns
 from e2h.errors import E2HError
 from e2h.registry import Registry, did_you_mean
 

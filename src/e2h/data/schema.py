@@ -34,11 +34,12 @@ import pandas as pd
 
 from e2h.answering import ANSWER_KINDS, EXTRACTION_RULES, PROMPT_FORMATS, infer_answer_kind
 from e2h.errors import E2HError
+from e2h.measure_names import is_computed_name
 from e2h.registry import Registry
 
 CORE_COLUMNS = ["id", "dataset", "question", "choices", "label", "reasoning", "subject", "source_split"]
 
-#: Hardness measures that datasets may provide; model-based ones are named ``mdl_*``.
+#: Hardness measures that datasets may provide; computed (model-based) ones are named as :mod:`e2h.measure_names` says.
 KNOWN_MEASURES = [
     "human_grade",
     "human_bloom",
@@ -137,11 +138,12 @@ def infer_facts(items: pd.DataFrame) -> DatasetFacts:
 def measure_columns(items: pd.DataFrame) -> list[str]:
     """The hardness-measure columns of an item table, in table order.
 
-    Known measures, model-based ``mdl_*`` ones, and any column listed in ``items.attrs["measures"]``
+    Known measures, computed ones (named as :mod:`e2h.measure_names` says), and any column listed in
+    ``items.attrs["measures"]``
     (where :func:`e2h.data.load_dataset` records the measures of a user file).
     """
     declared = set(items.attrs.get("measures", ()))
-    return [c for c in items.columns if c in KNOWN_MEASURES or c in declared or str(c).startswith("mdl_")]
+    return [c for c in items.columns if c in KNOWN_MEASURES or c in declared or is_computed_name(str(c))]
 
 
 def validate_items(items: pd.DataFrame, source: str = "item table") -> pd.DataFrame:

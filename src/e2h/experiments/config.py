@@ -79,15 +79,15 @@ def _check_dataset(name: str, info: ValidationInfo) -> str:
 
 
 def _check_measures(names: list[str], dataset: str | None = None) -> list[str]:
-    """Measures of built-in datasets must be known or computed (``e2h.data.computed``); a user file may name any of
+    """Measures of built-in datasets must be known or computed (``e2h.measure_names``); a user file may name any of
     its numeric columns."""
     from e2h.data import DATASETS
-    from e2h.data.computed import is_computed_name
     from e2h.data.schema import KNOWN_MEASURES
+    from e2h.measure_names import NAME_FAMILIES, is_computed_name
 
     if dataset is not None and dataset not in DATASETS:
         return names  # checked against the file's columns once it is loaded
-    known = [*KNOWN_MEASURES, "prequential_MODEL", "mdl_proxy_MODEL", "nll_answer_MODEL", "irt_difficulty"]
+    known = [*KNOWN_MEASURES, *NAME_FAMILIES]
     bad = [unknown("measure", m, known) for m in names if m not in KNOWN_MEASURES and not is_computed_name(m)]
     if bad:
         raise ValueError("; ".join(bad))

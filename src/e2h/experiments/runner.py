@@ -1,7 +1,7 @@
 """The runner: a config's cells, computed once each, model by model, into the results store.
 
 Read it top to bottom: :func:`run_experiment` is the recipe (compute missing measures when the config asks,
-``experiments.computed`` → load data → expand → check every split → open the store → a backend runs the cells,
+``experiments.missing_measures`` → load data → expand → check every split → open the store → a backend runs the cells,
 each model loaded once per worker, here or on Ray (``backends``) → close). Everything that can be wrong with the
 data (a missing or stale measure, an impossible split) is reported as one :class:`~e2h.errors.ConfigError` before
 any model of a cell loads. A failing cell is recorded with its error in the manifest
@@ -128,7 +128,7 @@ def _absent_measure(dataset: str, measure: str, table: pd.DataFrame, compute: bo
 
     ``compute``: the config sets ``compute_measures`` (so only a plan without a run, e.g. ``--dry-run``, gets here).
     """
-    from e2h.data.computed import compute_command, parse_measure_name
+    from e2h.measure_names import compute_command, parse_measure_name
 
     parsed = parse_measure_name(measure)
     if parsed is None:
@@ -286,7 +286,7 @@ def run_experiment(
     the Ray cluster to join (default: the config's ``ray_address``), see ``e2h.experiments.backends``.
     """
     from e2h.experiments.backends import Recorder, make_backend
-    from e2h.experiments.computed import compute_missing
+    from e2h.experiments.missing_measures import compute_missing
 
     start = time.perf_counter()
     computed = compute_missing(config) if config.compute_measures else []

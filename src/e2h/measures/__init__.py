@@ -8,9 +8,9 @@
 
 Methods: ``mdl_proxy`` (the paper's, :mod:`e2h.measures.mdl`), ``prequential`` (code length in bits,
 :mod:`e2h.measures.prequential`), ``nll`` (question/answer/reasoning likelihoods, :mod:`e2h.measures.nll`)
-and ``irt`` (difficulty and discrimination from finished runs, :mod:`e2h.measures.irt`). Table layout,
-storage and the naming scheme: :mod:`e2h.data.computed`. This package sits above ``e2h.learners``;
-``e2h.data`` and ``e2h.hardness`` read its tables by name and never import it.
+and ``irt`` (difficulty and discrimination from finished runs, :mod:`e2h.measures.irt`). Table layout and
+storage: :mod:`e2h.data.measure_tables`; the naming scheme: :mod:`e2h.measure_names`. This package sits above
+``e2h.learners``; ``e2h.data`` and ``e2h.hardness`` read its tables by name and never import it.
 """
 
 from e2h.measures.compute import METHODS, SETTINGS, MeasureResult, compute_measure

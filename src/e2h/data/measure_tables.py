@@ -17,16 +17,7 @@ lists it in ``items.attrs["measures"]``. A table is attached only while its item
 they load now (the table's own dataset, or the base of a view, in its default preparation): when the
 items changed since, the table is **stale**, left out, named in ``items.attrs["stale_measures"]``, and
 one warning names the command that recomputes it. This module reads and writes the tables; it fits nothing.
-
-**Naming scheme** (:func:`parse_measure_name`)::
-
-    <method>[-<learner>]_<model>[+<model>...]     mdl_proxy_smollm2-135m, prequential_smollm2-135m,
-                                                  prequential-zero-shot_smollm2-135m,
-                                                  nll_question_smollm2-135m (also nll_answer, nll_reasoning)
-    irt_difficulty, irt_discrimination            from finished runs, no model in the name
-
-The learner part is left out for the default learner (``linear-probe``); model names are lower-cased
-with characters other than letters, digits, ``.`` and ``-`` replaced by ``-``.
+Measure names follow :mod:`e2h.measure_names`.
 """
 
 from __future__ import annotations
@@ -34,8 +25,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,66 +35,12 @@ import pyarrow.parquet as pq
 
 from e2h.errors import E2HError
 from e2h.io import atomic_path, content_hash
+from e2h.measure_names import compute_command, model_slug
 from e2h.notices import warn
 from e2h.paths import cache_dir, e2h_home
 
 TABLE_VERSION = 1  # bump when the table layout changes
 METADATA_KEY = b"e2h"
-DEFAULT_LEARNER = "linear-probe"
-#: measure-name prefixes of model-fitted methods, longest first (``nll`` writes three measures)
-MODEL_METHODS = ("mdl_proxy", "prequential", "nll_question", "nll_answer", "nll_reasoning")
-IRT_MEASURES = ("irt_difficulty", "irt_discrimination")
-_METHOD_OF = {"nll_question": "nll", "nll_answer": "nll", "nll_reasoning": "nll"}
-
-
-@dataclass(frozen=True)
-class MeasureName:
-    """A parsed computed-measure name: method (``nll`` for the three nll parts), learner, models."""
-
-    name: str
-    method: str
-    learner: str | None
-    models: tuple[str, ...]
-
-
-def model_slug(model: str) -> str:
-    """A model name as written in a measure name (``HuggingFaceTB/SmolLM2`` → ``huggingfacetb-smollm2``)."""
-    return re.sub(r"[^a-z0-9.\-]", "-", model.lower())
-
-
-def measure_name(prefix: str, models: list[str] | tuple[str, ...], learner: str | None = None) -> str:
-    """The measure name of ``prefix`` (``mdl_proxy``, ``nll_answer``…) for ``models`` and ``learner``."""
-    part = prefix if learner in (None, DEFAULT_LEARNER) else f"{prefix}-{learner}"
-    return f"{part}_{'+'.join(model_slug(m) for m in models)}"
-
-
-def parse_measure_name(name: str) -> MeasureName | None:
-    """The parts of a computed-measure name, or None when ``name`` does not follow the scheme."""
-    if name in IRT_MEASURES:
-        return MeasureName(name, "irt", None, ())
-    for prefix in MODEL_METHODS:
-        match = re.fullmatch(rf"{prefix}(?:-([a-z0-9\-]+))?_([a-z0-9.\-+]+)", name)
-        if match:
-            models = tuple(m for m in match.group(2).split("+") if m)
-            if models:
-                return MeasureName(name, _METHOD_OF.get(prefix, prefix), match.group(1), models)
-    return None
-
-
-def is_computed_name(name: str) -> bool:
-    return parse_measure_name(name) is not None
-
-
-def compute_command(dataset: str, name: str, format: str | None = None) -> str:
-    """The ``e2h hardness compute`` command that produces measure ``name`` for ``dataset`` (in prompt ``format``)."""
-    parsed = parse_measure_name(name)
-    if parsed is None:
-        raise E2HError(f"{name!r} is not a computed measure name: see `e2h hardness compute --help`.")
-    if parsed.method == "irt":
-        return f"e2h hardness compute {dataset} --method irt --runs RUN_DIR [RUN_DIR ...]"
-    learner = f" --learner {parsed.learner}" if parsed.learner else ""
-    fmt = f" --format {format}" if format else ""
-    return f"e2h hardness compute {dataset} --method {parsed.method} --models {','.join(parsed.models)}{learner}{fmt}"
 
 
 # ---------------------------------------------------------------------------------------------- where tables live

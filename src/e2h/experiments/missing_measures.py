@@ -3,7 +3,7 @@
 With ``compute_measures: true`` a run first calls :func:`compute_missing`: every computed measure of a dataset entry
 (``measures``, ``fallback_measures``, and those that level its ``train_dataset``) that the loaded item table lacks
 is computed by :func:`e2h.measures.compute_measure`, the function behind ``e2h hardness compute``, with what the
-measure's name says (method, learner, models; :mod:`e2h.data.computed`) and that command's defaults; a stale table
+measure's name says (method, learner, models; :mod:`e2h.measure_names`) and that command's defaults; a stale table
 is recomputed in the prompt format it was computed in. Each model slug of a name is the config's model of that slug
 when there is one, else the slug itself (a registry alias). ``irt_*`` measures need finished runs and are left to
 the run's one-line stop. Without ``compute_measures`` the run stops and names the command instead
@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from e2h.data.computed import DEFAULT_LEARNER, MeasureName, compute_command, model_slug, parse_measure_name
 from e2h.errors import E2HError
 from e2h.experiments.config import ExperimentConfig
+from e2h.measure_names import DEFAULT_LEARNER, MeasureName, compute_command, model_slug, parse_measure_name
 from e2h.notices import info
 
 
