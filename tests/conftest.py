@@ -1,9 +1,9 @@
 """Fixtures shared by the whole suite.
 
 Real reference files come from ``../shared/data`` beside the checkout when it exists; a test that
-needs one asks for its fixture (``arc_annotations``, ``strategyqa_file``) or carries the
-``shared_data`` marker, and skips with a reason when the file is absent. Real assets are fetched
-into ``$E2H_HOME`` on first use.
+needs one asks for its fixture (``strategyqa_file``) or carries the ``shared_data`` marker, and skips
+with a reason when the file is absent. The ARC annotations ship with e2h, so their fixture
+(``arc_annotations``) never skips. Real assets are fetched into ``$E2H_HOME`` on first use.
 """
 
 from __future__ import annotations
@@ -18,10 +18,9 @@ os.environ.setdefault("E2H_QUIET", "1")
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 #: Environment variable → reference file that stands in for the asset (never taken from the user's shell).
-REFERENCE_FILES = {
-    "E2H_ARC_ANNOTATIONS": SHARED_DATA / "arc-challenge-easy-annotations.json",
-    "E2H_STRATEGYQA": SHARED_DATA / "bigbench-strategyqa-task.json",
-}
+REFERENCE_FILES = {"E2H_STRATEGYQA": SHARED_DATA / "bigbench-strategyqa-task.json"}
+#: hand-supplied asset variables no test takes from the user's shell (the file ships with e2h)
+UNSET = ("E2H_ARC_ANNOTATIONS",)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -60,10 +59,10 @@ def shared_data() -> Path:
 
 @pytest.fixture(scope="session")
 def arc_annotations() -> Path:
-    """The ARC human annotations (the file ``E2H_ARC_ANNOTATIONS`` points at in every test), or skip."""
-    path = REFERENCE_FILES["E2H_ARC_ANNOTATIONS"]
-    _require(path)
-    return path
+    """The ARC human annotations as e2h ships them, unpacked into the suite's ``$E2H_HOME`` (the default file)."""
+    from e2h import assets
+
+    return assets.fetch("arc-annotations")
 
 
 @pytest.fixture(scope="session")
@@ -106,6 +105,8 @@ def _reference_files_env(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.setenv(variable, str(path))
         else:
             monkeypatch.delenv(variable, raising=False)
+    for variable in UNSET:
+        monkeypatch.delenv(variable, raising=False)
 
 
 @pytest.fixture(scope="session")

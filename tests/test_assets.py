@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import zipfile
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 
 from e2h import assets
 from e2h.errors import E2HError
+from e2h.io import sha256_file
 
 
 @pytest.fixture
@@ -102,6 +104,38 @@ def test_unknown_asset_suggests_names() -> None:
 
 def test_reference_file_matches_its_pin(arc_annotations: Path) -> None:
     assert assets.member_path("arc-annotations") == arc_annotations
+    assert sha256_file(arc_annotations) == assets.MEMBERS.get("arc-annotations").sha256
+
+
+def test_a_bundled_carrier_is_at_hand_offline_in_a_fresh_home(home: Path) -> None:
+    carrier = assets.CARRIERS.get("arc-annotations")
+    assert assets.bundled_path(carrier).is_file() and assets.is_cached("arc-annotations")
+    path = assets.member_path("arc-annotations")  # E2H_OFFLINE is set: no download
+    assert path == home / "assets" / carrier.filename and sha256_file(path) == carrier.sha256
+    assert not list(path.parent.glob(".*tmp*")), "no temporary files left behind"
+    assert assets.fetch("arc-annotations") == path  # the unpacked copy is reused
+
+
+def test_without_its_bundled_copy_a_carrier_falls_back_to_the_download(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(assets, "bundled_path", lambda carrier: tmp_path / "stripped" / "copy.json.gz")
+    assert not assets.is_cached("arc-annotations")
+    with pytest.raises(E2HError, match=r"own copy .* is missing, so reinstall e2h") as info:
+        assets.fetch("arc-annotations")
+    assert "E2H_OFFLINE" in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("content", [gzip.compress(b"{}"), b"not gzip"], ids=["not-the-original", "not-gzip"])
+def test_an_altered_bundled_copy_is_refused(
+    content: bytes, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    copy = tmp_path / "copy.json.gz"
+    copy.write_bytes(content)
+    monkeypatch.setattr(assets, "bundled_path", lambda carrier: copy)
+    with pytest.raises(E2HError, match="reinstall e2h"):
+        assets.fetch("arc-annotations")
+    assert not list((home / "assets").iterdir()), "nothing unpacked"
 
 
 def test_chunked_model_carriers_are_all_pinned() -> None:

@@ -11,10 +11,16 @@ A few members can also be supplied by hand through an environment variable (for 
 ``E2H_ARC_ANNOTATIONS``); such a file is checked against its sha256 when one is pinned.
 Archives can be placed by hand too: any file with the carrier's name in ``$E2H_ASSET_DIR``
 or ``$E2H_HOME/assets`` is used (after its hash is checked) instead of a download.
+
+A small carrier whose licence allows it ships inside the package, gzip-compressed (``bundled``, with its
+``license``; the licence text and an attribution file lie beside it): it is decompressed into the cache on first
+use and checked against the same sha256, so it works offline, and its URL is only fetched when that copy is
+missing from an install.
 """
 
 from __future__ import annotations
 
+import gzip
 import os
 import shutil
 import subprocess
@@ -43,6 +49,8 @@ class Carrier:
     sha256: str
     requirement: str | None = None  # "package==version" for pip
     url: str | None = None
+    bundled: str | None = None  # a gzip copy inside the e2h package (path under e2h/), used before any download
+    license: str | None = None  # SPDX id of a bundled copy (its licence text and attribution lie beside it)
 
     def source(self) -> str:
         return self.requirement or self.url or self.filename
@@ -156,12 +164,16 @@ _chunks(
         "6190a4ffcb96fec023c8086464e7c9d0ec9c7061efc39fec19142bdef186768a",
     ],
 )
+# The paper's human annotations of ARC (allenai/easy-to-hard-generalization, data/, Apache-2.0): shipped with
+# e2h (see data/files/arc-challenge-easy-annotations.NOTICE.txt); the URL is for an install that lacks that copy.
 _carrier(
     name="arc-annotations",
     url="https://raw.githubusercontent.com/allenai/easy-to-hard-generalization/main/data/"
     "arc-challenge-easy-annotations.json",
     filename="arc-challenge-easy-annotations.json",
     sha256="eee0a3ef77cbc6a68c5be9501433ffe304b4dbf0119ec4752d7a7da92eeff1f7",
+    bundled="data/files/arc-challenge-easy-annotations.json.gz",
+    license="Apache-2.0",
 )
 
 _member(
@@ -195,16 +207,20 @@ def assets_dir() -> Path:
 
 def is_cached(carrier_name: str) -> bool:
     """Whether the carrier is at hand without the network: its archive in the cache or in
-    ``$E2H_ASSET_DIR``, or a hand-supplied file for every member it carries (no hash check)."""
-    filename = CARRIERS.get(carrier_name).filename
-    if any((folder / filename).exists() for folder in [assets_dir(), *_hand_dirs()]):
+    ``$E2H_ASSET_DIR``, its copy inside the package, or a hand-supplied file for every member it carries
+    (no hash check)."""
+    carrier = CARRIERS.get(carrier_name)
+    if any((folder / carrier.filename).exists() for folder in [assets_dir(), *_hand_dirs()]):
+        return True
+    if carrier.bundled and bundled_path(carrier).is_file():
         return True
     members = [MEMBERS.get(name) for name in MEMBERS if MEMBERS.get(name).carrier == carrier_name]
     return bool(members) and all(m.env_var and os.environ.get(m.env_var) for m in members)
 
 
 def fetch(carrier_name: str) -> Path:
-    """The verified archive of a carrier, downloaded on first use.
+    """The verified archive of a carrier: a hand-placed copy, the cached one, the package's own copy
+    (decompressed into the cache) or, on first use without those, a download.
 
     A cached file with a wrong hash is deleted and fetched again once; it is never used.
     """
@@ -219,8 +235,30 @@ def fetch(carrier_name: str) -> Path:
         if sha256_file(target) == carrier.sha256:
             return target
         target.unlink()  # corrupt or stale: fetch again, once
+    if carrier.bundled and bundled_path(carrier).is_file():
+        return _unpack_bundled(carrier, target)
     _download(carrier, target)
     _check_hash(target, carrier.sha256, carrier.filename, remedy="delete it and retry", delete=True)
+    return target
+
+
+def bundled_path(carrier: Carrier) -> Path:
+    """Where the package's own (gzip) copy of a carrier lies; it may be missing from a stripped install."""
+    if not carrier.bundled:
+        raise E2HError(f"asset {carrier.name} has no copy inside e2h: fetch it instead.")
+    return Path(__file__).resolve().parent / carrier.bundled
+
+
+def _unpack_bundled(carrier: Carrier, target: Path) -> Path:
+    """Decompress the package's copy into ``target`` (atomically) and check it against the pinned sha256."""
+    copy = bundled_path(carrier)
+    try:
+        with atomic_path(target) as tmp:
+            with gzip.open(copy, "rb") as src, open(tmp, "wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+            _check_hash(tmp, carrier.sha256, f"e2h's copy of {carrier.filename}", remedy="reinstall e2h")
+    except (OSError, EOFError) as exc:
+        raise E2HError(f"cannot read e2h's copy {copy} ({exc}): reinstall e2h.") from exc
     return target
 
 
@@ -312,6 +350,8 @@ def _download(carrier: Carrier, target: Path) -> None:
         f"download {carrier.source()} on a machine with internet and copy {carrier.filename} "
         f"into {target.parent} (or a folder named by E2H_ASSET_DIR)"
     )
+    if carrier.bundled:  # only reached when the package's own copy is missing
+        hint = f"e2h's own copy (e2h/{carrier.bundled}) is missing, so reinstall e2h, or {hint}"
     if os.environ.get("E2H_OFFLINE", "0") not in ("", "0"):
         raise E2HError(f"{carrier.name} is not cached and E2H_OFFLINE is set: {hint}.")
     if carrier.requirement:

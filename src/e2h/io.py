@@ -1,4 +1,4 @@
-"""Atomic file writes and content hashes, shared by every cache and store in e2h.
+"""Atomic file writes, output-path checks and content hashes, shared by every cache and store in e2h.
 
 A reader never sees a half-written file: data goes to a temporary file in the same
 folder, which is then renamed over the target (``os.replace`` is atomic on POSIX).
@@ -14,6 +14,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
+
+from e2h.errors import E2HError
 
 TEMP_PATTERN = ".*.tmp"  # the temporary files of atomic_path: ".<target name>.<random>.tmp"
 
@@ -32,6 +34,27 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         os.replace(tmp_path, target)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def check_writable(target: str | Path) -> Path:
+    """``target`` if :func:`atomic_path` can write it (a missing folder it would make), else a one-line E2HError.
+
+    For output paths a command takes: checked before the command loads or computes anything.
+    """
+    target = Path(target).expanduser()
+    if target.is_dir():
+        raise E2HError(f"cannot write {target}: it is a folder: name a file in it.")
+    existing = next(p for p in target.parents if p.exists())  # the nearest existing folder
+    if not existing.is_dir():
+        raise E2HError(f"cannot write {target}: {existing} is a file, not a folder: choose another path.")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError:
+        raise E2HError(
+            f"cannot write {target}: {existing} is not writable: choose a folder you can write to."
+        ) from None
+    return target
 
 
 def remove_stale_temps(folder: str | Path) -> int:

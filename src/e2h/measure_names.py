@@ -9,7 +9,8 @@ compute a missing measure (:mod:`e2h.experiments.missing_measures`). It stands o
 
     <method>[-<learner>]_<model>[+<model>...]     mdl_proxy_smollm2-135m, prequential_smollm2-135m,
                                                   prequential-zero-shot_smollm2-135m,
-                                                  nll_question_smollm2-135m (also nll_answer, nll_reasoning)
+                                                  nll_question_smollm2-135m (also nll_answer, nll_reasoning),
+                                                  nll_per_token_question_smollm2-135m (also …_answer, …_reasoning)
     irt_difficulty, irt_discrimination            from finished runs, no model in the name
 
 The learner part is left out for the default learner (``linear-probe``); model names are lower-cased
@@ -24,17 +25,24 @@ from dataclasses import dataclass
 from e2h.errors import E2HError
 
 DEFAULT_LEARNER = "linear-probe"
-#: measure-name prefixes of model-fitted methods, longest first (``nll`` writes three measures)
-MODEL_METHODS = ("mdl_proxy", "prequential", "nll_question", "nll_answer", "nll_reasoning")
+#: measure names each method writes (the three likelihood parts share one method)
+_PARTS = ("question", "answer", "reasoning")
+_METHOD_OF = {
+    **{f"nll_per_token_{part}": "nll_per_token" for part in _PARTS},
+    **{f"nll_{part}": "nll" for part in _PARTS},
+    "mdl_proxy": "mdl_proxy",
+    "prequential": "prequential",
+}
+#: measure-name prefixes of model-fitted methods, longest first
+MODEL_METHODS = tuple(sorted(_METHOD_OF, key=len, reverse=True))
 IRT_MEASURES = ("irt_difficulty", "irt_discrimination")
-_METHOD_OF = {"nll_question": "nll", "nll_answer": "nll", "nll_reasoning": "nll"}
 #: every family of computed names, ``MODEL`` standing for the model part (for hints in error messages)
 NAME_FAMILIES = (*(f"{prefix}_MODEL" for prefix in MODEL_METHODS), *IRT_MEASURES)
 
 
 @dataclass(frozen=True)
 class MeasureName:
-    """A parsed computed-measure name: method (``nll`` for the three nll parts), learner, models."""
+    """A parsed computed-measure name: method (``nll`` or ``nll_per_token`` for their three parts), learner, models."""
 
     name: str
     method: str
@@ -62,7 +70,7 @@ def parse_measure_name(name: str) -> MeasureName | None:
         if match:
             models = tuple(m for m in match.group(2).split("+") if m)
             if models:
-                return MeasureName(name, _METHOD_OF.get(prefix, prefix), match.group(1), models)
+                return MeasureName(name, _METHOD_OF[prefix], match.group(1), models)
     return None
 
 
@@ -70,13 +78,19 @@ def is_computed_name(name: str) -> bool:
     return parse_measure_name(name) is not None
 
 
-def compute_command(dataset: str, name: str, format: str | None = None) -> str:
-    """The ``e2h hardness compute`` command that produces measure ``name`` for ``dataset`` (in prompt ``format``)."""
+def compute_command(
+    dataset: str, name: str, format: str | None = None, source: str = "local", variant: str | None = None
+) -> str:
+    """The ``e2h hardness compute`` command that produces measure ``name`` for ``dataset`` in its preparation
+    (``source``, ``variant``) and prompt ``format``."""
     parsed = parse_measure_name(name)
     if parsed is None:
         raise E2HError(f"{name!r} is not a computed measure name: see `e2h hardness compute --help`.")
     if parsed.method == "irt":
         return f"e2h hardness compute {dataset} --method irt --runs RUN_DIR [RUN_DIR ...]"
-    learner = f" --learner {parsed.learner}" if parsed.learner else ""
-    fmt = f" --format {format}" if format else ""
-    return f"e2h hardness compute {dataset} --method {parsed.method} --models {','.join(parsed.models)}{learner}{fmt}"
+    options = [f"--source {source}"] if source != "local" else []
+    options += [f"--variant {variant}"] if variant else []
+    options += [f"--learner {parsed.learner}"] if parsed.learner else []
+    options += [f"--format {format}"] if format else []
+    models = ",".join(parsed.models)
+    return " ".join([f"e2h hardness compute {dataset} --method {parsed.method} --models {models}", *options])

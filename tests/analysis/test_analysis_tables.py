@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from e2h.analysis.results import load_results
 from e2h.analysis.tables import (
@@ -72,8 +73,8 @@ def test_sgr_exact_run(exact_run: Path):
     icl, probe = table.loc["icl"], table.loc["linear-probe"]
     assert (icl.unsup_acc, icl.easy_acc, icl.hard_acc) == (0.0, 1.0, 1.0)
     assert icl.defined and icl.sgr == 1.0 and (icl.sgr_lo, icl.sgr_hi) == (1.0, 1.0)
-    assert icl.p_value == pytest.approx(1 / (N_BOOT + 1))
-    assert probe.defined and probe.sgr == 0.0 and probe.p_value == 1.0
+    assert icl.easy_unsup_diff == 1.0 and icl.easy_unsup_p == pytest.approx(2 / (N_BOOT + 1))
+    assert probe.defined and probe.sgr == 0.0 and probe.easy_unsup_p == 1.0
     assert (table["unsup_alignment"] == "paired by (item, seed)").all()
 
 
@@ -153,10 +154,18 @@ def test_the_baseline_and_its_learner_unmarked_are_separate_rows(results: pd.Dat
     pd.testing.assert_frame_equal(sgr_table(both, n_boot=N_BOOT), sgr_table(results, n_boot=N_BOOT))
 
 
-def test_misaligned_easy_and_hard_cells_raise(results: pd.DataFrame):
-    drop = results[(results.learner == "icl") & (results.train_on == "hard") & (results.test_on == "hard")].index[:3]
-    with pytest.raises(E2HError, match="identical test items"):
-        sgr_table(results.drop(index=drop), n_boot=N_BOOT)
+def test_misaligned_easy_and_hard_cells_leave_their_group_undefined(results: pd.DataFrame):
+    cell = (results.learner == "icl") & (results.train_on == "hard") & (results.test_on == "hard")
+    drop = results[cell & (results.measure == "human_grade") & (results.seed == 0)].index[:3]
+    table = sgr_table(results.drop(index=drop), n_boot=N_BOOT)
+    broken = (table.learner == "icl") & (table.test_on == "hard") & (table.measure == "human_grade")
+    assert not table.loc[broken, "defined"].any()
+    assert table.loc[broken, "reason"].str.contains("identical test items").all()
+    pd.testing.assert_frame_equal(  # every other group as before
+        table[~broken].reset_index(drop=True),
+        sgr_table(results, n_boot=N_BOOT)[~broken].reset_index(drop=True),
+        check_dtype=False,  # counts are floats in a table with an undefined row
+    )
 
 
 def test_duplicate_cells_under_one_key_raise(results: pd.DataFrame):
@@ -182,13 +191,13 @@ def test_counts_say_what_they_count(results: pd.DataFrame, acc: pd.DataFrame):
 def test_sgr_table_has_paired_differences_with_two_sided_p(results: pd.DataFrame):
     table = sgr_table(results, n_boot=N_BOOT)
     np.testing.assert_allclose(table["easy_hard_diff"], table["easy_acc"] - table["hard_acc"])
-    np.testing.assert_allclose(table["unsup_easy_diff"], table["unsup_acc"] - table["easy_acc"])
-    for name in ("easy_hard", "unsup_easy"):
+    np.testing.assert_allclose(table["easy_unsup_diff"], table["easy_acc"] - table["unsup_acc"])
+    for name in ("easy_hard", "easy_unsup"):
         assert (table[f"{name}_lo"] <= table[f"{name}_diff"]).all() and (
             table[f"{name}_diff"] <= table[f"{name}_hi"]
         ).all()
         assert table[f"{name}_p"].between(0, 1).all()
-    assert (table.loc[table["learner"] == "icl", "unsup_easy_diff"] < 0).all()  # zero-shot 0.35 vs ICL 0.60
+    assert (table.loc[table["learner"] == "icl", "easy_unsup_diff"] > 0).all()  # zero-shot 0.35 vs ICL 0.60
     assert set(table["ci"]) == {"grid"} and set(table["pairing"]) == {"paired"}
 
 
@@ -197,8 +206,11 @@ def test_sgr_table_takes_the_interval_method(results: pd.DataFrame):
     seed_t = sgr_table(results, n_boot=N_BOOT, ci="seed-t")
     np.testing.assert_allclose(seed_t["easy_acc"], grid["easy_acc"])  # the same point estimates
     assert not np.allclose(seed_t["easy_lo"], grid["easy_lo"]) and set(seed_t["ci"]) == {"seed-t"}
-    unpaired = sgr_table(results, n_boot=N_BOOT, pairing="unpaired")
-    assert set(unpaired["pairing"]) == {"unpaired"}
+    for pairing in ("paper", "unpaired"):
+        other = sgr_table(results, n_boot=N_BOOT, pairing=pairing)
+        assert set(other["pairing"]) == {pairing}
+        np.testing.assert_allclose(other["easy_hard_diff"], grid["easy_hard_diff"])  # the same point estimates
+        assert not np.allclose(other["easy_hard_lo"], grid["easy_hard_lo"])
 
 
 def test_per_seed_table_equals_each_seeds_means(results: pd.DataFrame):
@@ -231,3 +243,86 @@ def test_generalization_gap_finds_the_planted_level_effect(tmp_path: Path):
     assert easy.gap == pytest.approx(cells[cells.item_level == "easy"]["correct"].mean() - cells["correct"].mean())
     assert easy.gap_lo > 0 and easy.p_value < 0.05 and hard.gap_hi < 0 and hard.p_value < 0.05
     assert easy.n_results == len(cells) and easy.n_level_results == (cells.item_level == "easy").sum()
+
+
+def _fail(results: pd.DataFrame, **cell: object) -> pd.DataFrame:
+    """``results`` without the rows of the cells matching ``cell`` (as if they had failed)."""
+    match = np.logical_and.reduce([results[k] == v for k, v in cell.items()])
+    return results[~match]
+
+
+def test_a_failed_seed_leaves_only_that_seed_out_of_its_groups(results: pd.DataFrame):
+    partial = _fail(results, learner="icl", train_on="easy", test_on="hard", measure="human_grade", seed=2)
+    table = sgr_table(partial, n_boot=N_BOOT)
+    full = sgr_table(results, n_boot=N_BOOT)
+    hit = (table.learner == "icl") & (table.test_on == "hard") & (table.measure == "human_grade")
+    row = table[hit].iloc[0]
+    assert row.n_seeds == 2 and row.note == "seed 2 (no easy results)"
+    kept = results[(results.measure == "human_grade") & (results.test_on == "hard") & (results.seed < 2)]
+    assert row.hard_acc == pytest.approx(kept[(kept.learner == "icl") & (kept.train_on == "hard")]["correct"].mean())
+    assert row.unsup_acc == pytest.approx(kept[kept.learner == "zero-shot"]["correct"].mean())
+    assert (table.loc[~hit, "note"] == "").all() and (table.loc[~hit, "n_seeds"] == 3).all()
+    np.testing.assert_allclose(table.loc[~hit, "easy_acc"], full.loc[~hit, "easy_acc"])
+    per_seed = per_seed_table(partial)
+    assert len(per_seed) == 8 * 3 - 1  # the group without seed 2 has two rows
+
+
+def test_a_failed_baseline_seed_is_matched_by_item_or_left_out(tmp_path: Path):
+    run = write_fake_run(tmp_path / "r", n_items=20, n_test=20, test_on=("hard",))
+    results = load_results(run)
+    by_item = sgr_table(_fail(results, learner="zero-shot", seed=2), n_boot=N_BOOT)
+    assert (by_item["unsup_alignment"] == "by item").all() and (by_item["n_seeds"] == 3).all()
+    # The baseline answers one item differently in seeds 0 and 1: by item is impossible, seed 2 is left out.
+    first = results[(results.learner == "zero-shot") & (results.seed == 1)].index[0]
+    flipped = results.copy()
+    flipped.loc[first, "correct"] = not flipped.loc[first, "correct"]
+    table = sgr_table(_fail(flipped, learner="zero-shot", seed=2), n_boot=N_BOOT)
+    assert (table["unsup_alignment"] == "paired by (item, seed)").all() and (table["n_seeds"] == 2).all()
+    assert (table["note"] == "seed 2 (no unsupervised baseline results)").all()
+
+
+def test_a_baseline_that_answers_an_item_differently_in_two_cells_says_so(tmp_path: Path):
+    # The baseline ran only on all levels; the hard groups match it by item, which needs one answer per item.
+    run = write_fake_run(tmp_path / "r", n_items=20, n_test=60, test_on=("hard", "all"))
+    results = load_results(run)
+    results = results[(results.learner != "zero-shot") | (results.test_on == "all")]
+    hard = sgr_table(results, n_boot=N_BOOT).query("test_on == 'hard'")
+    assert (hard["unsup_alignment"] == "by item").all()
+    rows = results[(results.learner == "zero-shot") & (results.item_id == "item-hard-003")]
+    flipped = results.copy()
+    flipped.loc[rows.index[0], "correct"] = not rows["correct"].iloc[0]
+    table = sgr_table(flipped, n_boot=N_BOOT)
+    hard = table[table.test_on == "hard"]
+    assert not hard["defined"].any()
+    reason = hard["reason"].iloc[0]
+    assert reason.startswith("the unsupervised baseline answers 1 of 20 hard test items differently in different ")
+    assert "item-hard-003: right in cell" in reason and ", wrong in cell" in reason
+    assert rows["cell_id"].iloc[0] in reason and rows["cell_id"].iloc[1] in reason
+    assert table[table.test_on == "all"]["easy_acc"].notna().all()  # the groups tested on all are computed
+
+
+def test_with_three_seeds_or_fewer_seed_t_sits_beside_the_bootstrap(results: pd.DataFrame, tmp_path: Path):
+    table = sgr_table(results, n_boot=N_BOOT)
+    per_seed = per_seed_table(results)
+    row = table[(table.learner == "icl") & (table.measure == "human_grade") & (table.test_on == "hard")].iloc[0]
+    diffs = per_seed[(per_seed.learner == "icl") & (per_seed.measure == "human_grade") & (per_seed.test_on == "hard")]
+    half = stats.t.ppf(0.975, 2) * diffs["easy_minus_hard"].std(ddof=1) / np.sqrt(3)
+    assert row.easy_hard_seed_t_lo == pytest.approx(row.easy_hard_diff - half)
+    assert row.easy_hard_seed_t_hi == pytest.approx(row.easy_hard_diff + half)
+    assert table["easy_hard_seed_t_p"].between(0, 1).all()
+    assert sgr_table(results, n_boot=N_BOOT, ci="seed-t")["easy_hard_seed_t_lo"].isna().all()
+    four = load_results(write_fake_run(tmp_path / "four", n_items=20, n_test=10, seeds=(0, 1, 2, 3)))
+    assert sgr_table(four, n_boot=N_BOOT)["easy_hard_seed_t_lo"].isna().all()
+
+
+def test_nested_is_refused_for_seeds_that_share_test_items(results: pd.DataFrame, tmp_path: Path):
+    for table in (accuracy_table, sgr_table, generalization_table):
+        with pytest.raises(
+            E2HError,
+            match=r"^synthetic, human_grade, test_on hard: the nested bootstrap assumes each seed tests its own items, "
+            r"but 9\d% ",
+        ) as info:
+            table(results, n_boot=N_BOOT, ci="nested")
+        assert "\n" not in str(info.value)
+    own = load_results(write_fake_run(tmp_path / "own", n_items=60, n_test=10, test_on=("hard",)))
+    assert set(sgr_table(own, n_boot=N_BOOT, ci="nested")["ci"]) == {"nested"}

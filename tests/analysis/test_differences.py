@@ -1,5 +1,5 @@
-"""Paired differences beside SGR: Easy − Hard and Unsupervised − Easy with two-sided p-values; the unpaired
-(per-condition) bootstrap; SGR under the nested bootstrap and the t-interval over seeds (Fieller)."""
+"""Differences beside SGR: Easy − Hard and Easy − Unsupervised with two-sided p-values; the paper's pairing
+and the unpaired bootstrap; SGR under the nested bootstrap and the t-interval over seeds (Fieller)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from e2h.analysis.resampling import paper_draws
 from e2h.analysis.stats import check_ci, difference, sgr
 from e2h.errors import E2HError
 
@@ -15,14 +16,21 @@ def bernoulli(p: float, shape: tuple[int, int], rng: np.random.Generator) -> np.
     return (rng.random(shape) < p).astype(float)
 
 
+def own_items(grid: np.ndarray) -> np.ndarray:
+    """The grid with each seed keeping its own block of items (NaN elsewhere), as the nested bootstrap assumes."""
+    n_items, n_seeds = grid.shape
+    block = np.arange(n_items)[:, None] * n_seeds // n_items == np.arange(n_seeds)[None, :]
+    return np.where(block, grid, np.nan)
+
+
 def test_differences_by_hand():
     n_boot = 999
     easy, hard, unsup = np.ones((10, 2)), np.zeros((10, 2)), np.zeros((10, 2))
     res = sgr(easy, hard, unsup, n_boot=n_boot, rng=np.random.default_rng(0))
     assert (res.easy_minus_hard.mean, res.easy_minus_hard.lo, res.easy_minus_hard.hi) == (1.0, 1.0, 1.0)
     assert res.easy_minus_hard.p_value == pytest.approx(2 / (n_boot + 1))  # no draw ≤ 0: the smallest p
-    assert (res.unsup_minus_easy.mean, res.unsup_minus_easy.lo) == (-1.0, -1.0)
-    assert res.unsup_minus_easy.p_value == pytest.approx(2 / (n_boot + 1))
+    assert (res.easy_minus_unsup.mean, res.easy_minus_unsup.lo) == (1.0, 1.0)
+    assert res.easy_minus_unsup.p_value == pytest.approx(2 / (n_boot + 1))
     same = sgr(easy, easy.copy(), unsup, n_boot=n_boot, rng=np.random.default_rng(0))
     assert same.easy_minus_hard.p_value == 1.0 and same.easy_minus_hard.mean == 0.0
 
@@ -30,18 +38,22 @@ def test_differences_by_hand():
 @pytest.mark.parametrize("ci", ["grid", "nested", "seed-t"])
 def test_large_planted_gaps_give_p_near_zero(ci):
     rng = np.random.default_rng(1)
-    easy, hard, unsup = (bernoulli(p, (60, 5), rng) for p in (0.6, 0.9, 0.3))
+    n_items = 300 if ci == "nested" else 60  # nested: each seed its own 60 items
+    easy, hard, unsup = (bernoulli(p, (n_items, 5), rng) for p in (0.6, 0.9, 0.3))
+    if ci == "nested":
+        easy, hard, unsup = own_items(easy), own_items(hard), own_items(unsup)
     res = sgr(easy, hard, unsup, n_boot=2000, rng=rng, ci=ci)
     assert res.easy_minus_hard.p_value < 0.01 and res.easy_minus_hard.hi < 0
-    assert res.unsup_minus_easy.p_value < 0.01 and res.unsup_minus_easy.hi < 0
-    assert res.p_value < 0.01 and res.defined
+    assert res.easy_minus_unsup.p_value < 0.01 and res.easy_minus_unsup.lo > 0 and res.defined
     assert res.lo < res.value < res.hi and res.lo > 0 and res.hi < 1
 
 
 def null_p_values(ci: str, n: int = 200) -> np.ndarray:
-    """Two-sided p of A − B for ``n`` pairs of grids with no effect (5 seeds × 40 items, all right w.p. 0.6)."""
+    """Two-sided p of A − B for ``n`` pairs of grids with no effect (5 seeds × 40 items, all right w.p. 0.6;
+    for the nested bootstrap each seed tests its own 40 items)."""
     rng = np.random.default_rng(2)
-    grids = ((bernoulli(0.6, (40, 5), rng), bernoulli(0.6, (40, 5), rng)) for _ in range(n))
+    shape, design = ((200, 5), own_items) if ci == "nested" else ((40, 5), lambda g: g)
+    grids = ((design(bernoulli(0.6, shape, rng)), design(bernoulli(0.6, shape, rng))) for _ in range(n))
     return np.array([difference(a, b, ci, 400, rng).p_value for a, b in grids])
 
 
@@ -62,7 +74,7 @@ def test_bootstrap_p_values_without_an_effect_are_conservative(ci):
 
 def test_unpaired_resampling_ignores_that_the_conditions_share_items():
     # Easy and hard right on the same items: paired, their difference is exactly 0 in every draw;
-    # resampled per condition (the paper's way), the difference varies.
+    # resampled per condition, the difference varies.
     rng = np.random.default_rng(3)
     hard, unsup = bernoulli(0.7, (50, 3), rng), bernoulli(0.2, (50, 3), rng)
     paired = sgr(hard.copy(), hard, unsup, n_boot=2000, rng=np.random.default_rng(4))
@@ -71,6 +83,46 @@ def test_unpaired_resampling_ignores_that_the_conditions_share_items():
     assert unpaired.easy_minus_hard.lo < -0.05 and unpaired.easy_minus_hard.hi > 0.05
     assert unpaired.lo < 0.9 < 1.1 < unpaired.hi
     assert unpaired.pairing == "unpaired" and unpaired.value == paired.value == 1.0
+
+
+def test_the_papers_pairing_shares_the_items_but_not_the_seeds():
+    # Seeds identical (a deterministic learner): pairing the items alone already makes Easy − Hard exactly 0.
+    rng = np.random.default_rng(7)
+    hard = np.repeat(bernoulli(0.7, (50, 1), rng), 3, axis=1)
+    unsup = bernoulli(0.2, (50, 3), rng)
+    paper = sgr(hard.copy(), hard, unsup, n_boot=2000, rng=np.random.default_rng(4), pairing="paper")
+    assert (paper.easy_minus_hard.lo, paper.easy_minus_hard.hi) == (0.0, 0.0) and paper.pairing == "paper"
+    # Seeds that differ: the paper pairs seed draws column by column, so Easy − Hard varies, but less than
+    # when items are drawn apart too.
+    hard = bernoulli(0.7, (50, 3), rng)
+    paper = sgr(hard.copy(), hard, unsup, n_boot=2000, rng=np.random.default_rng(4), pairing="paper")
+    unpaired = sgr(hard.copy(), hard, unsup, n_boot=2000, rng=np.random.default_rng(4), pairing="unpaired")
+    width = {name: r.easy_minus_hard.hi - r.easy_minus_hard.lo for name, r in [("paper", paper), ("un", unpaired)]}
+    assert 0 < width["paper"] < width["un"] and paper.value == 1.0
+
+
+def test_the_papers_draws_match_a_loop_over_its_r_code():
+    """One row draw for every grid, each grid's own column draw, differences cell by cell with NaN dropped
+    (``bootstrapBminusAoverCminusA`` in analysis.Rmd), replayed draw by draw from the same generator."""
+    rng = np.random.default_rng(8)
+    grids = [bernoulli(p, (7, 3), rng) for p in (0.6, 0.8, 0.3)]
+    untested = rng.random((7, 3)) < 0.3
+    for g in grids:
+        g[untested] = np.nan
+    n_boot = 200
+    draws = paper_draws(grids, n_boot, np.random.default_rng(9))
+    replay = np.random.default_rng(9)
+    rows = replay.integers(0, 7, size=(n_boot, 7))
+    cols = [replay.integers(0, 3, size=(n_boot, 3)) for _ in grids]
+    for b in range(n_boot):
+        sample = [g[rows[b]][:, c[b]] for g, c in zip(grids, cols, strict=True)]
+        for i, j in [(0, 2), (1, 2), (0, 1)]:
+            cellwise = sample[i] - sample[j]
+            expected = np.nanmean(cellwise) if np.isfinite(cellwise).any() else np.nan
+            np.testing.assert_allclose(draws.diff(i, j)[b], expected)
+        for i in range(3):
+            expected = np.nanmean(sample[i]) if np.isfinite(sample[i]).any() else np.nan
+            np.testing.assert_allclose(draws.mean(i)[b], expected)
 
 
 def test_difference_of_a_subset_and_its_whole():
@@ -106,7 +158,7 @@ def test_seed_t_with_one_seed_leaves_sgr_undefined():
 
 def test_nested_sgr_of_identical_easy_and_hard_is_exactly_one():
     rng = np.random.default_rng(6)
-    hard, unsup = bernoulli(0.8, (40, 3), rng), bernoulli(0.3, (40, 3), rng)
+    hard, unsup = own_items(bernoulli(0.8, (120, 3), rng)), own_items(bernoulli(0.3, (120, 3), rng))
     res = sgr(hard.copy(), hard, unsup, n_boot=1000, rng=rng, ci="nested")
     assert res.value == 1.0 and res.lo == pytest.approx(1.0) and res.hi == pytest.approx(1.0)
     assert res.ci == "nested"
@@ -115,7 +167,9 @@ def test_nested_sgr_of_identical_easy_and_hard_is_exactly_one():
 @pytest.mark.parametrize(
     ("ci", "pairing", "message"),
     [
-        ("seed-t", "unpaired", "the unpaired option is for the grid and nested bootstraps"),
+        ("seed-t", "unpaired", "the unpaired pairing is for the bootstraps"),
+        ("seed-t", "paper", "the paper pairing is for the bootstraps"),
+        ("nested", "paper", "the paper's pairing is a scheme of the grid bootstrap"),
         ("grid", "crossed", "unknown pairing 'crossed'"),
         ("t", "paired", "unknown interval method 't'"),
     ],

@@ -81,11 +81,28 @@ def test_with_three_seeds_that_differ_a_lot_only_seed_t_keeps_its_coverage():
 
 
 def test_estimates_count_results_items_and_seeds():
-    grid = np.array([[1.0, np.nan], [0.0, 1.0], [np.nan, np.nan], [1.0, 1.0]])
+    grid = np.array([[1.0, np.nan], [0.0, 1.0], [np.nan, np.nan], [1.0, np.nan], [np.nan, 1.0]])
     for ci in ("grid", "nested", "seed-t"):
         est = accuracy_estimate(grid, ci, 500, np.random.default_rng(0))
-        assert (est.n_results, est.n_items, est.n_seeds) == (5, 3, 2)
+        assert (est.n_results, est.n_items, est.n_seeds) == (5, 4, 2)
         assert est.mean == pytest.approx(4 / 5)
+
+
+def test_nested_is_refused_where_seeds_share_their_test_items():
+    # n_test: all: every seed tests the same items. A baseline that answers by the item alone has the same
+    # answers in every seed; the nested bootstrap draws each seed's items anew and would shrink the item noise
+    # by about √n_seeds (bench/coverage.py: its 95% interval covers 64–75% of the time).
+    shared = np.repeat((np.random.default_rng(0).random((40, 1)) < 0.5).astype(float), 3, axis=1)
+    with pytest.raises(E2HError, match=r"nested bootstrap assumes each seed tests its own items, but 100% ") as info:
+        accuracy_estimate(shared, "nested")
+    assert "\n" not in str(info.value) and "--ci grid" in str(info.value)
+    half = shared.copy()
+    half[:20, 1:] = np.nan  # 20 of 80 results on items only seed 0 tests: 75% shared, still refused
+    with pytest.raises(E2HError, match="75% of these results"):
+        accuracy_estimate(half, "nested")
+    own = disjoint_seeds([0.5, 0.5, 0.5], 20, np.random.default_rng(1))
+    own[:5, 1] = 1.0  # a few shared items are fine
+    assert accuracy_estimate(own, "nested", 500).n_items == 60
 
 
 def test_same_generator_gives_the_same_nested_interval():

@@ -15,7 +15,7 @@ from rich.console import Console
 
 from e2h.analysis.report import ReportPaths, summary_table, write_report
 from e2h.analysis.results import load_results
-from e2h.analysis.stats import CI_NAMES
+from e2h.analysis.stats import CI_NAMES, PAIRING_NAMES
 from e2h.errors import E2HError
 
 from fake_runs import write_fake_run
@@ -155,12 +155,12 @@ def test_every_headline_row_reads_as_a_sentence(exact_run: Path, tmp_path: Path)
     md = write_report(run, n_boot=N_BOOT).markdown.read_text(encoding="utf-8")
     rows = [line for line in md.split("## Figures")[0].splitlines() if line.startswith("| tiny-random")]
     readings = {row.split(" | ")[3]: row.rstrip(" |").split(" | ")[-1] for row in rows}
-    p_min = 1 / (1 + N_BOOT)
+    p_min = 2 / (1 + N_BOOT)
     assert readings == {
         "icl k=4 n=16": "Training on easy items recovers 100% [100, 100] of the gain of training on hard items; "
-        f"easy training beats zero-shot (p = {p_min:.3f}).",
+        f"easy training beats zero-shot (Easy − Unsup. +1.000, two-sided p = {p_min:.3f}).",
         "linear-probe n=16": "Training on easy items recovers 0% [0, 0] of the gain of training on hard items; "
-        "easy training is not clearly better than zero-shot (p = 1.000).",
+        "easy training is not clearly different from zero-shot (Easy − Unsup. +0.000, two-sided p = 1.000).",
     }
 
 
@@ -170,7 +170,7 @@ def test_the_report_names_the_runs_baseline(cot_run: Path, tmp_path: Path):
     md = write_report(run, n_boot=N_BOOT).markdown.read_text(encoding="utf-8")
     headline = md.split("## Figures")[0]
     assert "(Unsupervised = each dataset's unsupervised baseline, zero-shot-cot)" in headline
-    assert re.search(r"easy training (beats|is not clearly better than) zero-shot-cot \(p = ", headline)
+    assert re.search(r"easy training (beats|is not clearly different from) zero-shot-cot \(Easy − Unsup. ", headline)
     learners = {row["learner"] for row in _table(md, "Accuracy")}
     assert learners == {"zero-shot-cot (baseline)", "zero-shot", "icl k=4 n=16"}
     assert "hard does not beat the unsupervised baseline (zero-shot-cot)" in md
@@ -231,18 +231,81 @@ def test_sgr_details_show_paired_differences_and_per_seed_results(report: Report
     assert len(_table(md, "Generalization gap")) == len(pd.read_parquet(report.folder / "generalization.parquet"))
 
 
-def test_the_interval_method_is_named_and_used(exact_run: Path, tmp_path: Path):
-    run = tmp_path / "nested"
-    shutil.copytree(exact_run, run)
+def test_the_interval_method_is_named_and_used(tmp_path: Path):
+    run = write_fake_run(tmp_path / "own", n_items=60, n_test=10, test_on=("hard",))  # seeds share few items
     paths = write_report(run, n_boot=N_BOOT, ci="nested", pairing="unpaired")
     md = paths.markdown.read_text(encoding="utf-8")
     assert CI_NAMES["nested"] in md.split("## Figures")[0]  # in the headline's note
+    assert PAIRING_NAMES["unpaired"] in md.split("## Figures")[0]
     method = md.split("## Method")[1]
-    assert "95% intervals (nested) come from a nested bootstrap" in method and "unpaired resampling" in method
+    assert "95% intervals (nested) come from a nested bootstrap" in method and PAIRING_NAMES["unpaired"] in method
     for name in ("accuracy", "sgr"):
         assert set(pd.read_parquet(paths.folder / f"{name}.parquet")["ci"]) == {"nested"}
     with pytest.raises(E2HError, match="unknown interval method"):
         write_report(run, ci="bootstrap")
+
+
+def test_nested_is_refused_before_anything_is_written(exact_run: Path, tmp_path: Path):
+    run = tmp_path / "shared"
+    shutil.copytree(exact_run, run)  # 30 of 40 hard items per seed: most are tested by several seeds
+    with pytest.raises(E2HError, match="the nested bootstrap assumes each seed tests its own items") as info:
+        write_report(run, n_boot=N_BOOT, ci="nested")
+    assert "\n" not in str(info.value) and not (run / "report").exists()
+
+
+def test_seed_t_is_labelled_as_holding_shared_items_fixed(exact_run: Path, tmp_path: Path):
+    run = tmp_path / "t"
+    shutil.copytree(exact_run, run)
+    md = write_report(run, ci="seed-t").markdown.read_text(encoding="utf-8")
+    assert "test items shared by every seed are held fixed" in md.split("## Figures")[0]
+    assert "a baseline that answers by the item alone gets a zero-width interval there" in md.split("## Method")[1]
+
+
+def test_a_report_with_a_failed_seed_renders_with_the_failed_cells_listed(tmp_path: Path):
+    run = write_fake_run(tmp_path / "failed", n_items=20, n_test=15, test_on=("hard",))
+    manifest = json.loads((run / "manifest.json").read_text())
+    (cell,) = [c for c in manifest["cells"] if (c["learner"], c["train_on"], c["seed"]) == ("linear-probe", "easy", 2)]
+    cell.update(status="failed", error="RuntimeError: the probe diverged")
+    (run / "cells" / f"{cell['cell_id']}.parquet").unlink()
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    paths = write_report(run, n_boot=N_BOOT)
+    md = paths.markdown.read_text(encoding="utf-8")
+    assert "1 cell(s) did not finish" in md.split("## Figures")[0]
+    failed = _table(md, "Cells that did not finish (1)")
+    assert failed == [
+        {
+            "cell_id": cell["cell_id"],
+            "learner": "linear-probe",
+            "measure": "human_grade",
+            "train_on": "easy",
+            "test_on": "hard",
+            "seed": "2",
+            "status": "failed",
+            "error": "RuntimeError: the probe diverged",
+        }
+    ]
+    details = {r["learner"]: r for r in _table(md, "Supervision gap recovered: details")}
+    assert details["linear-probe n=16"]["seeds left out"] == "seed 2 (no easy results)"
+    assert details["linear-probe n=16"]["items × seeds"].endswith("× 2 seeds)")
+    assert details["icl k=4 n=16"]["seeds left out"] == "—" and details["icl k=4 n=16"]["items × seeds"].endswith(
+        "× 3 seeds)"
+    )
+    assert "Left out: seed 2 (no easy results)." in md.split("## Figures")[0]
+    assert len(_table(md, "Per-seed results")) == 5
+
+
+def test_the_headline_and_the_details_give_one_two_sided_p_for_easy_minus_unsupervised(report: ReportPaths):
+    md = report.markdown.read_text(encoding="utf-8")
+    sgr = pd.read_parquet(report.folder / "sgr.parquet")
+    details = _table(md, "Supervision gap recovered: details")
+    headline = md.split("## Figures")[0]
+    for r, shown in zip(sgr.itertuples(), details, strict=True):
+        cell = shown["Easy − Unsup. [95% CI], two-sided p"]
+        assert cell.endswith(f"p = {r.easy_unsup_p:.4f}") and cell.startswith(f"{r.easy_unsup_diff:.3f}")
+        if r.defined:
+            assert f"Easy − Unsup. {r.easy_unsup_diff:+.3f}, two-sided p = {r.easy_unsup_p:.3f}" in headline
+    assert not [column for column in details[0] if column.startswith("p ")]  # no other p for the same contrast
+    assert "Every p is two-sided." in headline
 
 
 def test_figures_without_their_axis_are_not_drawn_and_say_why(report: ReportPaths):

@@ -1,4 +1,4 @@
-"""sgr: hand-computed values, pairing, the undefined case, the p-value and item/seed alignment."""
+"""sgr: hand-computed values, pairing, the undefined case, the two-sided p and item/seed alignment."""
 
 from __future__ import annotations
 
@@ -69,13 +69,16 @@ def test_undefined_when_hard_is_worse_than_unsupervised():
     assert "lies below 0" in res.reason and res.gap_hi < 0
 
 
-def test_p_value_is_one_sided_for_easy_minus_unsupervised():
+def test_easy_minus_unsupervised_has_a_two_sided_p():
     n_boot = 999
     better = sgr(np.ones((10, 2)), np.ones((10, 2)), np.zeros((10, 2)), n_boot=n_boot, rng=rng())
-    assert better.p_value == pytest.approx(1 / (n_boot + 1))  # no draw has easy ≤ unsupervised
+    assert better.easy_minus_unsup.mean == 1.0
+    assert better.easy_minus_unsup.p_value == pytest.approx(2 / (n_boot + 1))  # no draw on either side of 0
     no_gain = sgr(np.zeros((10, 2)), np.ones((10, 2)), np.zeros((10, 2)), n_boot=n_boot, rng=rng())
-    assert no_gain.p_value == 1.0
+    assert no_gain.easy_minus_unsup.p_value == 1.0
     assert no_gain.defined and no_gain.value == 0.0
+    worse = sgr(np.zeros((10, 2)), np.ones((10, 2)), np.ones((10, 2)), n_boot=n_boot, rng=rng())
+    assert worse.easy_minus_unsup.mean == -1.0 and worse.easy_minus_unsup.p_value == pytest.approx(2 / (n_boot + 1))
 
 
 def test_dataframes_are_aligned_by_item_id_and_seed():

@@ -89,6 +89,8 @@ def test_show_cutoff_override_and_quantiles(user_csv, e2h_cli):
         (["data", "export", "arc", "--to", "{tmp}/out.txt"], "unknown extension '.txt'"),
         (["data", "correlate", "gsm9k"], "unknown dataset 'gsm9k': did you mean 'gsm8k'"),
         (["data", "export", "{csv}", "--to", "{tmp}/out.xlsx"], "unknown extension '.xlsx'"),
+        (["data", "export", "arc", "--to", "/proc/nope/x.parquet"], "cannot write /proc/nope/x.parquet"),
+        (["data", "export", "{csv}", "--to", "{csv}/x.parquet"], "is a file, not a folder"),
     ],
 )
 def test_errors_are_one_line_and_exit_code_2(argv, message, user_csv, tmp_path, e2h_cli):

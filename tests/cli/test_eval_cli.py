@@ -115,3 +115,59 @@ def test_eval_and_a_one_cell_run_agree(toy_csv: Path, tmp_path: Path, e2h_cli) -
     assert from_eval["id"].tolist() == from_run["item_id"].tolist()
     for a, b in zip(from_eval["probs"], from_run["probs"], strict=True):
         assert a == pytest.approx(list(b), abs=1e-12)
+
+
+@pytest.fixture
+def no_model(monkeypatch):
+    """Any model load fails the test: the checks must come before one."""
+    monkeypatch.setattr("e2h.models.load_model", lambda *a, **k: pytest.fail("a model was loaded"))
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--learner", "icl", "--option", "k=abc"], "k='abc' must be a whole number >= 0 (default 10)"),
+        (["--learner", "icl", "--option", "k=-1"], "k=-1 must be a whole number >= 0"),
+        (["--learner", "linear-probe", "--option", "solver=sgdd"], "solver='sgdd' must be one of sgd, lbfgs"),
+        (["--learner", "linear-probe", "--option", "lr=1e-3"], "(YAML reads 1e-3 as text: write 1.0e-3)"),
+        (["--learner", "lora", "--option", "objective=mcq"], "objective='mcq' must be one of mc, cot"),
+        (["--learner", "zero-shot-cot", "--option", "instruction=mathh"], "(did you mean 'math'?)"),
+        (["--out", "/proc/nope/preds.jsonl"], "cannot write /proc/nope/preds.jsonl"),
+    ],
+)
+def test_bad_option_values_are_one_line_before_a_model_loads(
+    toy_csv: Path, e2h_cli, no_model, flags: list[str], message: str
+) -> None:
+    code, out, err = e2h_cli(["eval", "-m", "tiny-random", "-d", str(toy_csv), "--measure", "grade", *flags])
+    assert code == 2 and out == ""
+    assert err.startswith("e2h: error: ") and err.count("\n") == 1 and "Traceback" not in err
+    assert message in err
+
+
+def test_a_non_number_k_on_a_builtin_dataset_is_one_line(e2h_cli, no_model) -> None:
+    """The command as a new user typed it: a TypeError deep in the grid check before values were declared."""
+    argv = ["eval", "--dataset", "arc", "--measure", "question_num_words", "--learner", "icl", "--option", "k=abc"]
+    code, _, err = e2h_cli([*argv, "--n", "5"])
+    assert code == 2 and err.count("\n") == 1
+    assert "learner 'icl': k='abc' must be a whole number >= 0" in err
+
+
+def test_the_summary_reads_the_learners_declaration(toy_csv: Path, e2h_cli, monkeypatch) -> None:
+    """A chain-of-thought learner shows format `cot`, one without demonstrations no k_used, whatever its name."""
+    from e2h.learners import LEARNERS, ICLChainOfThought, ZeroShot
+
+    class Renamed(ZeroShot):
+        name = "renamed-zero-shot"
+
+    class RenamedCoT(ICLChainOfThought):
+        name = "renamed-cot"
+
+    monkeypatch.setitem(LEARNERS._items, Renamed.name, Renamed)
+    monkeypatch.setitem(LEARNERS._items, RenamedCoT.name, RenamedCoT)
+    base = ["eval", "-m", "tiny-random", "-d", str(toy_csv), "--n", "3", "--n-train", "4"]
+    code, out, _ = e2h_cli([*base, "-l", "renamed-zero-shot"])
+    assert code == 0 and "renamed-zero-shot (format listed) |" in out
+    toy_cot = pd.read_csv(toy_csv).assign(reasoning="It rhymes.")
+    toy_cot.to_csv(toy_csv, index=False)
+    code, out, _ = e2h_cli([*base, "-l", "renamed-cot", "--k", "2", "--option", "max_new_tokens=2"])
+    assert code == 0 and "renamed-cot (format cot, k_used " in out

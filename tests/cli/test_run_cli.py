@@ -63,10 +63,11 @@ def test_run_writes_results_and_report_then_resumes(tmp_path, capsys):
 
 
 def test_failed_cell_exits_1_and_names_it(tmp_path, capsys):
-    config = write_config(tmp_path, learners="[zero-shot, {name: linear-probe, options: {solver: bogus}}]")
+    """A cell that fails only with its data (chain-of-thought demonstrations need gold reasoning the file lacks)."""
+    config = write_config(tmp_path, learners="[zero-shot, {name: icl-cot, options: {k: 2}}]")
     assert run_main(str(config)) == 1
     out = capsys.readouterr().out
-    assert "2 cell(s) failed" in out and "unknown probe solver 'bogus'" in out
+    assert "2 cell(s) failed" in out and "4 of 4 training items have no `reasoning`" in out
     assert "1 cell(s) computed" not in out and "1/3 finished" in out
 
 
@@ -98,7 +99,7 @@ def test_the_engine_line_compares_with_the_ceiling_of_the_models_dtype(monkeypat
     from rich.console import Console
 
     from e2h.cli.run import _print_timings
-    from e2h.experiments.runner import RunResult
+    from e2h.experiments import RunResult
 
     monkeypatch.setattr("e2h.models.cpu.matmul_ceiling", lambda: {"float32": 100.0, "bfloat16": 400.0})
     result = RunResult(Path("runs/x"), [])
@@ -115,3 +116,32 @@ def test_a_dry_run_prints_the_plan_with_its_impossible_splits_then_exits_2(tmp_p
     out, err = capsys.readouterr()
     assert "impossible" in out and "3 cells, 3 to compute" in out  # the plan, the hard split marked
     assert err.startswith("e2h: error: config cli.yaml: impossible split: ") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("extra", "args", "message"),
+    [
+        ({"learners": "[{name: linear-probe, options: {solver: sgdd}}]"}, [], "solver='sgdd' must be one of sgd"),
+        ({"learners": "[{name: lora, options: {objective: mcq}}]"}, [], "objective='mcq' must be one of mc, cot"),
+        ({}, ["--backend", "spark"], "unknown backend 'spark' (known: local, ray)"),
+        ({}, ["--address", "auto"], "--address auto is for the ray backend"),
+    ],
+)
+def test_a_dry_run_checks_every_value_before_a_model_loads(tmp_path, capsys, monkeypatch, extra, args, message):
+    monkeypatch.setattr("e2h.models.load_model", lambda *a, **k: pytest.fail("a model was loaded"))
+    assert run_main(str(write_config(tmp_path, **extra)), "--dry-run", *args) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("e2h: error: ") and err.count("\n") == 1
+    assert message in err
+
+
+def test_every_dry_run_prints_the_power_of_its_sgr_groups(tmp_path, capsys):
+    """The hard test items × seeds and the expected half-width of Hard − Unsup, or why there is no SGR group."""
+    assert run_main(str(write_config(tmp_path, seeds="2")), "--dry-run") == 0
+    out = capsys.readouterr().out
+    line = next(line for line in out.splitlines() if line.startswith("power "))
+    assert line.startswith("power smoke.csv/digits (icl): 4 hard test items × 2 seeds (")
+    assert "expected 95% half-width of Hard − Unsup ±" in line and "binomial approximation at p = " in line
+    assert "cannot reach ±0.05" in line
+    assert run_main(str(write_config(tmp_path, learners="[zero-shot]")), "--dry-run") == 0
+    assert "power: no SGR group in this plan" in capsys.readouterr().out

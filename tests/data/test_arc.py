@@ -1,10 +1,16 @@
+import gzip
+import hashlib
 import json
 import math
+import tomllib
 from collections import Counter
+from fnmatch import fnmatch
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from e2h import assets
 from e2h.data import arc, load_dataset
 from e2h.errors import E2HError
 
@@ -152,6 +158,34 @@ def test_a_known_test_item_is_parsed_exactly(arc_annotations):
     annotated = items.loc["arc/Mercury_7103565"]  # ARCCH_Mercury_7103565: Grade 08, Applying, II, Medium
     measures = annotated[["human_grade", "human_bloom", "human_dok", "human_difficulty"]].tolist()
     assert measures == [8, 3, 2, 2] and annotated["choices"][annotated["label"]] == "drought"
+
+
+def test_the_annotations_ship_with_their_licence_and_source():
+    carrier = assets.CARRIERS.get("arc-annotations")
+    copy = assets.bundled_path(carrier)
+    assert hashlib.sha256(gzip.decompress(copy.read_bytes())).hexdigest() == carrier.sha256
+    assert carrier.license == "Apache-2.0" and "allenai/easy-to-hard-generalization" in carrier.url
+    notice = copy.with_name("arc-challenge-easy-annotations.NOTICE.txt").read_text()
+    assert "allenai/easy-to-hard-generalization" in notice and carrier.sha256 in notice and "Apache" in notice
+    licence = copy.with_name("LICENSE-easy-to-hard-generalization.txt").read_text()
+    assert "Apache License" in licence and "Version 2.0" in licence
+    # the package data of pyproject.toml takes every file of that folder into a wheel
+    package = Path(assets.__file__).parent
+    pyproject = tomllib.loads((package.parents[1] / "pyproject.toml").read_text())
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["e2h"]
+    shipped = [f.relative_to(package).as_posix() for f in copy.parent.iterdir()]
+    assert len(shipped) == 3 and all(any(fnmatch(f, p) for p in patterns) for f in shipped)
+
+
+@pytest.mark.integration
+def test_offline_arc_has_its_human_measures_without_a_warning(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("E2H_OFFLINE", "1")
+    monkeypatch.setenv("E2H_ASSET_DIR", str(tmp_path))  # a new environment: the default file is looked up anew
+    monkeypatch.setattr(assets, "_download", lambda *a: pytest.fail("downloaded the annotations"))
+    items = load_dataset("arc")
+    assert set(items["human_grade"].dropna()) == {3, 4, 5, 6, 7, 8}
+    assert items[arc.ANNOTATION_MEASURES].notna().any(axis=1).sum() == 2969
+    assert capsys.readouterr().err == ""
 
 
 def _unavailable(name: str):

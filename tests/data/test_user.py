@@ -149,3 +149,48 @@ def test_save_items_refuses_an_unknown_extension(tmp_path):
     with pytest.raises(E2HError, match=r"unknown extension '\.txt'"):
         save_items(items, tmp_path / "out.txt")
     assert not list(tmp_path.glob("out*"))
+
+
+def test_a_folder_or_an_unwritable_place_is_refused_before_writing(tmp_path):
+    from e2h.data.user import check_output
+
+    items = load_dataset(write_jsonl(tmp_path / "q.jsonl", ROWS))
+    (tmp_path / "d.parquet").mkdir()
+    with pytest.raises(E2HError, match=r"d\.parquet: it is a folder: name a file in it"):
+        save_items(items, tmp_path / "d.parquet")
+    with pytest.raises(
+        E2HError, match=r"cannot write /proc/nope/x\.csv: /proc is not writable: choose a folder you can write to"
+    ):
+        check_output("/proc/nope/x.csv")
+    assert check_output(tmp_path / "new" / "x.csv") == tmp_path / "new" / "x.csv"  # a missing folder is made
+
+
+MIXED = [
+    {"question": f"Q{i}?", "choices": ["a", "b"], "label": 0, "difficulty": d, "notes": n}
+    for i, (d, n) in enumerate([(1, "fine"), ("very", "ok"), (3, "7"), (2, "good"), ("", "fine"), ("n/a", "")])
+]
+
+
+def test_a_numeric_column_with_a_few_words_keeps_its_numbers_and_names_the_rest(tmp_path, capsys):
+    """A user's measure never vanishes silently: the words become missing values, one warning names them."""
+    path = write_jsonl(tmp_path / "mixed.jsonl", MIXED)
+    items = load_dataset(path)
+    err = capsys.readouterr().err
+    assert "difficulty" in measure_columns(items)
+    values = items["difficulty"]
+    assert values.iloc[[0, 2, 3]].tolist() == [1.0, 3.0, 2.0] and values.iloc[[1, 4, 5]].isna().all()
+    line = next(x for x in err.splitlines() if "'difficulty'" in x)
+    assert line.startswith("e2h: warning: ") and "rows 2, 6" in line and "'very', 'n/a'" in line
+    assert "read as missing" in line
+    # a text column with one number stays text, and says so
+    assert "notes" not in measure_columns(items) and items["notes"].tolist()[0] == "fine"
+    notes = next(x for x in err.splitlines() if "'notes'" in x)
+    assert "1 of 5 values are numbers" in notes and "read as text" in notes
+
+
+def test_data_show_keeps_the_measure_with_a_stray_word(tmp_path, e2h_cli):
+    rows = [{"question": f"Q{i}?", "choices": ["a", "b"], "label": 0, "difficulty": i % 4} for i in range(12)]
+    rows[5]["difficulty"] = "very"
+    code, out, err = e2h_cli(["data", "show", str(write_jsonl(tmp_path / "d.jsonl", rows)), "-m", "difficulty"])
+    assert code == 0 and "difficulty: cutoffs" in out
+    assert "column 'difficulty'" in err and "row 6" in err and "'very'" in err

@@ -58,7 +58,8 @@ def test_unknown_learner_option_and_seed_option(make_config):
     message = _error(make_config, learners=[{"name": "icl", "options": {"seed": 3}}])
     assert "set seeds at the top level" in message
     message = _error(make_config, learners=[{"name": "icl", "options": {"format": "listd"}}], normalization="per_tok")
-    assert "learners[0]: unknown format 'listd' (did you mean 'listed'?)" in message
+    assert "learners[0]: learner 'icl': format='listd' must be one of cloze," in message
+    assert "(did you mean 'listed'?)" in message
     assert "normalization: unknown normalization 'per_tok' (did you mean 'per_token'?)" in message
 
 
@@ -88,14 +89,14 @@ def test_format_and_extraction_default_to_the_datasets(make_config, tmp_path):
     """Unset at the top level, format and extraction come from the dataset entry, else the dataset's facts."""
     (tmp_path / "toy.csv.yaml").write_text("format: cloze\nextraction: first\n")
     config = make_config(learners=["icl"], k=2, datasets=[{"name": "toy.csv", "measures": ["difficulty"]}])
-    params = learner_params(config.learners[0], config, seed=0, dataset=config.datasets[0])
+    params = learner_params(config.learners[0], config, seed=0, settings=dataset_settings(config, config.datasets[0]))
     assert params["format"] == "cloze" and params["extraction"] == "first"
     entry = make_config(
         learners=["icl"], k=2, datasets=[{"name": "toy.csv", "measures": ["difficulty"], "format": "qa"}]
     )
-    assert learner_params(entry.learners[0], entry, seed=0, dataset=entry.datasets[0])["format"] == "qa"
+    assert learner_params(entry.learners[0], entry, 0, dataset_settings(entry, entry.datasets[0]))["format"] == "qa"
     top = make_config(learners=["icl"], k=2, format="letters", extraction="last")
-    params = learner_params(top.learners[0], top, seed=0, dataset=top.datasets[0])
+    params = learner_params(top.learners[0], top, seed=0, settings=dataset_settings(top, top.datasets[0]))
     assert params["format"] == "letters" and params["extraction"] == "last"
 
 
@@ -174,7 +175,7 @@ def test_dataset_settings_precedence(make_config, tmp_path):
     _, own = _settings(make_config, learners=["icl"], k=2, n_test=5, format="letters", datasets=[entry])
     assert (own.k, own.n_test, own.format) == (1, 4, "qa")
     options = make_config(learners=[{"name": "icl", "options": {"k": 0}}], k=2, datasets=[entry])
-    assert learner_params(options.learners[0], options, 0, options.datasets[0])["k"] == 0
+    assert learner_params(options.learners[0], options, 0, dataset_settings(options, options.datasets[0]))["k"] == 0
 
 
 def test_builtin_datasets_bring_the_papers_k_and_baseline(make_config):
@@ -186,7 +187,7 @@ def test_builtin_datasets_bring_the_papers_k_and_baseline(make_config):
     arc, gsm8k = (dataset_settings(config, d) for d in config.datasets)
     assert (arc.k, arc.format, arc.unsupervised.name) == (10, "listed", "zero-shot")
     assert (gsm8k.k, gsm8k.format, gsm8k.unsupervised.name) == (8, "qa", "zero-shot-cot")
-    assert [(s.name, base) for s, base in dataset_learners(config, config.datasets[1])] == [
+    assert [(s.name, base) for s, base in dataset_learners(config, config.datasets[1], gsm8k)] == [
         ("zero-shot-cot", True),
         ("icl", False),
     ]
@@ -195,14 +196,15 @@ def test_builtin_datasets_bring_the_papers_k_and_baseline(make_config):
 def test_the_unsupervised_name_and_setting(make_config):
     baseline = {"name": "zero-shot", "options": {"format": "cloze"}}
     config = make_config(learners=["unsupervised", "zero-shot", "icl"], k=2, unsupervised=baseline)
-    chosen = dataset_learners(config, config.datasets[0])
+    chosen = dataset_learners(config, config.datasets[0], dataset_settings(config, config.datasets[0]))
     assert [(s.name, s.options, base) for s, base in chosen] == [
         ("zero-shot", {"format": "cloze"}, True),
         ("zero-shot", {}, False),
         ("icl", {}, False),
     ]
     same = make_config(learners=["unsupervised", "zero-shot"])  # the baseline listed twice runs once
-    assert dataset_learners(same, same.datasets[0]) == [(same.learners[1], True)]
+    entry = same.datasets[0]
+    assert dataset_learners(same, entry, dataset_settings(same, entry)) == [(same.learners[1], True)]
     assert "'icl' cannot be the unsupervised baseline" in _error(make_config, unsupervised="icl")
     message = _error(make_config, learners=[{"name": "unsupervised", "options": {"format": "qa"}}])
     assert "the `unsupervised` baseline takes no options here" in message
@@ -264,3 +266,32 @@ def test_a_scale_replaces_top_level_keys_and_renames_the_run(tmp_path, toy_csv):
         parse_config(toy_config(tmp_path, scales={"small": {"n_tset": 2}}), base_dir=tmp_path)
     with pytest.raises(ConfigError, match="no scale 'small' \\(it has no `scales:`\\)"):
         parse_config(toy_config(tmp_path), base_dir=tmp_path, scale="small")
+
+
+@pytest.mark.parametrize(
+    ("learner", "message"),
+    [
+        ({"name": "linear-probe", "options": {"solver": "sgdd"}}, "solver='sgdd' must be one of sgd, lbfgs"),
+        ({"name": "lora", "options": {"objective": "mcq"}}, "objective='mcq' must be one of mc, cot"),
+        ({"name": "lora", "options": {"r": 0, "dropout": 1.5}}, "r=0 must be a whole number >= 1"),
+        ({"name": "icl", "options": {"k": "abc"}}, "learner 'icl': k='abc' must be a whole number >= 0"),
+        ({"name": "icl-cot", "options": {"max_new_tokens": 2.5}}, "max_new_tokens=2.5 must be a whole number >= 1"),
+        ({"name": "linear-probe", "options": {"layers": [3, "last"]}}, "layers=[3, 'last'] must be null or a list"),
+        ({"name": "qlora", "options": {"quantization": "fp4"}}, "quantization='fp4' must be one of null, none"),
+    ],
+)
+def test_learner_option_values_are_checked_with_the_config(make_config, learner, message):
+    error = _error(make_config, learners=["zero-shot", learner])
+    assert f"learners[1]: learner {learner['name']!r}: " in error and message in error
+
+
+def test_every_bad_value_of_a_learner_is_named_together(make_config):
+    error = _error(make_config, learners=[{"name": "lora", "options": {"r": 0, "dropout": 1.5, "objektive": "mc"}}])
+    assert "has no option 'objektive' (did you mean 'objective'?)" in error
+    assert "r=0 must be a whole number >= 1" in error and "dropout=1.5 must be a number in [0, 1)" in error
+
+
+def test_the_unsupervised_baselines_options_are_checked(make_config):
+    error = _error(make_config, unsupervised={"name": "zero-shot-cot", "options": {"instruction": "mathh"}})
+    assert "unsupervised: learner 'zero-shot-cot': instruction='mathh' must be one of auto" in error
+    assert "(did you mean 'math'?)" in error

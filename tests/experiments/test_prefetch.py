@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from e2h.experiments import plan
+from e2h.experiments.cell import fit_predict
 from e2h.experiments.prefetch import prefetch_cells
-from e2h.experiments.runner import fit_predict
 from e2h.models import load_model
 
 

@@ -15,8 +15,9 @@ import e2h.data
 from e2h.data import DATASETS, arc, dataset_facts
 from e2h.data.catalog import builtin_facts, finish_items
 from e2h.errors import E2HError
-from e2h.experiments import RunStore, parse_config, run_experiment
+from e2h.experiments import RunStore, expand, parse_config, run_experiment
 from e2h.experiments.config import apply_scale
+from e2h.results_format import read_manifest
 
 PRESETS = sorted((Path(__file__).resolve().parents[2] / "configs" / "paper").glob("*.yaml"))
 NAMES = [p.stem for p in PRESETS]
@@ -65,6 +66,52 @@ def test_the_cost_and_noise_presets_carry_their_design():
     assert cost.n_train == [10, 20, 40, 80, 160, 320] and len(cost.seeds) == 10 and cost.label_cost["hard"] == 2
     noise = parse_config(_data("noisy_labels"), base_dir=PRESETS[0].parent)
     assert noise.label_noise.p == [0.0, 0.05, 0.1, 0.2, 0.3] and noise.label_noise.hard_multiplier == 2.0
+
+
+LLAMA_2_70B = "meta-llama/Llama-2-70b-hf"
+MIXTRAL = "mistralai/Mixtral-8x7B-v0.1"
+#: the models each preset names at full scale, with the quantization the paper's run_jobs.py loaded them in
+PAPER_MODELS = {
+    **{name: {LLAMA_2_70B: "int8"} for name in [*MAIN, "all_to_all", "noisy_labels", "cost_curves"]},
+    "third_grade_to_college": {MIXTRAL: "none", LLAMA_2_70B: "int8", "meta-llama/Llama-2-70b-chat-hf": "int8"},
+    "model_scaling": {f"meta-llama/Llama-2-{size}-hf": "int8" for size in ("7b", "13b", "70b")},
+}
+CPU_MODELS = {"smollm2-135m", "gemma3-270m", "qwen2.5-coder-1.5b"}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_full_scale_names_the_paper_models_and_every_scale_fits_a_cpu(name):
+    data = _data(name)
+    full = parse_config(data, base_dir=PRESETS[0].parent)
+    assert {m: full.model_quantization(m) for m in full.models} == PAPER_MODELS[name]
+    cells = expand(full, {i: d.measures for i, d in enumerate(full.datasets)})
+    assert {(c.model, c.quantization) for c in cells} == set(PAPER_MODELS[name].items())
+    if any(spec.name == "lora" for spec in full.learners):  # QLoRA trains on the run's own 8-bit model, as the paper
+        assert all(spec.options["quantization"] == "int8" for spec in full.learners if spec.name == "lora")
+    for scale in set(data["scales"]) - {"figure1"}:
+        config = parse_config(data, base_dir=PRESETS[0].parent, scale=scale)
+        assert set(config.models) <= CPU_MODELS and config.quantization == {}, scale
+
+
+def test_model_scaling_is_mmlu_icl_at_full_scale_and_arc_by_grade_on_a_cpu():
+    data = _data("model_scaling")
+    full = parse_config(data, base_dir=PRESETS[0].parent)
+    assert [(d.name, d.measures) for d in full.datasets] == [("mmlu-stem5", ["human_level"])]
+    assert [spec.name for spec in full.learners] == ["unsupervised", "icl"] and full.test_on == "hard"
+    cpu = parse_config(data, base_dir=PRESETS[0].parent, scale="cpu")
+    assert set(cpu.models) == CPU_MODELS and cpu.name == "paper-model_scaling-cpu"
+    assert [(d.name, d.variant, d.measures) for d in cpu.datasets] == [("arc", "paper", ["human_grade"])]
+    assert [spec.name for spec in cpu.learners] == ["unsupervised", "icl", "linear-probe"]
+    assert cpu.train_on == ["easy", "hard", "all"] and cpu.test_on == "hard" and len(cpu.seeds) >= 5
+    assert "once registered" not in (PRESETS[NAMES.index("model_scaling")]).read_text()
+
+
+def test_the_cpu_model_scaling_runs_on_fixtures(tmp_path, fixture_datasets):
+    data = _data("model_scaling")
+    config = parse_config(miniature({**data, "scales": {"small": data["scales"]["cpu"]}}, tmp_path), base_dir=tmp_path)
+    result = run_experiment(config)
+    assert result.ok, result.failures[:1]
+    assert {(c.dataset, c.measure) for c in result.cells} == {("arc", "human_grade")}
 
 
 # --- the small versions, run on fixtures -------------------------------------------------------------------------
@@ -135,7 +182,9 @@ def miniature(data: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
     datasets = []
     for entry in data["datasets"]:
         entry = {key: value for key, value in entry.items() if key not in ("k", "n_test")}
-        entry["measures"] = entry["measures"][:1]
+        entry["measures"] = entry.get("measures", [])[:1]  # none: a random split
+        if "learners" in entry:
+            entry["learners"] = [shrink(learner) for learner in entry["learners"]]
         if dataset_facts(entry["name"]).unsupervised == "zero-shot-cot":
             entry["unsupervised"] = {"name": "zero-shot-cot", "options": budget}
         datasets.append(entry)
@@ -159,7 +208,7 @@ def test_the_small_version_runs_on_fixtures(name, tmp_path, fixture_datasets):
     assert result.ok, result.failures[:1]
     store = RunStore(result.run_dir)
     assert all(store.is_done(c.cell_id) for c in result.cells)
-    manifest = store._read_manifest()
+    manifest = read_manifest(result.run_dir)
     hub = [d.name for d in config.datasets if d.source == "hub"]
     assert all(any(note.startswith(f"{d}: the hub is unreachable") for note in manifest["notes"]) for d in hub)
     # every dataset entry has its unsupervised baseline, marked, and the learners the preset names
@@ -185,18 +234,23 @@ def test_the_cli_plans_a_config_at_a_scale_without_a_model(tmp_path, toy_csv, mo
 
 
 def test_the_arc_preset_levels_by_a_model_based_measure(tmp_path, fixture_datasets, monkeypatch):
-    """`--scale small-model-hardness`: the ARC grid levelled by `mdl_proxy`, computed first; its held-out pool
-    (the items its probes trained on, no value) is in no split of the run."""
+    """`--scale small-model-hardness`: the ARC grid levelled by `mdl_proxy` of models other than the tested one
+    (not circular), computed first on the run's items; its held-out pool (the items its probes trained on) is in no
+    split of the run, whatever the measure (`exclude_pool`)."""
     monkeypatch.setenv("E2H_HOME", str(tmp_path / "home"))  # the measure of the fixture "arc" stays out of the cache
     from e2h.analysis import load_results
-    from e2h.experiments.runner import cell_split, plan
-    from e2h.measure_names import parse_measure_name
+    from e2h.experiments import plan
+    from e2h.experiments.cell import cell_split
+    from e2h.measure_names import model_slug, parse_measure_name
 
     data = _data("arc")
     scale = apply_scale(data, "small-model-hardness")
-    measures = scale["datasets"][0]["measures"]
-    assert scale["compute_measures"]
-    assert [parse_measure_name(m).method for m in measures] == ["mdl_proxy", "prequential"]
+    measures = [parse_measure_name(m) for m in scale["datasets"][0]["measures"]]
+    assert scale["compute_measures"] and scale["datasets"][0]["exclude_pool"] is True
+    assert [(m.method, m.learner) for m in measures] == [("mdl_proxy", None), ("mdl_proxy", "zero-shot")]
+    ladder = {"smollm2-135m", "smollm2-135m-instruct", "gemma3-270m", "qwen2.5-coder-1.5b"}
+    tested = {model_slug(m) for m in scale["models"]}
+    assert all(len(m.models) == 2 and set(m.models) <= ladder and not set(m.models) & tested for m in measures)
     small = parse_config(apply_scale(data, "small"), base_dir=PRESETS[0].parent)
     assert {**data["scales"]["small"], "datasets": scale["datasets"]} == {
         k: v for k, v in data["scales"]["small-model-hardness"].items() if k != "compute_measures"
@@ -208,9 +262,9 @@ def test_the_arc_preset_levels_by_a_model_based_measure(tmp_path, fixture_datase
     assert small.train_on == config.train_on and small.test_on == config.test_on
     result = run_experiment(config)
     assert result.ok, result.failures[:1]
-    items = e2h.data.load_dataset("arc")
+    items = e2h.data.load_dataset("arc", variant="paper")  # computed on the run's items (the hub is unreachable)
     held_out = set(items.loc[items["mdl_proxy_tiny-random"].isna(), "id"])
-    assert len(held_out) == 180 // 3  # the pool: a third of the fixture's 180 items
+    assert len(held_out) == 162 // 3  # the pool: a third of the fixture's 162 fully annotated items
     assert set(load_results(result.run_dir)["measure"]) == {"mdl_proxy_tiny-random"}
     data, cells, _ = plan(config)
     splits = [cell_split(cell, data) for cell in cells]

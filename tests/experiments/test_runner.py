@@ -13,10 +13,10 @@ from typing import ClassVar
 import pandas as pd
 import pytest
 
-import e2h.experiments.runner as runner
+import e2h.experiments.worker as worker
 from e2h.errors import ConfigError, E2HError
 from e2h.experiments import SCHEMA, RunStore, expand, load_run_data, run_experiment
-from e2h.experiments.runner import cell_split, noisy_labels
+from e2h.experiments.cell import cell_split, noisy_labels
 
 TIMINGS = ["fit_seconds", "predict_seconds"]
 
@@ -35,7 +35,7 @@ def counted(monkeypatch):
         calls: ClassVar[list[str]] = []
         fail_on: ClassVar[dict[int, BaseException]] = {}
 
-    real = runner.run_cell
+    real = worker.run_cell
 
     def run_cell(cell, lm, data):
         Counter.calls.append(cell.cell_id)
@@ -45,7 +45,7 @@ def counted(monkeypatch):
         return real(cell, lm, data)
 
     Counter.calls, Counter.fail_on = [], {}
-    monkeypatch.setattr(runner, "run_cell", run_cell)
+    monkeypatch.setattr(worker, "run_cell", run_cell)
     return Counter
 
 

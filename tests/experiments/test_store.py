@@ -8,7 +8,7 @@ from typing import ClassVar
 
 import pytest
 
-import e2h.experiments.runner as runner
+import e2h.experiments.worker as worker
 from e2h.analysis import load_manifest, write_report
 from e2h.analysis.plots_curves import model_parameters
 from e2h.errors import ConfigError
@@ -67,7 +67,7 @@ def cpu_picks(monkeypatch):
 @pytest.fixture
 def fail_once(monkeypatch):
     """The next run's second cell fails (so that a later run resumes it)."""
-    real, calls = runner.run_cell, []
+    real, calls = worker.run_cell, []
 
     def run_cell(cell, lm, data):
         calls.append(cell.cell_id)
@@ -75,7 +75,7 @@ def fail_once(monkeypatch):
             raise RuntimeError("lost")
         return real(cell, lm, data)
 
-    monkeypatch.setattr(runner, "run_cell", run_cell)
+    monkeypatch.setattr(worker, "run_cell", run_cell)
     return calls
 
 

@@ -38,7 +38,8 @@ def test_levels_sizes_and_disjointness(graded_items, train_on, test_on):
     split = make_split(graded_items, "human_grade", train_on, test_on, n_train=20, n_test=25, seed=0)
     assert len(split.train) == 20 and len(split.test) == 25
     assert not _ids(split.train) & _ids(split.test)
-    train_levels = {"all": {"easy", "medium", "hard"}, "easy_and_hard": {"easy", "hard"}}.get(train_on, {train_on})
+    every = {"easy", "medium", "hard"}
+    train_levels = {"all": every, "all_balanced": every, "easy_and_hard": {"easy", "hard"}}.get(train_on, {train_on})
     test_levels = {"easy", "medium", "hard"} if test_on == "all" else {test_on}
     assert set(split.train["level"]) <= train_levels
     assert set(split.test["level"]) <= test_levels
@@ -135,11 +136,13 @@ def test_a_level_too_small_to_train_on_is_tested_whole(graded_items):
     """hard has 50 items: with n_train=50 (or more) nothing is held back, whatever train_on."""
     for n_train, why in [(50, "only 0 are not test items"), (60, "it has only 50 items")]:
         easy = make_split(graded_items, "human_grade", "easy", "hard", n_train=n_train, n_test=None, seed=0)
-        mixed = make_split(graded_items, "human_grade", "all", "hard", n_train=n_train, n_test=None, seed=0)
-        assert len(easy.test) == 50 and easy.test["id"].tolist() == mixed.test["id"].tolist()
-        assert (mixed.train["level"] != "hard").all()
+        medium = make_split(graded_items, "human_grade", "medium", "hard", n_train=n_train, n_test=None, seed=0)
+        assert len(easy.test) == 50 and easy.test["id"].tolist() == medium.test["id"].tolist()
         with pytest.raises(E2HError, match=f"cannot draw {n_train} training items from level 'hard'.*{why}"):
             make_split(graded_items, "human_grade", "hard", "hard", n_train=n_train, n_test=None, seed=0)
+        for mixture in ("all", "all_balanced"):  # their hard share has no item left to train on
+            with pytest.raises(E2HError, match=f"from level 'hard'.*its share of train_on='{mixture}'"):
+                make_split(graded_items, "human_grade", mixture, "hard", n_train=60, n_test=None, seed=0)
 
 
 @pytest.mark.parametrize(
@@ -207,14 +210,14 @@ def test_transfer_never_trains_on_a_test_item(graded_items):
 
 @pytest.mark.integration
 def test_paper_split_on_real_gsm8k():
-    """GSM8k test: 63 items with >= 7 steps; easy-trained and mixed cells test on all of them."""
+    """GSM8k test: 63 items with >= 7 steps; easy- and medium-trained cells test on all of them."""
     from e2h.data import load_dataset
 
     items = load_dataset("gsm8k")
     easy = make_split(items, "num_steps", "easy", "hard", n_train=160, n_test=None, seed=0)
-    mixed = make_split(items, "num_steps", "all", "hard", n_train=160, n_test=None, seed=0)
+    medium = make_split(items, "num_steps", "medium", "hard", n_train=160, n_test=None, seed=0)
     assert easy.info["test_counts"] == {"easy": 0, "medium": 0, "hard": 63}
-    assert easy.test["id"].tolist() == mixed.test["id"].tolist()
+    assert easy.test["id"].tolist() == medium.test["id"].tolist()
     assert easy.train["num_steps"].max() <= 4 and len(easy.train) == 160
     with pytest.raises(E2HError, match="level 'hard' of 'num_steps': it has only 63 items"):
         make_split(items, "num_steps", "hard", "hard", n_train=160, n_test=None, seed=0)
@@ -235,3 +238,21 @@ def test_reserve_per_level_holds_back_only_where_asked(graded_items):
         make_split(graded_items, "human_grade", "easy", "all", 20, None, seed=5, reserve={"hardest": 3})
     with pytest.raises(E2HError, match="reserve=-1"):
         make_split(graded_items, "human_grade", "easy", "all", 20, None, seed=5, reserve={"easy": -1})
+
+
+def test_all_is_proportional_to_the_levels_and_all_balanced_takes_equal_shares(graded_items, items_factory):
+    """train_on all: a random draw's levels (150 : 100 : 50); all_balanced: equal shares, easy first."""
+    reserve = dict.fromkeys(LEVELS, 45)
+    draws = [
+        make_split(graded_items, "human_grade", "all", "all", 60, None, seed=s, reserve=reserve) for s in range(40)
+    ]
+    mean = np.mean([[d.info["train_counts"][lv] for lv in LEVELS] for d in draws], axis=0)
+    assert np.allclose(mean, [30, 20, 10], atol=2.5)  # hypergeometric: sd about 3.4 per draw, 0.5 over 40
+    small = make_split(graded_items, "human_grade", "all", "all", 20, None, seed=3, reserve=reserve)
+    assert set(small.train["id"]) <= set(draws[3].train["id"])  # a smaller n_train is part of a larger one
+    for n_train, shares in [(30, (10, 10, 10)), (31, (11, 10, 10))]:
+        split = make_split(graded_items, "human_grade", "all_balanced", "all", n_train, None, seed=0, reserve=reserve)
+        assert tuple(split.info["train_counts"][lv] for lv in LEVELS) == shares
+    two_levels = items_factory([3] * 40 + [8] * 40)  # no medium item: halves
+    split = make_split(two_levels, "human_grade", "all_balanced", "all", 31, None, seed=0, reserve=20)
+    assert split.info["train_counts"] == {"easy": 16, "medium": 0, "hard": 15}

@@ -179,12 +179,14 @@ def test_mc_objective_refuses_generative_items(tiny_lm):
 
 
 def test_bad_options_are_clear_errors(tiny_lm):
-    with pytest.raises(E2HError, match="objective"):
-        LoRA(tiny_lm, objective="dpo").fit(handmade_items())
-    with pytest.raises(E2HError, match="quantization"):
-        LoRA(tiny_lm, quantization="fp3").fit(handmade_items())
-    with pytest.raises(E2HError, match="at least 1"):
-        LoRA(tiny_lm, epochs=0).fit(handmade_items())
+    with pytest.raises(E2HError, match="objective='dpo' must be one of mc, cot"):
+        LoRA(tiny_lm, objective="dpo")
+    with pytest.raises(E2HError, match="quantization='fp3' must be one of null, none, nf4, int8, lora-or-qlora"):
+        LoRA(tiny_lm, quantization="fp3")
+    with pytest.raises(
+        E2HError, match=r"epochs=0 must be null or a whole number >= 1 \(default null\); batch_size=0 must be"
+    ):
+        LoRA(tiny_lm, epochs=0, batch_size=0)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU refusal")

@@ -180,10 +180,10 @@ def test_icl_needs_k_training_items(tiny_lm) -> None:
 
 
 def test_bad_format_or_normalization_is_one_clear_error(tiny_lm) -> None:
-    with pytest.raises(E2HError, match="unknown prompt format 'clozed'"):
-        ZeroShot(tiny_lm, format="clozed").fit(None)
-    with pytest.raises(E2HError, match="unknown normalization 'per_word'"):
-        ZeroShot(tiny_lm, normalization="per_word").predict(_mc_items(2))
+    with pytest.raises(E2HError, match=r"^learner 'zero-shot': format='clozed' must be one of cloze, .*cloze'\?"):
+        ZeroShot(tiny_lm, format="clozed")
+    with pytest.raises(E2HError, match="normalization='per_word' must be one of raw, per_token, per_char, uncond"):
+        ZeroShot(tiny_lm, normalization="per_word")
 
 
 def test_cot_runs_generates_and_grades(tiny_lm) -> None:
@@ -312,8 +312,8 @@ def test_zero_shot_cot_instructions_by_answer_kind_name_or_text() -> None:
     assert lm.prompts[0].startswith("Think, then say: the answer is X.\nQ: Which colour")
     ZeroShotChainOfThought(lm, instruction="none").predict(SUMS.iloc[:1])
     assert lm.prompts[0] == "Q: 2 + 3?\nA:"
-    with pytest.raises(E2HError, match=r"instruction 'mathh' is not known \(did you mean 'math'\?\)"):
-        ZeroShotChainOfThought(lm, instruction="mathh").fit()
+    with pytest.raises(E2HError, match=r"instruction='mathh' must be one of auto, math.* \(did you mean 'math'\?\)"):
+        ZeroShotChainOfThought(lm, instruction="mathh")  # refused when made, before any generation
 
 
 def test_zero_shot_cot_runs_on_the_tiny_model(tiny_lm) -> None:

@@ -56,6 +56,7 @@ class SyntheticLM:
     """Answers ``hidden_states`` and ``score`` from the planted difficulty (see the module docstring)."""
 
     name = "synthetic"
+    max_length = 1_000_000
 
     def __init__(self, items: pd.DataFrame) -> None:
         self.difficulty = items["planted"].to_numpy(dtype=float)
@@ -64,6 +65,9 @@ class SyntheticLM:
 
     def cache_allowed(self) -> bool:
         return True
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
 
     def _item(self, request) -> int:
         return int(_ITEM.search(request.context + "".join(request.continuations)).group(1))

@@ -85,16 +85,16 @@ def test_config_naming_a_stale_measure_stops_with_the_command(tmp_path, write_sy
     from e2h.experiments.runner import load_run_data
 
     path = write_synth(tmp_path / "small.jsonl", n=20)
-    compute_measure(path, "nll", models=[fake_lm(load_dataset(path))], format="cloze")
+    compute_measure(path, "nll_per_token", models=[fake_lm(load_dataset(path))], format="cloze")
     edit_items(path, question={0: "What is the answer to item 0, reworded?"})
-    command = f"e2h hardness compute {path} --method nll --models synthetic --format cloze"
+    command = f"e2h hardness compute {path} --method nll_per_token --models synthetic --format cloze"
     with pytest.raises(ConfigError) as stop:
-        load_run_data(_config(tmp_path, "nll_question_synthetic"))
+        load_run_data(_config(tmp_path, "nll_per_token_question_synthetic"))
     message = str(stop.value)
-    assert "\n" not in message and "'nll_question_synthetic' is stale" in message
+    assert "\n" not in message and "'nll_per_token_question_synthetic' is stale" in message
     assert f"run `{command}` (or set compute_measures: true)" in message
     with pytest.raises(ConfigError, match="the run computes it first"):  # a plan without a run (--dry-run)
-        plan(_config(tmp_path, "nll_question_synthetic", compute_measures=True))
+        plan(_config(tmp_path, "nll_per_token_question_synthetic", compute_measures=True))
 
 
 def test_compute_measures_computes_a_missing_measure_then_runs(tmp_path, write_synth):
@@ -116,9 +116,39 @@ def test_compute_measures_recomputes_a_stale_measure_in_its_format(tmp_path, wri
     from e2h.experiments import run_experiment
 
     path = write_synth(tmp_path / "small.jsonl", n=20)
-    compute_measure(path, "nll", models=["tiny-random"], format="cloze")
+    compute_measure(path, "nll_per_token", models=["tiny-random"], format="cloze")
     edit_items(path, question={0: "What is the answer to item 0, reworded?"})
-    result = run_experiment(_config(tmp_path, "nll_question_tiny-random", compute_measures=True))
-    _, meta = read_measure(table_path(path, "nll_question_tiny-random"))
+    result = run_experiment(_config(tmp_path, "nll_per_token_question_tiny-random", compute_measures=True))
+    _, meta = read_measure(table_path(path, "nll_per_token_question_tiny-random"))
     assert meta["items_fingerprint"] == items_fingerprint(load_dataset(path)) and meta["format"] == "cloze"
     assert result.ok and len(result.executed) == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--method", "mdl_proxy", "--set", "sizes=abc"], "sizes='abc' must be a list, each a whole number >= 1"),
+        (["--method", "mdl_proxy", "--set", "sizes=5,x"], "sizes=[5, 'x'] must be a list"),
+        (["--method", "mdl_proxy", "--set", "resamples=0"], "resamples=0 must be a whole number >= 1 (default 5)"),
+        (["--method", "mdl_proxy", "--set", "holdout=-3"], "holdout=-3 must be null or a whole number >= 1"),
+        (["--method", "prequential", "--set", "first_block=1.5"], "first_block=1.5 must be a whole number >= 1"),
+        (["--method", "irt", "--set", "irt_model=3pl"], "irt_model='3pl' must be one of 2pl, 1pl"),
+        (["--method", "prequential", "--option", "solver=sgdd"], "learner 'linear-probe': solver='sgdd' must be"),
+        (["--method", "prequential", "--format", "clozed"], "format='clozed' must be one of"),
+    ],
+)
+def test_settings_and_options_are_checked_before_any_model_or_item_loads(
+    tmp_path, write_synth, e2h_cli, monkeypatch, argv, message
+):
+    path = str(write_synth(tmp_path / "small.jsonl", n=20))
+    monkeypatch.setattr("e2h.models.load_model", lambda *a, **k: pytest.fail("a model was loaded"))
+    monkeypatch.setattr("e2h.measures.compute.load_dataset", lambda *a, **k: pytest.fail("the items were loaded"))
+    code, out, err = e2h_cli(["hardness", "compute", path, "--models", "tiny-random", *argv])
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith("e2h: error: ") and message in err
+
+
+def test_the_issues_mdl_proxy_command_stops_at_once(e2h_cli, monkeypatch):
+    monkeypatch.setattr("e2h.models.load_model", lambda *a, **k: pytest.fail("a model was loaded"))
+    code, _, err = e2h_cli(["hardness", "compute", "arc", "--method", "mdl_proxy", "--set", "sizes=abc"])
+    assert code == 2 and "mdl_proxy setting sizes='abc' must be a list" in err

@@ -67,23 +67,109 @@ def test_two_models_are_averaged_and_named(synthetic, fake_lm):
     np.testing.assert_allclose(two.table["value"], one.table["value"])  # identical models average to one
 
 
-def test_nll_measures_recover_planted_difficulty(synthetic, fake_lm):
+def test_per_token_nll_measures_recover_planted_difficulty(synthetic, fake_lm):
     lm = fake_lm(load_dataset(synthetic))
-    results = compute_measure(synthetic, "nll", models=[lm])
-    assert [r.measure for r in results] == ["nll_question_synthetic", "nll_answer_synthetic", "nll_reasoning_synthetic"]
+    results = compute_measure(synthetic, "nll_per_token", models=[lm])
+    parts = ("question", "answer", "reasoning")
+    assert [r.measure for r in results] == [f"nll_per_token_{part}_synthetic" for part in parts]
     items = load_dataset(synthetic)
     for result in results:
         assert _spearman(items, result.measure) >= 0.7
 
 
-def test_nll_on_the_tiny_model_is_a_mean_token_nll(tmp_path, tiny_lm, write_synth):
+def test_per_token_nll_on_the_tiny_model_is_a_mean_token_nll(tmp_path, tiny_lm, write_synth):
     path = write_synth(tmp_path / "small.jsonl", n=6)
-    results = compute_measure(path, "nll", models=[tiny_lm], format="cloze")
+    results = compute_measure(path, "nll_per_token", models=[tiny_lm], format="cloze")
     by_name = {r.measure: r.table["value"].to_numpy() for r in results}
-    question = by_name["nll_question_tiny-random"]
+    question = by_name["nll_per_token_question_tiny-random"]
     assert np.all(question > 0) and np.all(np.isfinite(question))
     # a random model over a byte vocabulary: about log(vocab) nats per token
     assert 3.0 < question.mean() < 8.0
+
+
+def _tiny_lm(start: str):
+    """The tiny random Llama behind the engine, its byte tokenizer with the start token ``start`` names:
+    ``bos-token`` (defines ``<s>``, does not add it: the tiny model's own), ``engine-bos`` (adds ``<s>`` itself),
+    ``none`` (no BOS)."""
+    import torch
+    from tokenizers import processors
+
+    from e2h.models.engine import LanguageModel
+    from e2h.models.tiny import byte_tokenizer, tiny_llama
+
+    tokenizer = byte_tokenizer()
+    if start == "engine-bos":
+        post = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
+        tokenizer._tokenizer.post_processor = post
+    elif start == "none":
+        tokenizer.bos_token = None
+    cpu = torch.device("cpu")
+    return LanguageModel(
+        tiny_llama(), tokenizer, name=f"tiny-{start}", fingerprint=start, device=cpu, dtype=torch.float32
+    )
+
+
+def _summed_nll(lm, text: str, start: list[int]) -> float:
+    """The reference: a plain forward of ``start + tok(text)``; minus the summed log-softmax of every token after
+    the start (after the first token when there is no start)."""
+    import torch
+
+    ids = start + lm.tokenizer(text, add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        logits = lm.model(torch.tensor([ids])).logits[0]  # (T, vocab)
+    logprobs = torch.log_softmax(logits[:-1].double(), dim=-1)  # position t predicts token t + 1
+    return -float(logprobs[torch.arange(len(ids) - 1), torch.tensor(ids[1:])].sum())
+
+
+@pytest.mark.parametrize(
+    ("start", "ids", "label"), [("bos-token", [1], "<s>"), ("engine-bos", [1], "BOS"), ("none", [], "none")]
+)
+def test_nll_is_the_papers_summed_nll_of_the_bare_strings(start, ids, label, tmp_path, write_synth):
+    """The paper's question/answer/reasoning likelihood (main.py write_text_prob_scores): each bare string scored
+    alone after BOS, its token NLLs summed, equals a hand computation on a plain forward."""
+    path = write_synth(tmp_path / "small.jsonl", n=5)
+    lm = _tiny_lm(start)
+    results = compute_measure(path, "nll", models=[lm])
+    assert [r.measure for r in results] == [f"nll_{part}_tiny-{start}" for part in ("question", "answer", "reasoning")]
+    items = load_dataset(path)
+    texts = {
+        "question": list(items["question"]),
+        "answer": [choices[label] for choices, label in zip(items["choices"], items["label"], strict=True)],
+        "reasoning": list(items["reasoning"]),
+    }
+    for result in results:
+        part = result.measure.split("_")[1]
+        expected = [_summed_nll(lm, text, ids) for text in texts[part]]
+        np.testing.assert_allclose(result.table["value"], expected, rtol=1e-5)
+        assert result.provenance["summary"] == {"n_values": 5, "n_unscorable": 0, "start_token": [label]}
+        assert result.provenance["format"] is None and result.provenance["method_version"] == 2
+    # a sum, not a mean: the longer reasoning costs more than the question under a random model
+    values = {r.measure.split("_")[1]: r.table["value"].to_numpy() for r in results}
+    assert np.all(values["reasoning"] > values["question"])
+
+
+def test_nll_of_a_one_token_string_without_bos_is_zero(tmp_path):
+    import pandas as pd
+
+    path = tmp_path / "short.jsonl"
+    rows = [{"id": "a", "question": "Why?", "choices": ["y", "no"], "label": 0}]
+    pd.DataFrame(rows).to_json(path, orient="records", lines=True)
+    [question, answer] = compute_measure(path, "nll", models=[_tiny_lm("none")])
+    assert answer.table["value"].tolist() == [0.0]  # "y": its one token is only context
+    assert question.table["value"].iloc[0] > 0
+
+
+def test_a_table_of_an_older_nll_definition_is_stale(synthetic, monkeypatch, capsys):
+    from e2h.data import measure_tables
+
+    [question, *_] = compute_measure(synthetic, "nll", models=[_tiny_lm("bos-token")])
+    assert question.measure in load_dataset(synthetic).columns
+    monkeypatch.setitem(measure_tables.METHOD_VERSIONS, "nll", 3)  # as the per-token tables of e2h before version 2
+    items = load_dataset(synthetic)
+    assert question.measure not in items.columns and question.measure in items.attrs["stale_measures"]
+    assert "nll is now the paper's summed NLL of the bare strings; the former mean is nll_per_token" in (
+        capsys.readouterr().err
+    )
 
 
 def test_irt_recovers_planted_difficulty(tmp_path, synthetic):

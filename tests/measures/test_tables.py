@@ -23,12 +23,17 @@ def test_naming_scheme_round_trips():
     parsed = parse_measure_name("mdl_proxy-zero-shot_a+huggingfacetb-smollm2")
     assert (parsed.method, parsed.learner, parsed.models) == ("mdl_proxy", "zero-shot", ("a", "huggingfacetb-smollm2"))
     assert parse_measure_name("nll_answer_smollm2-135m").method == "nll"
+    per_token = parse_measure_name("nll_per_token_answer_smollm2-135m")
+    assert (per_token.method, per_token.learner, per_token.models) == ("nll_per_token", None, ("smollm2-135m",))
     assert parse_measure_name("irt_difficulty").method == "irt"
     assert parse_measure_name("human_grade") is None and parse_measure_name("prequential_") is None
     assert compute_command("arc", "prequential_smollm2-135m") == (
         "e2h hardness compute arc --method prequential --models smollm2-135m"
     )
     assert "--runs" in compute_command("arc", "irt_difficulty")
+    assert compute_command("arc", "nll_question_a", source="hub", variant="paper") == (
+        "e2h hardness compute arc --method nll --models a --source hub --variant paper"
+    )
 
 
 def test_table_carries_provenance(synthetic, fake_lm):
@@ -93,8 +98,8 @@ def test_an_interrupted_compute_resumes(method, synthetic, fake_lm, interrupted_
 
 
 def test_a_table_of_changed_items_is_left_out_with_one_warning(synthetic, fake_lm, edit_items, capsys):
-    compute_measure(synthetic, "nll", models=[fake_lm(load_dataset(synthetic))], format="cloze")
-    measure = "nll_question_synthetic"
+    compute_measure(synthetic, "nll_per_token", models=[fake_lm(load_dataset(synthetic))], format="cloze")
+    measure = "nll_per_token_question_synthetic"
     edit_items(synthetic, planted={3: 0.5})  # not what a model sees: the table stays current
     assert measure in load_dataset(synthetic).attrs["measures"]
     capsys.readouterr()
@@ -103,8 +108,10 @@ def test_a_table_of_changed_items_is_left_out_with_one_warning(synthetic, fake_l
     first, second = load_dataset(synthetic), load_dataset(synthetic)
     for items in (first, second):
         assert measure not in items.columns and measure not in items.attrs["measures"]
-        assert items.attrs["stale_measures"][measure] == {"dataset": str(synthetic), "format": "cloze"}
+        redo = {"dataset": str(synthetic), "format": "cloze", "source": "local", "variant": None}
+        assert items.attrs["stale_measures"][measure] == redo
     warnings = [line for line in capsys.readouterr().err.splitlines() if f"'{measure}'" in line]
     assert len(warnings) == 1  # once per table, however often the dataset loads
     assert "is stale" in warnings[0] and warnings[0].startswith("e2h: warning: ")
-    assert f"`e2h hardness compute {synthetic} --method nll --models synthetic --format cloze`" in warnings[0]
+    command = f"e2h hardness compute {synthetic} --method nll_per_token --models synthetic --format cloze"
+    assert f"`{command}`" in warnings[0]

@@ -126,6 +126,24 @@ def test_quantization_needs_cuda():
         load_model("tiny-random", device="cuda")
 
 
+def test_check_quantization_says_what_is_missing_without_loading(monkeypatch):
+    import sys
+
+    from e2h.models import loading
+
+    loading.check_quantization(None)  # unquantized: nothing to check
+    loading.check_quantization("none", "cpu")
+    with pytest.raises(E2HError, match="unknown quantization 'int3'"):
+        loading.check_quantization("int3")
+    monkeypatch.setattr(loading, "resolve_device", lambda device: torch.device("cpu"))
+    with pytest.raises(E2HError, match=r"^model m: quantization int8 needs a CUDA GPU \(bitsandbytes\)"):
+        loading.check_quantization("int8", "auto", "model m")
+    monkeypatch.setattr(loading, "resolve_device", lambda device: torch.device("cuda"))
+    monkeypatch.setitem(sys.modules, "bitsandbytes", None)  # not installed
+    with pytest.raises(E2HError, match=r"nf4 needs bitsandbytes: pip install 'e2h\[quant\]'"):
+        loading.check_quantization("nf4")
+
+
 def test_chunks_join_in_order_and_are_checked(tmp_path, monkeypatch):
     import hashlib
     import zipfile

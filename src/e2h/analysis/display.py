@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 
 from e2h.analysis.plots import short_name
-from e2h.analysis.stats import CI_NAMES
+from e2h.analysis.stats import CI_NAMES, FEW_SEEDS, PAIRING_NAMES
 
 
 def ci_text(acc: float, lo: float, hi: float, digits: int = 3) -> str:
@@ -70,19 +70,28 @@ def _diff(r: pd.Series, name: str) -> str:
 
 
 def sgr_display(sgr: pd.DataFrame) -> pd.DataFrame:
-    """The SGR table as strings, one row per supervised learner, with the paired differences."""
-    rows = [
-        {
+    """The SGR table as strings, one row per supervised learner, with the paired differences.
+
+    With 2 or 3 seeds a column gives Easy − Hard's t-interval over seeds beside the bootstrap's (it under-covers
+    there); a column says which seeds a group leaves out, when one does.
+    """
+    rows = []
+    for _, r in sgr.iterrows():
+        row = {
             **sgr_columns(r),
             "chance": f"{r.chance:.3f}",
             "SGR [95% CI]": sgr_value(r) if r.defined else f"undefined: {r.reason}",
-            "p (easy ≤ unsup.)": _p(r.p_value),
+            "Easy − Unsup. [95% CI], two-sided p": _diff(r, "easy_unsup"),
             "Easy − Hard [95% CI], two-sided p": _diff(r, "easy_hard"),
-            "Unsup. − Easy [95% CI], two-sided p": _diff(r, "unsup_easy"),
-            "items × seeds": counts_text(r.n_results, r.n_items, r.n_seeds),
         }
-        for _, r in sgr.iterrows()
-    ]
+        if sgr["easy_hard_seed_t_lo"].notna().any():
+            t = (r.easy_hard_diff, r.easy_hard_seed_t_lo, r.easy_hard_seed_t_hi)
+            cell = f"{ci_text(*t)}, p = {_p(r.easy_hard_seed_t_p)}" if pd.notna(r.easy_hard_seed_t_lo) else "—"
+            row["Easy − Hard, t-interval over seeds, two-sided p"] = cell
+        row["items × seeds"] = counts_text(r.n_results, r.n_items, r.n_seeds)
+        if sgr["note"].fillna("").astype(bool).any():
+            row["seeds left out"] = r.note or "—"
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
@@ -91,17 +100,23 @@ def _pct(value: float) -> str:
 
 
 def sgr_reading(row: pd.Series) -> str:
-    """One plain sentence for one SGR row."""
+    """One plain sentence for one SGR row (its two-sided p for Easy − Unsupervised, as in the details)."""
+    left_out = f" Left out: {row['note']}." if row.get("note") else ""
     if not row["defined"]:
-        return f"No SGR: {str(row['reason']).rstrip('.')}."
+        return f"No SGR: {str(row['reason']).rstrip('.')}.{left_out}"
     sentence = (
         f"Training on easy items recovers {_pct(row['sgr'])}% [{_pct(row['sgr_lo'])}, {_pct(row['sgr_hi'])}] "
         "of the gain of training on hard items"
     )
-    if pd.isna(row["p_value"]):
-        return sentence + "."
-    beats = "beats" if row["p_value"] < 0.05 else "is not clearly better than"
-    return f"{sentence}; easy training {beats} {row['unsup_learner']} (p = {row['p_value']:.3f})."
+    p = row["easy_unsup_p"]
+    if pd.isna(p):
+        return f"{sentence}.{left_out}"
+    if p >= 0.05:
+        verdict = "is not clearly different from"
+    else:
+        verdict = "beats" if row["easy_unsup_diff"] > 0 else "is worse than"
+    diff = f"Easy − Unsup. {row['easy_unsup_diff']:+.3f}, two-sided p = {p:.3f}"
+    return f"{sentence}; easy training {verdict} {row['unsup_learner']} ({diff}).{left_out}"
 
 
 def accuracy_reading(row: pd.Series) -> str:
@@ -206,12 +221,18 @@ def baseline_names(sgr: pd.DataFrame) -> str:
     return "; ".join(f"{short_name(d)}: {n}" for d, n in names.itertuples(index=False))
 
 
-def headline_note(ci: str, sgr: pd.DataFrame) -> str:
+def headline_note(ci: str, sgr: pd.DataFrame, pairing: str = "paired") -> str:
+    few = ""
+    if ci != "seed-t" and sgr["easy_hard_seed_t_lo"].notna().any():
+        few = (
+            f" With {FEW_SEEDS} seeds or fewer a bootstrap under-covers Easy − Hard: the details give its "
+            "t-interval over seeds beside it."
+        )
     return (
         "Accuracy [95% CI] on the hard test items of each measure without training (Unsupervised = each "
         f"dataset's unsupervised baseline, {baseline_names(sgr)}), "
         "trained on easy items and trained on hard items; SGR = (Easy − Unsupervised) / (Hard − Unsupervised). "
-        f"Intervals: {CI_NAMES[ci]}."
+        f"Intervals: {CI_NAMES[ci]}; conditions resampled {PAIRING_NAMES[pairing]}. Every p is two-sided.{few}"
     )
 
 
@@ -220,21 +241,21 @@ def method_note(ci: str, pairing: str) -> str:
     how = {
         "grid": "a bootstrap that resamples items and seeds with replacement, independently (Hase et al., 2024)",
         "nested": "a nested bootstrap: seeds are resampled with replacement, then each drawn seed's own test "
-        "items (two copies of a seed get independent item draws)",
+        "items (two copies of a seed get independent item draws; refused where seeds share most test items)",
         "seed-t": "a t-interval over seeds: the standard error of the seeds' means, Student t with n_seeds − 1 "
-        "degrees of freedom, centred on the pooled estimate (SGR: Fieller's interval)",
+        "degrees of freedom, centred on the pooled estimate (SGR: Fieller's interval); it sees seed-to-seed "
+        "spread only, so test items shared by every seed are held fixed (a baseline that answers by the item "
+        "alone gets a zero-width interval there)",
     }[ci]
-    paired = (
-        "a paired resampling (the same items and seeds in every draw for Easy, Hard and Unsupervised)"
-        if pairing == "paired"
-        else "an unpaired resampling (each condition's grid drawn on its own, as in the paper)"
-    )
     return (
-        "Accuracies are means over the item × seed grid of each cell group (each seed has its own test pool). "
+        "Accuracies are means over the item × seed grid of each cell group (a seed fixes its test items). "
         f"95% intervals ({ci}) come from {how}. SGR = (Easy − Unsupervised) / (Hard − Unsupervised) on identical "
-        f"hard test items, with {paired}; p is one-sided for Easy − Unsupervised ≤ 0, and two-sided for "
-        "Easy − Hard = 0 and Unsupervised − Easy = 0. SGR is undefined when the interval of Hard − Unsupervised "
-        "does not lie above 0. The generalization gap is the accuracy on the test items of the training level minus "
-        "that on all test items (cells tested on all levels), paired. Chance = mean of 1 / n_choices (0 for "
-        "generative items). Other intervals: `e2h report RUN --ci grid|nested|seed-t`."
+        f"hard test items, with the conditions resampled {PAIRING_NAMES[pairing]}. Every p-value is two-sided, "
+        "for a difference of 0 (Easy − Unsupervised, Easy − Hard, the generalization gap), read off the same "
+        "draws as the interval, so p < 0.05 exactly when the interval excludes 0. SGR is undefined when the "
+        "interval of Hard − Unsupervised does not lie above 0. A seed whose easy or hard cell did not finish is "
+        "left out of its SGR group (the details say which). The generalization gap is the accuracy on the test "
+        "items of the training level minus that on all test items (cells tested on all levels), paired. Chance = "
+        "mean of 1 / n_choices (0 for generative items). Other intervals: `e2h report RUN --ci grid|nested|seed-t "
+        "--pairing paired|paper|unpaired`."
     )

@@ -28,15 +28,29 @@ from e2h.analysis.plots import (
     slug,
 )
 from e2h.analysis.tables import baseline_learner, supervision_masks
+from e2h.hardness import train_levels
 from e2h.results_format import manifest_models
 
 #: Cost of one hard label relative to one easy label (the paper's cost curves: hard data costs twice as much).
 HARD_LABEL_COST = 2.0
 
 
-def label_cost(train_on: str, hard_cost: float = HARD_LABEL_COST) -> float:
-    """Cost of one training label: easy 1, hard ``hard_cost``, any other level or mixture halfway between."""
-    return {"easy": 1.0, "hard": hard_cost}.get(str(train_on), (1.0 + hard_cost) / 2)
+def label_cost(train_on: str, hard_cost: float = HARD_LABEL_COST, costs: Mapping[str, float] | None = None) -> float:
+    """Cost of one training label.
+
+    With ``costs`` (a run's ``label_cost``, e.g. ``{easy: 1, hard: 2}``): the level's cost, 1 for a level it does not
+    name, the mean over the levels a mixture draws from (``all``'s true mix follows the data). Without: easy 1, hard
+    ``hard_cost``, any other level or mixture halfway between.
+    """
+    if costs is None:
+        return {"easy": 1.0, "hard": hard_cost}.get(str(train_on), (1.0 + hard_cost) / 2)
+    return float(np.mean([costs.get(level, 1.0) for level in train_levels(str(train_on))]))
+
+
+def run_label_costs(manifest: Mapping[str, Any]) -> dict[str, float] | None:
+    """The ``label_cost`` a run's config set (its manifest records the config), or None where it set none."""
+    costs = (manifest.get("config") or {}).get("label_cost")
+    return {str(level): float(cost) for level, cost in costs.items()} if costs else None
 
 
 def model_parameters(manifest: Mapping[str, Any], models: list[str]) -> dict[str, float]:
@@ -107,20 +121,30 @@ def _dashed(rows: pd.DataFrame) -> str:
     return f" Dashed: the unsupervised baseline ({name})." if name else ""
 
 
-def plot_cost_curves(acc: pd.DataFrame, out_dir: Path, hard_cost: float = HARD_LABEL_COST) -> list[Plot]:
-    """Accuracy against labelling cost (n_train × label cost) for groups with several n_train."""
+def plot_cost_curves(
+    acc: pd.DataFrame, out_dir: Path, hard_cost: float = HARD_LABEL_COST, costs: Mapping[str, float] | None = None
+) -> list[Plot]:
+    """Accuracy against labelling cost (n_train × label cost) for groups with several n_train.
+
+    ``costs``: the run's ``label_cost`` per level (:func:`run_label_costs`); None: easy 1, hard ``hard_cost``.
+    """
 
     def cost(rows: pd.DataFrame) -> list[float]:
-        return [n * label_cost(t, hard_cost) for n, t in zip(rows.n_train, rows.train_on, strict=True)]
+        return [n * label_cost(t, hard_cost, costs) for n, t in zip(rows.n_train, rows.train_on, strict=True)]
 
+    if costs is None:
+        axis = f"easy label = 1, hard = {hard_cost:g}"
+        rule = f"n_train × {hard_cost:g} for hard items, × 1 for easy ones (other levels halfway)."
+    else:
+        axis = ", ".join(f"{level} = {value:g}" for level, value in costs.items())
+        rule = f"n_train × the label cost of the level trained on ({axis}; unnamed levels 1, mixtures the mean)."
     return _setting_curves(
         acc,
         out_dir,
         ("cost", "n_train", cost),
-        f"labelling cost (easy label = 1, hard = {hard_cost:g})",
+        f"labelling cost ({axis})",
         "by labelling cost",
-        f"the cost of the training labels: n_train × {hard_cost:g} for hard items, × 1 for easy ones "
-        "(other levels halfway).",
+        f"the cost of the training labels: {rule}",
         log_x=True,
     )
 

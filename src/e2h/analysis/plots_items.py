@@ -1,14 +1,18 @@
 """Figures that need the items' measure values: accuracy by hardness value, histograms, Spearman heatmaps.
 
 The results store holds item ids, not measure values, so these read each dataset's item table with
-:func:`e2h.data.load_dataset` by the names in the results. A built-in dataset whose assets are not
-cached is not fetched (a report never downloads); it and any table that fails to load are skipped with a note.
+:func:`e2h.data.load_dataset` by the names in the results, with ``E2H_OFFLINE`` set: a report never downloads.
+A dataset that cannot load without a download, or fails to load, is skipped with a note.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
-from collections.abc import Mapping
+import os
+import sys
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,24 +26,60 @@ from e2h.results_format import manifest_cells
 
 MAX_BINS = 8  # measures with more distinct values are cut into this many quantile bins
 MAX_DISCRETE = 12  # histograms: at most this many distinct values get one bar each
+WARNING = "e2h: warning: "  # how e2h.notices.warn starts a line
+
+
+@contextlib.contextmanager
+def _offline() -> Iterator[None]:
+    """``E2H_OFFLINE=1`` for the block: assets that are not cached fail at once instead of downloading."""
+    before = os.environ.get("E2H_OFFLINE")
+    os.environ["E2H_OFFLINE"] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["E2H_OFFLINE"]
+        else:
+            os.environ["E2H_OFFLINE"] = before
+
+
+def _load_offline(name: str) -> tuple[pd.DataFrame, list[str]]:
+    """The dataset's item table, loaded without a download, and the warnings loading it gave (for the report)."""
+    from e2h.data import load_dataset
+
+    with _offline(), contextlib.redirect_stderr(io.StringIO()) as err:
+        try:
+            table = load_dataset(name)
+        finally:
+            lines = err.getvalue().splitlines()
+            for line in lines:  # anything but a warning goes on to the terminal
+                if not line.startswith(WARNING):
+                    print(line, file=sys.stderr)
+    return table, [line.removeprefix(WARNING) for line in lines if line.startswith(WARNING)]
 
 
 def load_item_tables(names: list[str]) -> tuple[dict[str, pd.DataFrame], list[str]]:
-    """The item table of each dataset that loads without a download, and one note per dataset that does not."""
-    from e2h.data import DATASETS, dataset_info, load_dataset
+    """The item table of each dataset that loads without a download, and notes on those that do not.
+
+    A built-in dataset loads as the run loaded it: without its optional assets when those are not cached (ARC
+    without its annotations, human measures NaN); its warnings become notes of the report.
+    """
+    from e2h.data import DATASETS, dataset_info
 
     tables, notes = {}, []
     for name in names:
-        if name in DATASETS and not dataset_info(name)["cached"]:
-            notes.append(f"No item-level figures for {name}: its assets are not cached (`e2h data show {name}`).")
-            continue
         try:
-            tables[name] = load_dataset(name)
+            tables[name], warnings = _load_offline(name)
         except (E2HError, OSError) as exc:
+            if name in DATASETS and not dataset_info(name)["cached"]:
+                notes.append(f"No item-level figures for {name}: its assets are not cached (`e2h data show {name}`).")
+                continue
             notes.append(
                 f"No item-level figures for {plots.short_name(name)}: "
                 f"its item table did not load ({str(exc).rstrip('.')})."
             )
+            continue
+        notes += [f"Item table of {plots.short_name(name)}, loaded without downloads: {w}" for w in warnings]
     return tables, notes
 
 

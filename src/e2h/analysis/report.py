@@ -30,6 +30,7 @@ from e2h.analysis.plots_curves import (
     plot_cost_curves,
     plot_model_size,
     plot_noise_curves,
+    run_label_costs,
 )
 from e2h.analysis.plots_items import (
     load_item_tables,
@@ -40,7 +41,14 @@ from e2h.analysis.plots_items import (
 )
 from e2h.analysis.results import load_manifest, load_results
 from e2h.analysis.stats import N_BOOT, check_ci
-from e2h.analysis.tables import accuracy_table, generalization_table, per_seed_table, sgr_table, write_table
+from e2h.analysis.tables import (
+    accuracy_table,
+    check_nested,
+    generalization_table,
+    per_seed_table,
+    sgr_table,
+    write_table,
+)
 from e2h.io import atomic_path, remove_stale_temps
 
 SCREENSHOT = "screenshot.png"
@@ -252,7 +260,7 @@ def _figures(
         )
     sizes = model_parameters(manifest, sorted(results["model"].unique()))
     curves = {
-        "cost curves (one n_train)": plot_cost_curves(acc, folder, hard_cost),
+        "cost curves (one n_train)": plot_cost_curves(acc, folder, hard_cost, run_label_costs(manifest)),
         "noise curves (one label-noise p)": plot_noise_curves(acc, folder),
         "accuracy vs model size (fewer than two models of known size)": plot_model_size(acc, folder, sizes),
     }
@@ -279,13 +287,15 @@ def write_report(
 ) -> ReportPaths:
     """Compute the tables, draw the figures and write ``<run_dir>/report/`` (md, html, png, csv, parquet).
 
-    ``ci`` is the interval method (``grid``: the paper's, ``nested``, ``seed-t``); ``pairing="unpaired"`` is
-    the paper's per-condition bootstrap for SGR and its differences; ``hard_cost`` is the cost of a hard
+    ``ci`` is the interval method (``grid``: the paper's, ``nested``, ``seed-t``); ``pairing`` how SGR's
+    conditions are resampled together (``paired``, ``paper``: the paper's scheme, ``unpaired``; see
+    :data:`e2h.analysis.stats.PAIRING_NAMES`); ``hard_cost`` is the cost of a hard
     label relative to an easy one in the cost curves.
     """
     check_ci(ci, pairing)
     run_dir = Path(run_dir)
     manifest, results = load_manifest(run_dir), load_results(run_dir)
+    check_nested(results, ci)  # before anything is written
     folder = run_dir / "report"
     folder.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(folder)  # left by a report killed while being written
@@ -319,7 +329,7 @@ def write_report(
         name=str(manifest.get("name", run_dir.name)),
         description=str(manifest.get("description") or ""),
         headline_title="Supervision gap recovered" if not sgr.empty else "Accuracy on the test items",
-        headline_note=display.headline_note(ci, sgr) if not sgr.empty else "",
+        headline_note=display.headline_note(ci, sgr, pairing) if not sgr.empty else "",
         headline=display.headline_table(sgr, acc),
         failed_note=f"{len(failed)} cell(s) did not finish; these results leave them out (list below)."
         if len(failed)

@@ -22,7 +22,17 @@ import numpy as np
 import pandas as pd
 
 from e2h.analysis.resampling import seed_means
-from e2h.analysis.stats import N_BOOT, accuracy_estimate, align, check_ci, difference, sgr
+from e2h.analysis.stats import (
+    FEW_SEEDS,
+    N_BOOT,
+    accuracy_estimate,
+    align,
+    aligned_grids,
+    check_ci,
+    check_design,
+    difference,
+    sgr,
+)
 from e2h.answering import chance_rate
 from e2h.errors import E2HError
 from e2h.io import atomic_path
@@ -63,6 +73,17 @@ def correctness_grid(rows: pd.DataFrame) -> pd.DataFrame:
     return rows.pivot(index="item_id", columns="seed", values="correct").astype(float)
 
 
+def check_nested(results: pd.DataFrame, ci: str) -> None:
+    """Refuse ``ci="nested"`` for a run whose seeds share most of their test items (one line naming where)."""
+    if ci != "nested":
+        return
+    for (dataset, measure, test_on), rows in results.groupby(["dataset", "measure", "test_on"], sort=True):
+        try:
+            check_design(pd.crosstab(rows["item_id"], rows["seed"]).to_numpy() > 0, ci)
+        except E2HError as exc:
+            raise E2HError(f"{dataset}, {measure}, test_on {test_on}: {exc}") from None
+
+
 def _key_rng(seed: int, purpose: str, key: tuple) -> np.random.Generator:
     return make_rng(seed, purpose, *(str(part) for part in key))
 
@@ -82,6 +103,7 @@ def accuracy_table(results: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 0, c
     (observed item × seed results), ``chance``, ``ci`` (the interval method).
     """
     check_ci(ci)
+    check_nested(results, ci)
     rows = _with_levels(results).assign(chance=lambda d: chance_rate(d["n_choices"]))
     groups = rows.groupby(ACC_KEYS, dropna=False, sort=True)
     out = []
@@ -92,42 +114,97 @@ def accuracy_table(results: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 0, c
     return pd.DataFrame(out, columns=columns).assign(ci=ci)
 
 
-def _unsupervised_grid(zs: pd.DataFrame, key: dict, like: pd.DataFrame) -> tuple[pd.DataFrame | None, str]:
-    """The unsupervised baseline's correctness (its rows: ``zs``) on the items × seeds of ``like``.
-
-    Paired by (item, seed) when the baseline cells of the same measure and test level cover them;
-    otherwise by item alone (the baseline has no training data, so its answer depends on the item only).
-    Returns (grid, how) or (None, reason).
-    """
-    observed = like.notna()
+def _baseline_paired(zs: pd.DataFrame, key: dict, like: pd.DataFrame) -> pd.DataFrame | None:
+    """The baseline's cells of the same measure and test level as an items × seeds grid on ``like``'s layout."""
     same = zs[(zs["measure"] == key["measure"]) & (zs["test_on"] == key["test_on"]) & (zs["item_level"] == "hard")]
-    if not same.empty and not same.duplicated(["item_id", "seed"]).any():
-        paired = correctness_grid(same).reindex(index=like.index, columns=like.columns)
-        if paired[observed].notna().sum().sum() == observed.sum().sum():
-            return paired.where(observed), "paired by (item, seed)"
-    by_item = zs.groupby("item_id")["correct"].mean()
-    missing = like.index.difference(by_item.index)
+    if same.empty or same.duplicated(["item_id", "seed"]).any():
+        return None
+    return correctness_grid(same).reindex(index=like.index, columns=like.columns)
+
+
+def _baseline_by_item(zs: pd.DataFrame, like: pd.DataFrame) -> tuple[pd.DataFrame | None, str]:
+    """The baseline's answer to each item of ``like`` in every seed, or (None, what stops it).
+
+    The baseline has no training data, so its answer should depend on the item only; an item answered
+    differently in two of its cells (another dtype, another option) cannot be matched this way.
+    """
+    rows = zs[zs["item_id"].isin(like.index)]
+    missing = like.index.difference(rows["item_id"].unique())
     if len(missing):
         reason = (
             f"no predictions of the unsupervised baseline for {len(missing)} of {len(like)} hard test items; "
             "add `unsupervised` to the run's learners"
         )
         return None, reason
-    values = np.repeat(by_item.reindex(like.index).to_numpy()[:, None], like.shape[1], axis=1)
-    return pd.DataFrame(values, index=like.index, columns=like.columns).where(observed), "by item"
+    answers = rows.groupby("item_id")["correct"].agg(["min", "max"])
+    differ = answers.index[answers["min"] != answers["max"]]
+    if len(differ):
+        item = differ[0]
+        cells = rows[rows["item_id"] == item].sort_values("correct")
+        wrong, right = cells.iloc[0], cells.iloc[-1]
+        where = lambda r: f"cell {r.cell_id} (seed {r.seed}, measure {r.measure}, test_on {r.test_on})"  # noqa: E731
+        reason = (
+            f"the unsupervised baseline answers {len(differ)} of {len(like)} hard test items differently in different "
+            f"cells (e.g. {item}: right in {where(right)}, wrong in {where(wrong)}), so it cannot be matched by item "
+            "alone; run it with this group's measure, test level and seeds so it pairs by (item, seed)"
+        )
+        return None, reason
+    by_item = answers["min"].astype(float).reindex(like.index).to_numpy()
+    values = np.repeat(by_item[:, None], like.shape[1], axis=1)
+    return pd.DataFrame(values, index=like.index, columns=like.columns).where(like.notna()), ""
+
+
+def _seeds_note(left_out: dict) -> str:
+    """Which seeds an SGR group leaves out and why: ``seed 2 (no easy results)``."""
+    return ", ".join(f"seed {s} (no {why} results)" for s, why in sorted(left_out.items()))
+
+
+def _match(
+    easy: pd.DataFrame, hard: pd.DataFrame, zs: pd.DataFrame, key: dict
+) -> tuple[list[pd.DataFrame] | None, str, str]:
+    """The group's (easy, hard, unsupervised) grids on the seeds all three can be paired on.
+
+    Returns (grids, how the baseline was matched, a note on the seeds left out) or (None, reason, note).
+    A seed is left out when the easy or the hard cell of it did not finish; the baseline is paired by
+    (item, seed) when its cells of the same measure and test level cover every seed, else by item when
+    its answers do not depend on the cell, else on the seeds it covers.
+    """
+    left_out = {s: "easy" for s in hard.columns.difference(easy.columns)}
+    left_out |= {s: "hard" for s in easy.columns.difference(hard.columns)}
+    seeds = sorted(easy.columns.intersection(hard.columns))
+    items = easy.index.union(hard.index)
+    easy, hard = (f.reindex(index=items, columns=seeds) for f in (easy, hard))
+    tested = easy.notna().any(axis=1) | hard.notna().any(axis=1)
+    easy, hard = easy[tested], hard[tested]
+    if not seeds:
+        return None, "the easy and the hard cells share no seed that finished", _seeds_note(left_out)
+    paired = _baseline_paired(zs, key, easy)
+    covered = [] if paired is None else [s for s in seeds if paired[s][easy[s].notna()].notna().all()]
+    if covered == seeds:
+        return [easy, hard, paired.where(easy.notna())], "paired by (item, seed)", _seeds_note(left_out)
+    by_item, reason = _baseline_by_item(zs, easy)
+    if by_item is not None:
+        return [easy, hard, by_item], "by item", _seeds_note(left_out)
+    if not covered:
+        return None, reason, _seeds_note(left_out)
+    left_out |= {s: "unsupervised baseline" for s in seeds if s not in covered}
+    easy, hard, paired = (f[covered] for f in (easy, hard, paired))
+    keep = easy.notna().any(axis=1)
+    grids = [easy[keep], hard[keep], paired[keep].where(easy[keep].notna())]
+    return grids, "paired by (item, seed)", _seeds_note(left_out)
 
 
 class _Group(NamedTuple):
-    """One SGR group: its key, chance, the easy and hard grids, and the baseline's grid (None: ``how`` says why)."""
+    """One SGR group: its key, chance, its aligned grids (None: ``how`` says why not), the baseline's name,
+    how the baseline was matched, and a note on the seeds left out."""
 
     key_values: tuple
     key: dict
     chance: float
-    easy: pd.DataFrame
-    hard: pd.DataFrame
-    unsup: pd.DataFrame | None
+    grids: list[pd.DataFrame] | None  # easy, hard, unsupervised: items × seeds
     how: str
     unsup_learner: str  # the baseline's learner name
+    note: str
 
 
 def _sgr_groups(results: pd.DataFrame, desc: str = "SGR") -> Iterator[_Group]:
@@ -143,20 +220,22 @@ def _sgr_groups(results: pd.DataFrame, desc: str = "SGR") -> Iterator[_Group]:
         easy = correctness_grid(group[group["train_on"] == "easy"])
         hard = correctness_grid(group[group["train_on"] == "hard"])
         zs = results[baseline & (results["model"] == key["model"]) & (results["dataset"] == key["dataset"])]
-        unsup, how = _unsupervised_grid(zs, key, easy)
+        grids, how, note = _match(easy, hard, zs, key)
+        if grids is not None:
+            try:
+                aligned_grids(*grids)
+            except E2HError as exc:
+                grids, how = None, str(exc)
         chance = chance_rate(group["n_choices"]).mean()
-        yield _Group(key_values, key, chance, easy, hard, unsup, how, baseline_learner(zs))
-
-
-def _where(key: dict) -> str:
-    return ", ".join(f"{k}={key[k]}" for k in ("model", "dataset", "measure", "learner", "test_on"))
+        yield _Group(key_values, key, chance, grids, how, baseline_learner(zs), note)
 
 
 SGR_COLUMNS = [*SGR_KEYS, "unsup_acc", "unsup_lo", "unsup_hi", "easy_acc", "easy_lo", "easy_hi"]
-SGR_COLUMNS += ["hard_acc", "hard_lo", "hard_hi", "chance", "sgr", "sgr_lo", "sgr_hi", "p_value", "defined"]
-SGR_COLUMNS += ["reason", "gap_lo", "gap_hi", "easy_hard_diff", "easy_hard_lo", "easy_hard_hi", "easy_hard_p"]
-SGR_COLUMNS += ["unsup_easy_diff", "unsup_easy_lo", "unsup_easy_hi", "unsup_easy_p"]
-SGR_COLUMNS += ["n_items", "n_seeds", "n_results", "unsup_learner", "unsup_alignment", "ci", "pairing"]
+SGR_COLUMNS += ["hard_acc", "hard_lo", "hard_hi", "chance", "sgr", "sgr_lo", "sgr_hi", "defined"]
+SGR_COLUMNS += ["reason", "gap_lo", "gap_hi", "easy_unsup_diff", "easy_unsup_lo", "easy_unsup_hi", "easy_unsup_p"]
+SGR_COLUMNS += ["easy_hard_diff", "easy_hard_lo", "easy_hard_hi", "easy_hard_p"]
+SGR_COLUMNS += ["easy_hard_seed_t_lo", "easy_hard_seed_t_hi", "easy_hard_seed_t_p"]
+SGR_COLUMNS += ["n_items", "n_seeds", "n_results", "unsup_learner", "unsup_alignment", "note", "ci", "pairing"]
 
 
 def sgr_table(
@@ -167,32 +246,37 @@ def sgr_table(
 
     Uses the rows with ``item_level == "hard"`` (cells tested on ``hard``, or the hard part of ``all``;
     ``test_on`` is a key). Columns: the keys; ``unsup_*``, ``easy_*``, ``hard_*`` accuracies with CIs;
-    ``chance``; ``sgr``, ``sgr_lo``, ``sgr_hi``, ``p_value`` (one-sided, Easy − Unsupervised ≤ 0),
-    ``defined``, ``reason``, ``gap_lo``, ``gap_hi`` (CI of Hard − Unsupervised); ``easy_hard_*`` and
-    ``unsup_easy_*``: Easy − Hard and Unsupervised − Easy with CI and two-sided p (``*_p``); ``n_items``,
-    ``n_seeds``, ``n_results``, ``unsup_learner`` (the baseline's learner name), ``unsup_alignment`` (how the
-    baseline was matched: by (item, seed), or by item), ``ci`` and ``pairing`` (the interval method and whether
-    conditions were resampled together).
+    ``chance``; ``sgr``, ``sgr_lo``, ``sgr_hi``, ``defined``, ``reason``, ``gap_lo``, ``gap_hi`` (CI of
+    Hard − Unsupervised); ``easy_unsup_*`` and ``easy_hard_*``: Easy − Unsupervised and Easy − Hard with CI
+    and two-sided p (``*_p``); ``easy_hard_seed_t_*``: Easy − Hard's t-interval over seeds and its p, beside a
+    bootstrap with 2 or 3 seeds (which under-covers it there), else NaN; ``n_items``, ``n_seeds``,
+    ``n_results``, ``unsup_learner`` (the baseline's learner name), ``unsup_alignment`` (how the baseline was
+    matched: by (item, seed), or by item), ``note`` (seeds left out because a cell of them did not finish),
+    ``ci`` and ``pairing`` (the interval method and how the conditions were resampled together).
+
+    A group that cannot be computed (no baseline predictions, cells on different items) gets a row with
+    ``defined`` False and the reason; every other group is computed.
     """
     check_ci(ci, pairing)
+    check_nested(results, ci)
     out = []
     for g in _sgr_groups(results):
-        row = {**g.key, "chance": g.chance, "unsup_learner": g.unsup_learner}
-        if g.unsup is None:
+        row = {**g.key, "chance": g.chance, "unsup_learner": g.unsup_learner, "note": g.note}
+        if g.grids is None:
             out.append({**row, "sgr": np.nan, "defined": False, "reason": g.how})
             continue
         rng = _key_rng(seed, "sgr", g.key_values)
-        try:
-            res = sgr(g.easy, g.hard, g.unsup, n_boot=n_boot, rng=rng, ci=ci, pairing=pairing)
-        except E2HError as exc:
-            raise E2HError(f"{_where(g.key)}: {exc}") from exc
+        res = sgr(*g.grids, n_boot=n_boot, rng=rng, ci=ci, pairing=pairing)
         for name, est in (("unsup", res.unsup), ("easy", res.easy), ("hard", res.hard)):
             row.update({f"{name}_acc": est.mean, f"{name}_lo": est.lo, f"{name}_hi": est.hi})
-        row.update(sgr=res.value, sgr_lo=res.lo, sgr_hi=res.hi, p_value=res.p_value, defined=res.defined)
+        row.update(sgr=res.value, sgr_lo=res.lo, sgr_hi=res.hi, defined=res.defined)
         row.update(reason=res.reason, gap_lo=res.gap_lo, gap_hi=res.gap_hi)
-        for name, diff in (("easy_hard", res.easy_minus_hard), ("unsup_easy", res.unsup_minus_easy)):
+        for name, diff in (("easy_unsup", res.easy_minus_unsup), ("easy_hard", res.easy_minus_hard)):
             row.update({f"{name}_diff": diff.mean, f"{name}_lo": diff.lo, f"{name}_hi": diff.hi})
             row[f"{name}_p"] = diff.p_value
+        if ci != "seed-t" and 2 <= res.easy.n_seeds <= FEW_SEEDS:
+            t = difference(*align(*g.grids)[:2], "seed-t")
+            row.update(easy_hard_seed_t_lo=t.lo, easy_hard_seed_t_hi=t.hi, easy_hard_seed_t_p=t.p_value)
         row.update(n_items=res.easy.n_items, n_seeds=res.easy.n_seeds, n_results=res.easy.n_results)
         out.append({**row, "unsup_alignment": g.how})
     return pd.DataFrame(out, columns=SGR_COLUMNS).assign(ci=ci, pairing=pairing)
@@ -209,15 +293,12 @@ def per_seed_table(results: pd.DataFrame) -> pd.DataFrame:
     """
     out = []
     for g in _sgr_groups(results, desc="per seed"):
-        if g.unsup is None:
+        if g.grids is None:
             continue
-        try:
-            grids = align(g.easy, g.hard, g.unsup)
-        except E2HError as exc:
-            raise E2HError(f"{_where(g.key)}: {exc}") from exc
+        grids = align(*g.grids)
         e, h, u = seed_means(list(grids))  # (n_seeds,) each
         n_items = (~np.isnan(grids[0])).sum(axis=0)
-        for j, s in enumerate(sorted(g.easy.columns)):
+        for j, s in enumerate(sorted(g.grids[0].columns)):
             row = dict(seed=s, n_items=int(n_items[j]), unsup=u[j], easy=e[j], hard=h[j])
             row.update(easy_minus_unsup=e[j] - u[j], hard_minus_unsup=h[j] - u[j], easy_minus_hard=e[j] - h[j])
             out.append({**g.key, **row})
@@ -236,6 +317,7 @@ def generalization_table(results: pd.DataFrame, n_boot: int = N_BOOT, seed: int 
     ``gap_hi``, ``p_value``, ``n_level_results``, ``n_results``, ``n_seeds``, ``ci``.
     """
     check_ci(ci)
+    check_nested(results, ci)
     cells = results[(results["test_on"] == "all") & results["train_on"].isin(LEVELS)]
     out = []
     for key, group in cells.groupby(GAP_KEYS, dropna=False, sort=True):

@@ -180,10 +180,9 @@ def export_command(
 ) -> None:
     """Write the item table (with every measure) to a file, atomically."""
     from e2h.data import load_dataset, save_items
-    from e2h.data.user import READERS
+    from e2h.data.user import check_output
 
-    if Path(to).suffix.lower() not in READERS:  # before loading: a built-in table takes seconds
-        raise E2HError(f"cannot write {to}: unknown extension {Path(to).suffix!r}: use .csv, .jsonl or .parquet.")
+    check_output(to)  # before loading: a built-in table takes seconds
     items = load_dataset(name)
     path = save_items(items, to)
     console().print(f"wrote {len(items)} items to {path}", soft_wrap=True)

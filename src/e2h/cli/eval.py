@@ -25,7 +25,7 @@ import typer
 import yaml
 
 from e2h.errors import E2HError
-from e2h.io import atomic_open
+from e2h.io import atomic_open, check_writable
 from e2h.seeding import make_rng
 
 if TYPE_CHECKING:
@@ -58,6 +58,8 @@ def eval_command(
     from e2h.models import load_model
 
     config = eval_config(options=parse_options(option), **flags)
+    if out is not None:
+        check_writable(out)  # before the model runs, not after
     data, cells, _ = plan(config)
     (cell,) = cells
     lm = load_model(config.model_path(cell.model), device=config.device, dtype=config.dtype)
@@ -103,8 +105,16 @@ def eval_config(
     normalization: str | None = None,
     extraction: str | None = None,
 ) -> ExperimentConfig:
-    """The one-cell config that ``e2h eval`` runs (validated like any config file)."""
+    """The one-cell config that ``e2h eval`` runs (validated like any config file; ``--option`` values first, so that
+    their error names the flag)."""
     from e2h.experiments import parse_config
+    from e2h.learners import LEARNERS
+
+    if learner in LEARNERS:
+        try:
+            LEARNERS.get(learner).check_options(options)
+        except E2HError as exc:
+            raise E2HError(f"--option: {exc}") from None
 
     data: dict[str, Any] = {
         "name": "eval",
@@ -135,13 +145,14 @@ def _print_summary(
     cell: Any, train: pd.DataFrame, test: pd.DataFrame, main: Predictions, by_norm: dict[str, Predictions]
 ) -> None:
     from e2h.answering import chance_rate
+    from e2h.learners import LEARNERS
     from e2h.learners.prompting import NORMALIZATIONS
 
     chance = float(np.mean(chance_rate(test["choices"].map(len))))
     options = cell.options
-    fmt = options.get("format", "cot" if cell.learner == "icl-cot" else "-")
+    fmt = "cot" if LEARNERS.get(cell.learner).generates(options) else options.get("format", "-")
     k_used = main.info.get("k_used")
-    shots = f", k_used {k_used}" if k_used is not None and cell.learner != "zero-shot" else ""
+    shots = f", k_used {k_used}" if k_used is not None and "k" in options else ""  # a learner with demonstrations
     split = "random split" if cell.measure == "random" else f"{cell.measure} {cell.train_on}→{cell.test_on}"
     typer.echo(
         f"{cell.model} | {Path(cell.dataset).name} | {cell.learner} (format {fmt}{shots}) | {split} | "

@@ -1,6 +1,8 @@
 """`e2h hardness compute|list`: model-based hardness measures, computed once into the cache.
 
     e2h hardness compute arc --method prequential --models smollm2-135m --format cloze
+    e2h hardness compute arc --method nll --models gemma3-270m,qwen2.5-coder-1.5b   # the paper's summed NLL
+    e2h hardness compute arc --source hub --variant paper --method mdl_proxy          # on the items a run uses
     e2h hardness compute arc --method irt --runs runs/arc_learners --runs runs/other
     e2h hardness list arc
 
@@ -30,18 +32,21 @@ NAME_HELP = "Built-in dataset (see `e2h data list`) or a path to a CSV / JSONL /
 @app.command("compute")
 def compute_command(
     name: str = typer.Argument(..., help=NAME_HELP, metavar="DATASET"),
-    method: str = typer.Option(..., "--method", help="mdl_proxy, prequential, nll or irt."),
+    method: str = typer.Option(..., "--method", help="mdl_proxy, prequential, nll, nll_per_token or irt."),
     models: str = typer.Option("smollm2-135m-instruct", "--models", help="Comma-separated models (aliases, ids)."),
     learner: str = typer.Option(DEFAULT_LEARNER, "--learner", help="Learner fitted by mdl_proxy and prequential."),
     option: list[str] = typer.Option([], "--option", help="A learner option KEY=VALUE (YAML value); repeatable."),
     format: str | None = typer.Option(None, "--format", help="Prompt format (default: the dataset's)."),
     seed: int = typer.Option(0, "--seed", help="Seed of pools, resamples and orders."),
     runs: list[str] = typer.Option([], "--runs", help="Finished run folder for irt (repeatable, or comma-separated)."),
+    source: str = typer.Option("local", "--source", help="Built-in dataset from: local or hub (a run's `source`)."),
+    variant: str | None = typer.Option(None, "--variant", help="Another preparation (a run's `variant`), e.g. paper."),
     setting: list[str] = typer.Option(
         [],
         "--set",
         metavar="KEY=VALUE",
-        help="A method setting (repeatable): mdl_proxy sizes=5,20,80 resamples=5 holdout=1000; "
+        help="A method setting (repeatable): mdl_proxy sizes=5,20,80 resamples=5 holdout=1000 (0: no pool, for "
+        "--learner zero-shot, its default); "
         "prequential permutations=3 first_block=16; irt irt_model=2pl|1pl min_responses=5.",
     ),
 ) -> None:
@@ -59,6 +64,8 @@ def compute_command(
         format=format,
         seed=seed,
         runs=[r.strip() for text in runs for r in text.split(",") if r.strip()],
+        source=source,
+        variant=variant,
         **settings,
     )
     seconds = time.perf_counter() - started
@@ -93,9 +100,12 @@ def list_command(
     name: str | None = typer.Argument(None, help="Only this dataset (default: every dataset with a table)."),
 ) -> None:
     """Computed measures: dataset, measure, items with a value, method, models, learner, seed, date."""
-    from e2h.data.measure_tables import computed_tables, list_computed, read_measure
+    from e2h.data.measure_tables import computed_tables, dataset_key, list_computed, read_measure
 
-    found = computed_tables(name) if name else list_computed()
+    found = list_computed()
+    if name:  # its default preparation's tables (a view's base's too), then those of its other preparations
+        other = {k: p for k, p in found.items() if k.partition("/")[0].startswith(f"{dataset_key(name)}@")}
+        found = {**computed_tables(name), **other}
     if not found:
         raise E2HError(
             f"no computed measure{' for ' + name if name else ''}: run `e2h hardness compute DATASET --method ...`."
@@ -118,7 +128,7 @@ def list_command(
         rows, meta = read_measure(path)
         held = rows["held_out"].to_numpy(dtype=bool)
         table.add_row(
-            str(meta.get("dataset", path.parent.name)),
+            str(meta.get("dataset", path.parent.name)) + _preparation(path.parent.name),
             measure.split("/")[-1],
             str(int((~held & rows["value"].notna()).sum())),
             str(int(held.sum())),
@@ -130,3 +140,9 @@ def list_command(
             str(meta.get("created", "")),
         )
     print_wide(table)
+
+
+def _preparation(key: str) -> str:
+    """`` @hub``, `` @local-paper``… for a table of another preparation than the default (its folder's suffix)."""
+    suffix = key.partition("@")[2]
+    return f" @{suffix}" if suffix else ""

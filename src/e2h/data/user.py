@@ -9,7 +9,8 @@ Columns (one row per item):
 * the answer — ``label`` (0-based index into the choices) **or** ``answer`` (text equal to one choice);
 * optional ``id`` (default ``<file stem>/<row>``), ``reasoning`` (its line breaks become spaces), ``subject``,
   ``source_split``, ``answer_kind`` (per item: ``choice``, ``number`` or ``yes-no``);
-* every other numeric column is a hardness measure, kept under its own name.
+* every other numeric column is a hardness measure, kept under its own name (see :func:`_measure_or_text` for a
+  column that mixes numbers and words).
 
 How the items are prompted and answered (:class:`~e2h.data.schema.DatasetFacts`) may be declared in a
 sidecar YAML file next to the data, ``<file>.yaml`` (``items.csv`` → ``items.csv.yaml``)::
@@ -41,7 +42,8 @@ import yaml
 from e2h.data.schema import DatasetFacts, check_facts, infer_facts, one_line
 from e2h.data.source_measures import is_missing
 from e2h.errors import E2HError
-from e2h.io import atomic_path
+from e2h.io import atomic_path, check_writable
+from e2h.notices import warn
 
 READERS = {".csv": "CSV", ".jsonl": "JSONL", ".parquet": "Parquet"}
 TEXT_COLUMNS = ["id", "question", "choices", "answer", "reasoning", "subject", "source_split", "answer_kind"]
@@ -80,7 +82,7 @@ def read_user_file(path: str | Path) -> tuple[pd.DataFrame, list[str]]:
     for column in raw.columns:
         if column in TEXT_COLUMNS or column in choice_columns or column == "label":
             continue
-        values = _numeric(raw[column])
+        values = _measure_or_text(raw[column], f"{path.name} column {str(column)!r}")
         items[column] = values if values is not None else raw[column].to_numpy()
         if values is not None:
             measures.append(str(column))
@@ -124,12 +126,18 @@ def _read_sidecar(sidecar: Path) -> dict[str, object]:
     return check_facts(data, str(sidecar))
 
 
+def check_output(path: str | Path) -> Path:
+    """``path`` if an item table can be written there (known extension, writable place), else a one-line E2HError."""
+    path = Path(path).expanduser()
+    if path.suffix.lower() not in READERS:
+        raise E2HError(f"cannot write {path}: unknown extension {path.suffix!r}: use .csv, .jsonl or .parquet.")
+    return check_writable(path)
+
+
 def save_items(items: pd.DataFrame, path: str | Path) -> Path:
     """Write an item table to .parquet, .jsonl or .csv (choices as a JSON list), atomically."""
-    path = Path(path).expanduser()
-    kind = READERS.get(path.suffix.lower())
-    if kind is None:
-        raise E2HError(f"cannot write {path}: unknown extension {path.suffix!r}: use .csv, .jsonl or .parquet.")
+    path = check_output(path)
+    kind = READERS[path.suffix.lower()]
     frame = items.copy()
     frame["choices"] = frame["choices"].map(list)
     with atomic_path(path) as tmp:
@@ -295,14 +303,64 @@ def _text_column(raw: pd.DataFrame, name: str) -> list[str]:
     return ["" if is_missing(v) else str(v) for v in raw[name]]
 
 
-def _numeric(column: pd.Series) -> np.ndarray | None:
-    """The column as floats if every non-empty cell is a number (empty → NaN), else None."""
+#: rows and values a warning lists before "and N more"
+SHOWN = 5
+
+
+def _measure_or_text(column: pd.Series, where: str) -> np.ndarray | None:
+    """The column as floats (a measure; empty cells → NaN), or None (a text column, kept as it is).
+
+    A column whose non-empty cells are all numbers is a measure, and one with no number is text. A column that
+    mixes them is read by what most of its cells are, and never silently: a warning names the column, the 1-based
+    rows and the values that do not fit. When at least half are numbers it is a measure and the other cells
+    become missing (NaN, so those items take part in no split by it); otherwise it is text, not a measure.
+
+    A warning rather than an error: hand-made annotations often mark an unknown value with a word (``?``,
+    ``n/a``, ``unknown``), and one such cell should neither cost the user the rest of the column (the
+    behaviour this replaces) nor stop every command on a file whose other measures are fine. The warning
+    repeats on every load until the cells are numbers or empty, so the choice is made by the user, not
+    hidden; a measure with no usable values left still stops any split that names it.
+    """
     if pd.api.types.is_bool_dtype(column) or pd.api.types.is_numeric_dtype(column):
         return column.astype("float64").to_numpy()
     cells = column.map(lambda v: np.nan if is_missing(v) or (isinstance(v, str) and not v.strip()) else v)
-    if cells.isna().all():
+    numbers = pd.to_numeric(cells.map(_number), errors="coerce").astype("float64")
+    words = (cells.notna() & numbers.isna()).to_numpy()
+    n_values, n_words = int(cells.notna().sum()), int(words.sum())
+    if n_words == 0:
+        return numbers.to_numpy() if n_values else None
+    if n_words == n_values:
         return None
+    if n_words * 2 > n_values:
+        rows = _listed([str(i + 1) for i in np.flatnonzero(numbers.notna().to_numpy())])
+        warn(
+            f"{where}: {n_values - n_words} of {n_values} values are numbers (row(s) {rows}), so it is read as text, "
+            "not a hardness measure; if it is one, make every cell a number or leave it empty."
+        )
+        return None
+    odd = np.flatnonzero(words)
+    rows, values = _listed([str(i + 1) for i in odd]), _listed([repr(cells.iloc[i]) for i in odd])
+    which = f"row {rows} has a non-number" if len(odd) == 1 else f"rows {rows} have non-numbers"
+    warn(
+        f"{where}: {which} ({values}), read as missing, so those items take part in no split by it; write numbers "
+        "there or leave the cells empty."
+    )
+    return numbers.to_numpy()
+
+
+def _number(value: object) -> object:
+    """``value`` if it is a number or a numeric string, else NaN (bools are not numbers here)."""
+    if isinstance(value, bool):
+        return np.nan
+    if isinstance(value, int | float | np.number):
+        return value
     try:
-        return pd.to_numeric(cells, errors="raise").astype("float64").to_numpy()
-    except (TypeError, ValueError):
-        return None
+        return float(str(value))
+    except ValueError:
+        return np.nan
+
+
+def _listed(parts: list[str]) -> str:
+    """``a, b, c`` or ``a, b, c, d, e and 7 more``."""
+    more = f" and {len(parts) - SHOWN} more" if len(parts) > SHOWN else ""
+    return ", ".join(parts[:SHOWN]) + more

@@ -1,4 +1,4 @@
-"""Experiments: a YAML config → a grid of cells → the local runner → a resumable results store.
+"""Experiments: a YAML config → a grid of cells → a backend (local or Ray) → a resumable results store.
 
 >>> from e2h.experiments import load_config, run_experiment
 >>> result = run_experiment(load_config("configs/demo.yaml"))   # runs/demo/manifest.json + cells/*.parquet
@@ -6,18 +6,11 @@
 []
 """
 
+from e2h.experiments.cell import CellOutcome, RunData, fit_predict, run_cell
 from e2h.experiments.config import DatasetSpec, ExperimentConfig, LabelNoise, LearnerSpec, load_config, parse_config
 from e2h.experiments.grid import Cell, expand
-from e2h.experiments.runner import (
-    CellOutcome,
-    RunData,
-    RunResult,
-    fit_predict,
-    load_run_data,
-    plan,
-    run_cell,
-    run_experiment,
-)
+from e2h.experiments.recorder import RunResult
+from e2h.experiments.runner import load_run_data, plan, run_experiment
 from e2h.experiments.store import SCHEMA, RunStore
 
 __all__ = [

@@ -5,14 +5,14 @@ Every problem in a file is reported together in one :class:`~e2h.errors.ConfigEr
     config demo.yaml: datasets[0].measures: unknown measure 'grde' (did you mean 'human_grade'?); n_test: must be > 0
 
 The field reference is the pydantic ``Field`` descriptions below (``e2h.experiments.config_reference()`` renders
-them as the README's table). Per-dataset settings (``format``, ``extraction``, ``k``, ``n_test``, ``unsupervised``)
-come from the dataset entry, else the top level, else the dataset's own defaults (``e2h.data.dataset_facts``; the
-catalog for built-ins): :func:`dataset_settings`. Learner parameters are resolved once per cell
-(:func:`learner_params`): the learner's declared defaults, then the shared options it declares (``k``, ``format``,
-``normalization``, ``extraction`` from those settings; the cell's ``seed``), then its ``options``. The learner name
-``unsupervised`` in ``learners`` stands for each dataset's unsupervised baseline. A config may carry named smaller
-versions of itself (``scales:``), applied by ``load_config(path, scale=...)``. Relative dataset and model paths are
-looked up next to the config file first, then in the working directory.
+them as the README's table). Per-dataset settings (``format``, ``extraction``, ``k``, ``n_test``, ``test_draw``,
+``unsupervised``) come from the dataset entry, else the top level, else the dataset's own defaults
+(``e2h.data.dataset_facts``; the catalog for built-ins): :func:`dataset_settings`. Learner parameters are resolved
+once per cell (:func:`learner_params`): the learner's declared defaults, then the shared options it declares (``k``,
+``format``, ``normalization``, ``extraction`` from those settings; the cell's ``seed``), then its ``options``. The
+learner name ``unsupervised`` in ``learners`` stands for each dataset's unsupervised baseline. A config may carry
+named smaller versions of itself (``scales:``), applied by ``load_config(path, scale=...)``. Relative dataset and
+model paths are looked up next to the config file first, then in the working directory.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from pydantic import (
 )
 
 from e2h.errors import ConfigError, E2HError
-from e2h.hardness import LEVELS, TEST_ON, TRAIN_ON
+from e2h.hardness import LEVELS, TEST_DRAWS, TEST_ON, TRAIN_ON
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 #: the learner name that stands for each dataset's unsupervised baseline (its `unsupervised` setting)
 UNSUPERVISED = "unsupervised"
 #: what sets the items each test level holds back for training (see ``ExperimentConfig.test_pool``)
-TEST_POOLS = ("curve", "point")
+TEST_POOLS = ("curve", "point", "cost")
 
 
 def suggest(name: object, options: Iterable[str]) -> str:
@@ -133,12 +133,23 @@ class _Strict(BaseModel):
 
 
 class LearnerSpec(_Strict):
-    """One learner of the grid: ``icl`` or ``{name: icl, options: {k: 5}}``."""
+    """One learner of the grid: ``icl``, ``{name: icl, options: {k: 5}}`` or ``{id: lora-cot, name: lora, ...}``."""
 
     name: str = Field(description="a registered learner (see the learner table: zero-shot, icl, linear-probe…)")
     options: dict[str, Any] = Field(
         default_factory=dict, description="the learner's declared parameters, e.g. {epochs: 50}"
     )
+    id: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        description="what results call this entry (default: name); two entries of one learner with different "
+        "options need different ids, e.g. {id: lora-cot, name: lora, options: {objective: cot}}",
+    )
+
+    @property
+    def label(self) -> str:
+        """The entry's name in cells and results: its ``id``, else its ``name``."""
+        return self.id or self.name
 
     @model_validator(mode="before")
     @classmethod
@@ -165,18 +176,10 @@ class LearnerSpec(_Strict):
             return self
         if "seed" in self.options:
             raise ValueError("options.seed: set seeds at the top level (`seeds:`), not per learner")
-        try:
+        try:  # every option's name and value, as the learner declares them (e2h.learners.params)
             learner_class(self.name).check_options(self.options)
         except E2HError as exc:
             raise ValueError(str(exc).rstrip(".")) from None
-        bad = [
-            p
-            for kind in ("format", "normalization")
-            if kind in self.options
-            for p in _check_choice(kind, self.options[kind])
-        ]
-        if bad:
-            raise ValueError("; ".join(bad))
         return self
 
 
@@ -200,6 +203,26 @@ class _RunOptions(_Strict):
     @classmethod
     def _unsupervised(cls, value: LearnerSpec | None) -> LearnerSpec | None:
         return _check_baseline(value)
+
+    @field_validator("train_on", mode="before", check_fields=False)
+    @classmethod
+    def _train_on_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("train_on", check_fields=False)
+    @classmethod
+    def _train_on(cls, values: list[str] | None) -> list[str] | None:
+        bad = [unknown("level", v, TRAIN_ON) for v in values or [] if v not in TRAIN_ON]
+        if bad:
+            raise ValueError("; ".join(bad))
+        return values
+
+    @field_validator("test_draw", check_fields=False)
+    @classmethod
+    def _test_draw(cls, value: str | None) -> str | None:
+        if value is not None and value not in TEST_DRAWS:
+            raise ValueError(unknown("test_draw", value, TEST_DRAWS))
+        return value
 
 
 class DatasetSpec(_RunOptions):
@@ -228,6 +251,13 @@ class DatasetSpec(_RunOptions):
     n_test: int | str | None = Field(
         None, description="test items per cell on this dataset (`all`: every remaining item); null = the top level's"
     )
+    test_draw: str | None = Field(
+        None, description="how a fixed n_test is drawn on this dataset (stratified, random); null = the top level's"
+    )
+    train_on: list[str] | None = Field(None, description="levels to train on for this dataset; null = the top level's")
+    learners: list[LearnerSpec] | None = Field(
+        None, description="the learners run on this dataset (learners[] keys); null = the top level's"
+    )
     unsupervised: LearnerSpec | None = Field(
         None,
         description="the unsupervised baseline on this dataset, which the learner name `unsupervised` runs: a learner "
@@ -252,6 +282,12 @@ class DatasetSpec(_RunOptions):
     )
     train_dataset: str | None = Field(None, description="dataset to train on (cross-dataset transfer); default: name")
     train_measure: str | None = Field(None, description="measure that levels train_dataset; default: the test measure")
+    exclude_pool: bool | list[str] = Field(
+        False,
+        description="leave out of every split, whatever the measure, the items a computed measure held out to train "
+        "on (its pool), as the paper left its 1,000-item hardness pool out of every experiment: true (the pools of "
+        "this entry's mdl_proxy measures) or the mdl_proxy measure names",
+    )
 
     @field_validator("name", "train_dataset")
     @classmethod
@@ -310,6 +346,46 @@ class DatasetSpec(_RunOptions):
             raise ValueError("; ".join(problems))
         return self
 
+    @field_validator("exclude_pool", mode="before")
+    @classmethod
+    def _pool_names(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _pool(self) -> DatasetSpec:
+        from e2h.data.measure_tables import POOL_METHODS
+        from e2h.measure_names import parse_measure_name
+
+        def pooled(name: str) -> bool:
+            parsed = parse_measure_name(name)
+            return parsed is not None and parsed.method in POOL_METHODS
+
+        named = self.exclude_pool if isinstance(self.exclude_pool, list) else []
+        bad = [name for name in named if not pooled(name)]
+        if bad:
+            raise ValueError(
+                f"exclude_pool: {', '.join(bad)} holds out no pool: name a computed measure of "
+                f"{', '.join(POOL_METHODS)} (e.g. mdl_proxy_smollm2-135m), or set true"
+            )
+        if self.exclude_pool is True and not any(pooled(m) for m in [*self.measures, *self.fallback_measures]):
+            raise ValueError(
+                "exclude_pool: true needs an mdl_proxy measure in measures: add one, or name it "
+                "(exclude_pool: [mdl_proxy_MODEL])"
+            )
+        return self
+
+    def pool_measures(self) -> list[str]:
+        """The computed measures whose pools ``exclude_pool`` leaves out (none when it is false)."""
+        from e2h.data.measure_tables import POOL_METHODS
+        from e2h.measure_names import parse_measure_name
+
+        if isinstance(self.exclude_pool, list):
+            return list(self.exclude_pool)
+        if not self.exclude_pool:
+            return []
+        parsed = [parse_measure_name(m) for m in dict.fromkeys([*self.measures, *self.fallback_measures])]
+        return [p.name for p in parsed if p is not None and p.method in POOL_METHODS]
+
     def data_options(self) -> tuple[str, str | None, str | None]:
         """How ``name`` is loaded: ``(source, fallback_source, variant)``."""
         return (self.source, self.fallback_source, self.variant)
@@ -359,7 +435,14 @@ class ExperimentConfig(_RunOptions):
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", description="run name (folder under output_dir)")
     description: str = Field("", description="free text recorded in the manifest")
-    models: list[str] = Field(min_length=1, description="model aliases, hub ids or local paths")
+    models: list[str] = Field(
+        min_length=1, description="model aliases, hub ids or local paths; an entry may be {name, quantization}"
+    )
+    quantization: dict[str, str] = Field(
+        default_factory=dict,
+        description="per model, how it is loaded for scoring, hidden states and generation: int8 or nf4 "
+        "(bitsandbytes, CUDA only) or none; usually written in its models entry: {name: MODEL, quantization: int8}",
+    )
     device: str = Field("auto", description="auto, cpu, cuda, cuda:1…")
     dtype: str | None = Field(
         None,
@@ -381,7 +464,8 @@ class ExperimentConfig(_RunOptions):
     train_on: list[str] = Field(
         default_factory=lambda: ["easy", "hard"],
         min_length=1,
-        description="levels to train on, one grid axis: easy, medium, hard, all, easy_and_hard",
+        description="levels to train on, one grid axis: easy, medium, hard, easy_and_hard, all (levels in "
+        "proportion to their size, as a random draw: the paper's), all_balanced (equal shares of the levels)",
     )
     test_on: str = Field("hard", description="test level; `all` keeps every level and breaks results down by it")
     n_train: list[int] = Field(default_factory=lambda: [160], min_length=1, description="training-set size(s)")
@@ -393,6 +477,12 @@ class ExperimentConfig(_RunOptions):
         description="test items per cell; `all` = every remaining item of the test level; null = the dataset's "
         "(every remaining item for the built-ins)",
     )
+    test_draw: str = Field(
+        "stratified",
+        description="how a fixed n_test over several levels (test_on: all) is drawn: `stratified` = the paper's, "
+        "about n_test/3 per level from the items not held back for training; `random` = n_test at random over "
+        "the levels, in proportion to their size",
+    )
     unsupervised: LearnerSpec | None = Field(
         None,
         description="the unsupervised baseline that the learner name `unsupervised` runs on every dataset; null = "
@@ -402,7 +492,9 @@ class ExperimentConfig(_RunOptions):
         "curve",
         description="with n_test `all`, what each level holds back for training: `curve` = the largest n_train "
         "trained on it (every point of a learning curve tests the same items), `point` = each n_train its own "
-        "(smaller points test more items; zero-shot tests them all)",
+        "(smaller points test more items; zero-shot tests them all), `cost` = each labelling cost n_train × "
+        "label_cost its own (points of equal cost, e.g. 2n easy and n hard labels, test the same items; needs "
+        "label_cost)",
     )
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, description="seeds, or a count n = 0..n-1")
     format: str | None = Field(
@@ -418,8 +510,9 @@ class ExperimentConfig(_RunOptions):
     )
     label_cost: dict[str, float] = Field(
         default_factory=dict,
-        description="labelling cost of one training item per level, e.g. {easy: 1, hard: 2}; unnamed levels cost 1 "
-        "(for cost curves; recorded, changes no cell)",
+        description="labelling cost of one training item per level, e.g. {easy: 1, hard: 2}; unnamed levels cost 1, "
+        "mixtures the mean of their levels; the report's cost curves put n_train × this cost on the x-axis (empty: "
+        "easy 1, hard 2, others 1.5); changes no cell",
     )
     output_dir: str = Field("runs", description="folder of runs, relative to the working directory")
     backend: Literal["local", "ray"] = Field(
@@ -443,7 +536,7 @@ class ExperimentConfig(_RunOptions):
     _base_dir: Path | None = PrivateAttr(default=None)
     _source: str = PrivateAttr(default="config")
 
-    @field_validator("n_train", "seeds", "train_on", mode="before")
+    @field_validator("n_train", "seeds", mode="before")
     @classmethod
     def _listify(cls, value: Any, info: ValidationInfo) -> Any:
         if info.field_name == "seeds" and isinstance(value, int) and not isinstance(value, bool):
@@ -466,14 +559,6 @@ class ExperimentConfig(_RunOptions):
             raise ValueError(f"seeds must be distinct and >= 0 (got {values})")
         return values
 
-    @field_validator("train_on")
-    @classmethod
-    def _train_on(cls, values: list[str]) -> list[str]:
-        bad = [unknown("level", v, TRAIN_ON) for v in values if v not in TRAIN_ON]
-        if bad:
-            raise ValueError("; ".join(bad))
-        return values
-
     @field_validator("models")
     @classmethod
     def _models(cls, names: list[str], info: ValidationInfo) -> list[str]:
@@ -487,6 +572,43 @@ class ExperimentConfig(_RunOptions):
         if bad:
             raise ValueError("; ".join(bad))
         return names
+
+    @model_validator(mode="before")
+    @classmethod
+    def _model_entries(cls, data: Any) -> Any:
+        """``models`` entries written ``{name, quantization}``: the names stay in ``models``, the quantization goes to
+        ``quantization`` (one mapping, so every later step reads one place)."""
+        if not isinstance(data, dict) or not isinstance(data.get("models"), list):
+            return data
+        names, from_entries = [], {}
+        for entry in data["models"]:
+            if not isinstance(entry, dict):
+                names.append(entry)
+                continue
+            extra = sorted(set(entry) - {"name", "quantization"})
+            if "name" not in entry or extra:
+                hint = f"unknown key ({suggest(extra[0], ['name', 'quantization'])})" if extra else "it needs a name"
+                raise ValueError(f"models: an entry is a name or {{name, quantization}}, got {entry!r}: {hint}")
+            names.append(entry["name"])
+            if entry.get("quantization") is not None:
+                from_entries[str(entry["name"])] = entry["quantization"]
+        quantized = data.get("quantization")
+        if from_entries and (quantized is None or isinstance(quantized, dict)):
+            quantized = {**(quantized or {}), **from_entries}
+        return {**data, "models": names, **({"quantization": quantized} if quantized is not None else {})}
+
+    @field_validator("quantization")
+    @classmethod
+    def _quantization(cls, values: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        from e2h.models.loading import QUANTIZATIONS
+
+        known = ("none", *QUANTIZATIONS)
+        models = info.data.get("models") or []
+        bad = [f"{model}: {unknown('quantization', q, known)}" for model, q in values.items() if q not in known]
+        bad += [f"{model} is not in models (name it there, or drop it here)" for model in values if model not in models]
+        if bad:
+            raise ValueError("; ".join(bad))
+        return values
 
     @field_validator("test_on", "dtype", "test_pool")
     @classmethod
@@ -519,18 +641,32 @@ class ExperimentConfig(_RunOptions):
             raise ValueError("; ".join(bad))
         return scales
 
+    def level_cost(self, train_on: str) -> float:
+        """Labelling cost of one training item of a kind: its level's ``label_cost`` (1 where unnamed), the mean
+        over the levels a mixture draws from."""
+        from e2h.hardness import train_levels
+
+        levels = train_levels(train_on)
+        return sum(self.label_cost.get(level, 1.0) for level in levels) / len(levels)
+
     @model_validator(mode="after")
     def _grid_fits(self) -> ExperimentConfig:
         problems = []
+        if self.test_pool == "cost" and not self.label_cost:
+            problems.append("test_pool: cost needs label_cost, e.g. {easy: 1, hard: 2}")
         loads: dict[str, tuple] = {}
+        pools: dict[str, list[str]] = {}
         for spec in self.datasets:
             if loads.setdefault(spec.name, spec.data_options()) != spec.data_options():
                 problems.append(f"{spec.name} is listed twice with different source, fallback_source or variant")
-        random = [d.name for d in self.datasets if not d.measures]
-        if random and (self.train_on != ["all"] or self.test_on != "all"):
+            if pools.setdefault(spec.name, spec.pool_measures()) != spec.pool_measures():
+                problems.append(f"{spec.name} is listed twice with different exclude_pool (its items are shared)")
+        random = [d.name for d in self.datasets if not d.measures and ((d.train_on or self.train_on) != ["all"])]
+        random += [d.name for d in self.datasets if not d.measures and self.test_on != "all"]
+        if random:
             problems.append(
-                f"{', '.join(random)} has no measures (a random split without levels): set train_on: all and "
-                "test_on: all, or name a measure"
+                f"{', '.join(dict.fromkeys(random))} has no measures (a random split without levels): set train_on: "
+                "all and test_on: all, or name a measure"
             )
         if problems:
             raise ValueError("; ".join(problems))
@@ -554,6 +690,10 @@ class ExperimentConfig(_RunOptions):
             return name
         path = resolve_path(name, self._base_dir)
         return str(path) if path is not None else name
+
+    def model_quantization(self, name: str) -> str:
+        """How model ``name`` is loaded: ``int8``, ``nf4`` or ``none`` (see the ``quantization`` field)."""
+        return self.quantization.get(name, "none")
 
     def model_path(self, name: str) -> str:
         """What to pass to ``e2h.models.load_model`` for a model named in this config."""
@@ -593,13 +733,16 @@ class DatasetSettings:
     k: int
     n_test: int | None  # None: every remaining item of the test level
     unsupervised: LearnerSpec
+    test_draw: str = "stratified"  # how a fixed n_test over several levels is drawn
 
 
 def dataset_settings(config: ExperimentConfig, dataset: DatasetSpec) -> DatasetSettings:
-    """``format``, ``extraction``, ``k``, ``n_test`` and ``unsupervised`` of a dataset entry.
+    """``format``, ``extraction``, ``k``, ``n_test``, ``unsupervised`` and ``test_draw`` of a dataset entry: the
+    defaults cascade.
 
     Each comes from the entry, else the config's top level, else the dataset's own defaults
-    (``e2h.data.dataset_facts``: the catalog for built-ins, a sidecar file or inference for user files).
+    (``e2h.data.dataset_facts``: the catalog for built-ins, a sidecar file or inference for user files). Resolve it
+    once per entry and pass the result on (:func:`dataset_learners`, :func:`learner_params`, ``grid.expand``).
     """
     from e2h.data import dataset_facts
 
@@ -618,6 +761,7 @@ def dataset_settings(config: ExperimentConfig, dataset: DatasetSpec) -> DatasetS
         k=pick("k"),
         n_test=None if n_test == "all" else n_test,
         unsupervised=baseline if isinstance(baseline, LearnerSpec) else _default_baseline(baseline, dataset.name),
+        test_draw=dataset.test_draw or config.test_draw,
     )
 
 
@@ -630,33 +774,53 @@ def _default_baseline(name: str, dataset: str) -> LearnerSpec:
         raise E2HError(f"dataset {dataset}: its default unsupervised learner {name!r}: {reason}") from None
 
 
-def dataset_learners(config: ExperimentConfig, dataset: DatasetSpec) -> list[tuple[LearnerSpec, bool]]:
-    """The learners run on a dataset entry, each with whether it is the entry's unsupervised baseline.
+def dataset_learners(
+    config: ExperimentConfig, dataset: DatasetSpec, settings: DatasetSettings
+) -> list[tuple[LearnerSpec, bool]]:
+    """The learners run on a dataset entry (its ``learners``, else the top level's; ``settings``: its resolved
+    defaults), each with whether it is the entry's unsupervised baseline.
 
-    The name ``unsupervised`` becomes the entry's baseline learner; a learner listed twice runs once.
+    The name ``unsupervised`` becomes the entry's baseline learner; entries are keyed by their label (``id``, else
+    ``name``) and the baseline mark: one listed twice runs once (two that differ are a config error,
+    :func:`learner_clashes`).
     """
-    baseline = dataset_settings(config, dataset).unsupervised
-    chosen: dict[str, tuple[LearnerSpec, bool]] = {}
-    for spec in config.learners:
+    baseline = settings.unsupervised
+    chosen: dict[tuple[str, bool], tuple[LearnerSpec, bool]] = {}
+    for spec in dataset.learners or config.learners:
         spec = baseline if spec.name == UNSUPERVISED else spec
-        key = f"{spec.name}:{sorted(spec.options.items())!r}"
-        chosen.setdefault(key, (spec, spec == baseline))
+        chosen.setdefault((spec.label, spec == baseline), (spec, spec == baseline))
     return list(chosen.values())
 
 
+def learner_clashes(config: ExperimentConfig, dataset: DatasetSpec) -> list[str]:
+    """Entries of a dataset's learners that share a label (id, else name) but differ: results could not tell them
+    apart (the unsupervised baseline is told apart by its mark)."""
+    baseline = dataset_settings(config, dataset).unsupervised
+    seen: dict[tuple[str, bool], LearnerSpec] = {}
+    problems = []
+    for spec in dataset.learners or config.learners:
+        spec = baseline if spec.name == UNSUPERVISED else spec
+        first = seen.setdefault((spec.label, spec == baseline), spec)
+        if first != spec:
+            problems.append(
+                f"learner {spec.label!r} on {dataset.name} is listed twice with different settings: give each entry "
+                f"its own `id:` (e.g. {{id: {spec.name}-2, name: {spec.name}, options: ...}})"
+            )
+    return problems
+
+
 def learner_params(
-    spec: LearnerSpec, config: ExperimentConfig, seed: int, dataset: DatasetSpec | None = None
+    spec: LearnerSpec, config: ExperimentConfig, seed: int, settings: DatasetSettings | None = None
 ) -> dict[str, Any]:
     """Every parameter of a learner in one cell: its defaults < the shared options < its ``options``.
 
     The shared options are the config's ``normalization``, the cell's ``seed``, and ``format``, ``extraction`` and
-    ``k`` of the dataset (:func:`dataset_settings`; the top level's without a dataset).
+    ``k`` of the dataset entry's resolved ``settings`` (:func:`dataset_settings`; the top level's without).
     """
     shared: dict[str, Any] = {"normalization": config.normalization, "seed": seed}
-    if dataset is None:
+    if settings is None:
         shared.update(k=config.k, format=config.format, extraction=config.extraction)
     else:
-        settings = dataset_settings(config, dataset)
         shared.update(k=settings.k, format=settings.format, extraction=settings.extraction)
     if spec.name == UNSUPERVISED:
         raise E2HError("learner_params needs a real learner: resolve `unsupervised` with dataset_learners first.")
@@ -667,10 +831,12 @@ def check_grid(config: ExperimentConfig) -> list[str]:
     """Problems of the grid that need each dataset's settings: too few training items for k demonstrations."""
     problems = []
     for dataset in config.datasets:
-        for spec, _ in dataset_learners(config, dataset):
+        settings = dataset_settings(config, dataset)
+        problems += learner_clashes(config, dataset)
+        for spec, _ in dataset_learners(config, dataset, settings):
             if not is_supervised(spec.name):
                 continue
-            k = learner_params(spec, config, 0, dataset).get("k") or 0
+            k = learner_params(spec, config, 0, settings).get("k") or 0
             if k > min(config.n_train):
                 problems.append(f"learner {spec.name} on {dataset.name}: k={k} demonstrations need n_train >= {k}")
     return list(dict.fromkeys(problems))

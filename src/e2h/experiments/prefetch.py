@@ -14,15 +14,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from e2h.experiments.cell import cell_split, cell_train
+
 if TYPE_CHECKING:
+    from e2h.experiments.cell import RunData
     from e2h.experiments.grid import Cell
-    from e2h.experiments.runner import RunData
     from e2h.models import LanguageModel
 
 
 def prefetch_cells(cells: list[Cell], lm: LanguageModel, data: RunData) -> int:
     """Compute the planned requests of ``cells`` on ``lm`` in one deduplicated pass; returns how many were new."""
-    from e2h.experiments.runner import cell_split, cell_train
     from e2h.learners import make_learner
 
     by_layers: dict[tuple[int, ...] | None, dict[tuple, object]] = {}

@@ -1,20 +1,25 @@
-"""The Ray backend: a grid's cells on a Ray cluster, each result sent back to the driver, which writes the store.
+"""The Ray backend: a grid's cells on a Ray cluster, each worker's events sent back to the driver, which records them.
 
-Ray does the scheduling; this module only sorts cells into groups and keeps each group's workers busy:
+Ray does the scheduling; this module sorts cells into groups and gives each group's workers their share:
 
-* **Groups.** Cells are grouped by (model, resources); each group gets up to as many :class:`CellWorker` actors as
-  the cluster's resources hold (never more than it has cells). An actor loads its model once, on its device
-  (``cuda`` when it holds a GPU, else ``cpu``), and computes one cell at a time with ``runner.run_cell``, the same
-  function as the local backend, so a cell's rows are the same whichever backend computed it.
+* **Groups.** Cells are grouped by (model, resources); each group gets up to as many workers as the cluster's
+  resources hold (never more than it has cells), each on its device (``cuda`` when it holds a GPU, else ``cpu``).
+* **One recipe.** A worker is a Ray task running ``worker.run_model`` on its share, the same recipe as the local
+  backend: it loads the model once, records its facts, prefetches the shared forward passes of its cells in one
+  deduplicated pass, computes them one by one and reports its throughput. So a cell's rows are the same whichever
+  backend computed it, and with one worker per model the forward work is the local run's, token for token.
+* **Shares** (:func:`share_work`). Cells that test the same items (dataset, measure, seed) share forward passes
+  and go to one worker; with more workers than such units, units are split.
 * **Resources per cell.** 1 GPU (and 1 CPU) for ``lora``/``qlora`` and for models of 1B+ parameters (read from the
   name, e.g. ``Llama-2-7b``) when the cluster has GPUs and the config's device is not ``cpu``; 1 CPU otherwise.
   The config's ``resources`` overrides this, by learner name or ``default`` (``{lora: {num_gpus: 1}}``); set it
   explicitly on an autoscaling cluster whose GPU nodes start at zero.
-* **Results.** A worker returns the cell's DataFrame, or its error (with the worker's traceback); the driver records
-  each through the :class:`~e2h.experiments.backends.Recorder` as it arrives, so the store stays the single writer.
-  A worker process that dies (out of memory, a lost node) is restarted by Ray and its cell retried up to the
-  config's ``max_retries`` times; after that the cell is recorded as failed and the run goes on.
-* **Ctrl-C** kills every actor; cells in flight are recorded as interrupted and nothing of them is written.
+* **Results.** A worker streams its events (cell started, its DataFrame or its error with the worker's traceback,
+  model facts, throughput); the driver records each through the :class:`~e2h.experiments.recorder.Recorder` as
+  it arrives, so the store stays the single writer. When a worker process dies (out of memory, a lost node) the
+  rest of its share goes to a fresh worker, and the cell it was computing is retried up to the config's
+  ``max_retries`` times; after that the cell is recorded as failed and the run goes on.
+* **Ctrl-C** cancels every worker; cells in flight are recorded as interrupted and nothing of them is written.
 
 The datasets travel once, through Ray's object store; models and caches are each node's (``E2H_HOME``; its
 files are written atomically, so a shared filesystem is safe). README "Running on a cluster" says how to start one.
@@ -29,24 +34,23 @@ import re
 import socket
 import time
 import traceback
-from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from e2h.errors import ConfigError, E2HError
-from e2h.experiments import runner
 from e2h.experiments.config import unknown
+from e2h.experiments.worker import CellDone, CellFailed, CellStarted, Event, ModelLoad, Prefetched, run_model
 from e2h.notices import warn
 
 if TYPE_CHECKING:
-    from e2h.experiments.backends import Recorder
+    from e2h.experiments.cell import RunData
     from e2h.experiments.config import ExperimentConfig
     from e2h.experiments.grid import Cell
-    from e2h.experiments.runner import RunData
+    from e2h.experiments.recorder import Recorder
 
 
 RAY_VERSION = "2.60.0"  # the pin of the `ray` extra
-GPU_LEARNERS = ("lora", "qlora")
 LARGE_MODEL_BILLIONS = 1.0  # models at least this large (in parameters, from the name) get a GPU by default
 _RAY_NAMES = {"num_cpus": "CPU", "num_gpus": "GPU", "memory": "memory"}
 
@@ -80,7 +84,9 @@ def check_resources(config: ExperimentConfig) -> None:
 
 def cell_resources(config: ExperimentConfig, model: str, learner: str, cluster_gpus: float) -> dict[str, float]:
     """Ray resources of one cell: the rule of the module docstring < ``resources.default`` < ``resources[learner]``."""
-    wants_gpu = learner in GPU_LEARNERS or model_billions(model) >= LARGE_MODEL_BILLIONS
+    from e2h.learners import LEARNERS
+
+    wants_gpu = LEARNERS.get(learner).wants_gpu or model_billions(model) >= LARGE_MODEL_BILLIONS
     resources = {"num_cpus": 1.0}
     if wants_gpu and cluster_gpus > 0 and config.device != "cpu":
         resources["num_gpus"] = 1.0
@@ -100,48 +106,60 @@ def _portable(exc: Exception) -> Exception:
     return exc
 
 
-class CellWorker:
-    """A Ray actor: one model, loaded once on this worker's device, computing the cells it is sent one by one."""
+def worker_events(load: ModelLoad, cells: list[Cell], data: RunData) -> Iterator[Event]:
+    """The Ray task: the worker recipe on this worker's cells, its events streamed to the driver (errors portable)."""
+    from e2h.progress import set_quiet
 
-    def __init__(self, model_path: str, device: str, dtype: str | None) -> None:
-        from e2h.models import load_model
-        from e2h.progress import set_quiet
+    set_quiet(True)  # progress is the driver's
+    for event in run_model(load, cells, data):
+        failed = isinstance(event, CellFailed)
+        yield CellFailed(event.cell, _portable(event.error), event.seconds) if failed else event
 
-        set_quiet(True)  # progress is the driver's
-        self.lm, self.error, self.data, self.data_ref = None, None, None, None
-        try:
-            self.lm = load_model(model_path, device=device, dtype=dtype)
-        except Exception as exc:  # every cell sent here fails with it, as in the local runner
-            self.error = _portable(exc)
 
-    def ready(self) -> str:
-        return f"{socket.gethostname()} pid {os.getpid()}"
+def share_work(cells: list[Cell], workers: int) -> list[list[Cell]]:
+    """The cells of one group split among at most ``workers``, each part in grid order.
 
-    def run(self, cell: Cell, data: list[Any]) -> tuple[str, Any, float]:
-        """``("done", rows, seconds)`` or ``("failed", error, seconds)``; ``data`` is ``[ref to RunData]``,
-        fetched once per worker."""
-        import ray
-
-        if self.error is not None:
-            return "failed", self.error, 0.0
-        if self.data_ref != data[0]:
-            self.data, self.data_ref = ray.get(data[0]), data[0]
-        start = time.perf_counter()
-        try:
-            frame = runner.run_cell(cell, self.lm, self.data)
-        except Exception as exc:
-            return "failed", _portable(exc), time.perf_counter() - start
-        return "done", frame, time.perf_counter() - start
+    Cells that test the same items (one dataset, measure and seed: the zero-shot cell and every supervised cell of
+    it) share their forward passes, so they go to one worker, each such unit to the worker with the fewest cells so
+    far. With fewer units than workers, the largest units are halved until each worker has one.
+    """
+    units: dict[tuple, list[Cell]] = {}
+    for cell in cells:
+        units.setdefault((cell.dataset, cell.train_dataset, cell.measure, cell.seed), []).append(cell)
+    parts = sorted(units.values(), key=len, reverse=True)
+    while len(parts) < workers and len(parts[0]) > 1:
+        big = parts.pop(0)
+        parts = sorted([*parts, big[: len(big) // 2], big[len(big) // 2 :]], key=len, reverse=True)
+    shares: list[list[Cell]] = [[] for _ in range(min(workers, len(parts)))]
+    for part in parts:
+        min(shares, key=len).extend(part)
+    order = {cell.cell_id: i for i, cell in enumerate(cells)}
+    return [sorted(share, key=lambda c: order[c.cell_id]) for share in shares]
 
 
 @dataclass
-class _Slot:
-    """One actor of a group, and the cell it computes (None while its model loads)."""
+class _Share:
+    """One worker's cells (those not finished yet) and the cell it is computing."""
 
-    group: tuple[str, tuple[tuple[str, float], ...]]
-    actor: Any
-    cell: Cell | None = None
-    started: float = 0.0
+    load: ModelLoad
+    resources: dict[str, float]
+    cells: list[Cell]
+    running: Cell | None = None
+    prefetched: bool = False
+
+    def update(self, event: Event) -> None:
+        if isinstance(event, Prefetched):
+            self.prefetched = True
+        elif isinstance(event, CellStarted):
+            self.running = event.cell
+        elif isinstance(event, CellDone | CellFailed):
+            self.cells.remove(event.cell)
+            self.running = None
+
+    def current(self) -> Cell | None:
+        """The cell the worker computes now: once it has prefetched, always its first unfinished cell (whose
+        start may still be on its way to the driver)."""
+        return self.running or (self.cells[0] if self.prefetched and self.cells else None)
 
 
 class RayBackend:
@@ -160,52 +178,84 @@ class RayBackend:
         if owned:
             kwargs = {} if self.address else {"include_dashboard": False}
             ray.init(address=self.address, **kwargs)
-        slots: dict[Any, _Slot] = {}  # in-flight ObjectRef → its slot
+        pending: dict[Any, _Share] = {}  # a worker's stream of events → its share
+        start = time.perf_counter()
         try:
-            self._run(config, data, cells, recorder, slots)
+            self._run(config, data, cells, recorder, pending)
         except KeyboardInterrupt:
-            for slot in slots.values():
-                if slot.cell is not None:
-                    recorder.interrupt(slot.cell, time.perf_counter() - slot.started)
+            for share in pending.values():
+                if (cell := share.current()) is not None:
+                    recorder.start(cell)
+            recorder.interrupt_running()
             raise
         finally:
-            for slot in slots.values():
-                ray.kill(slot.actor)
+            for stream in pending:
+                ray.cancel(stream, force=True)
             if owned:
                 ray.shutdown()
+            recorder.result.timed("ray (wall)", start)
 
     def _run(
-        self, config: ExperimentConfig, data: RunData, cells: list[Cell], recorder: Recorder, slots: dict[Any, _Slot]
+        self, config: ExperimentConfig, data: RunData, cells: list[Cell], recorder: Recorder, pending: dict[Any, _Share]
     ) -> None:
         ray = self.ray
         total = ray.cluster_resources()
-        queues: dict[tuple, deque[Cell]] = {}
+        groups: dict[tuple, list[Cell]] = {}
         for cell in cells:
             resources = cell_resources(config, cell.model, cell.learner, total.get("GPU", 0))
-            queues.setdefault((cell.model, tuple(sorted(resources.items()))), deque()).append(cell)
+            groups.setdefault((cell.model, tuple(sorted(resources.items()))), []).append(cell)
         data_ref = ray.put(data)
-        worker = ray.remote(CellWorker)
-        for group, queue in queues.items():
-            model, resources = group[0], dict(group[1])
-            options = {**resources, "max_restarts": -1, "max_task_retries": config.max_retries}
-            device = "cuda" if resources.get("num_gpus") else "cpu"
-            for _ in range(self._capacity(total, resources, len(queue), model)):
-                actor = worker.options(**options).remote(config.model_path(model), device, config.dtype)
-                slots[actor.ready.remote()] = _Slot(group, actor)
-        while slots:
-            (ref,), _ = ray.wait(list(slots), num_returns=1)
-            slot = slots.pop(ref)
-            if slot.cell is not None:
-                self._record(ref, slot, config, recorder)
-            elif not self._started(ref, slot, queues, recorder, slots):
+        task = ray.remote(worker_events)
+
+        def submit(share: _Share) -> None:
+            stream = task.options(**share.resources, max_retries=0).remote(share.load, list(share.cells), data_ref)
+            pending[stream] = share
+
+        for (model, items), group in groups.items():
+            resources = dict(items)
+            load = ModelLoad.of(config, model, "cuda" if resources.get("num_gpus") else "cpu")
+            for part in share_work(group, self._capacity(total, resources, len(group), model)):
+                submit(_Share(load, resources, part))
+        tries: dict[str | int, int] = {}  # cell id (or id of the share, before its first cell) → worker deaths
+        while pending:
+            (stream,), _ = ray.wait(list(pending), num_returns=1)
+            share = pending[stream]
+            try:
+                event = ray.get(next(stream))
+            except StopIteration:
+                del pending[stream]
                 continue
-            queue = queues[slot.group]
-            if not queue:
-                ray.kill(slot.actor)  # frees its resources for the workers of other groups
+            except ray.exceptions.RayTaskError:
+                raise  # the recipe itself failed (not a cell: those are events), as it would locally
+            except ray.exceptions.RayError as exc:  # the worker process died (out of memory, a lost node…)
+                del pending[stream]
+                self._died(share, exc, config, recorder, tries)
+                if share.cells:
+                    submit(share)  # the rest, on a fresh worker
                 continue
-            slot.cell, slot.started = queue.popleft(), time.perf_counter()
-            recorder.start(slot.cell)
-            slots[slot.actor.run.remote(slot.cell, [data_ref])] = slot
+            recorder.record(event)
+            share.update(event)
+
+    def _died(self, share: _Share, exc: Exception, config: ExperimentConfig, recorder: Recorder, tries: dict) -> None:
+        """Count a worker's death against the cell it was computing; past ``max_retries`` that cell fails (or, when
+        no cell had started, every cell of the share)."""
+        cell = share.running
+        key = cell.cell_id if cell is not None else id(share)
+        tries[key] = tries.get(key, 0) + 1
+        share.running, share.prefetched = None, False
+        if tries[key] <= config.max_retries:
+            return
+        count = f"{tries[key]} tr{'y' if tries[key] == 1 else 'ies'}; raise max_retries to retry more"
+        if cell is not None:
+            error = WorkerDiedError(f"the Ray worker died computing this cell ({count}): {_one_line(exc)}")
+        else:
+            error = WorkerDiedError(
+                f"the Ray worker for {share.load.name} died before its first cell ({count}): {_one_line(exc)}"
+            )
+        error.__cause__ = exc
+        for failed in [cell] if cell is not None else list(share.cells):
+            recorder.fail(failed, error, 0.0)
+            share.cells.remove(failed)
 
     def _capacity(self, total: dict[str, float], resources: dict[str, float], cells: int, model: str) -> int:
         """How many workers of one group the cluster holds at once (at most one per cell)."""
@@ -219,38 +269,6 @@ class RayBackend:
         warn(f"{model}: a cell needs {missing}, more than {where} has now; waiting for the autoscaler")
         return 1
 
-    def _started(self, ref: Any, slot: _Slot, queues: dict, recorder: Recorder, slots: dict[Any, _Slot]) -> bool:
-        """Whether the actor came up; when the last actor of a group cannot, the group's cells fail with why."""
-        try:
-            self.ray.get(ref)
-        except self.ray.exceptions.RayError as exc:
-            self.ray.kill(slot.actor)
-            if not any(s.group == slot.group for s in slots.values()):
-                error = WorkerDiedError(f"no Ray worker for {slot.group[0]} could start: {_one_line(exc)}")
-                error.__cause__ = exc
-                while queues[slot.group]:
-                    recorder.fail(queues[slot.group].popleft(), error, 0.0)
-            return False
-        return True
-
-    def _record(self, ref: Any, slot: _Slot, config: ExperimentConfig, recorder: Recorder) -> None:
-        cell, slot.cell = slot.cell, None
-        try:
-            status, payload, seconds = self.ray.get(ref)
-        except self.ray.exceptions.RayError as exc:  # the worker died more often than max_retries allows
-            tries = config.max_retries + 1
-            error = WorkerDiedError(
-                f"the Ray worker died computing this cell ({tries} tr{'y' if tries == 1 else 'ies'}; raise "
-                f"max_retries to retry more): {_one_line(exc)}"
-            )
-            error.__cause__ = exc
-            recorder.fail(cell, error, time.perf_counter() - slot.started)
-            return
-        if status == "done":
-            recorder.finish(cell, payload, seconds)
-        else:
-            recorder.fail(cell, payload, seconds)
-
 
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:300]
@@ -258,11 +276,12 @@ def _one_line(exc: BaseException) -> str:
 
 __all__ = [
     "RAY_VERSION",
-    "CellWorker",
     "RayBackend",
     "WorkerDiedError",
     "cell_resources",
     "check_resources",
     "import_ray",
     "model_billions",
+    "share_work",
+    "worker_events",
 ]

@@ -1,70 +1,36 @@
 """The runner: a config's cells, computed once each, model by model, into the results store.
 
-Read it top to bottom: :func:`run_experiment` is the recipe (compute missing measures when the config asks,
-``experiments.missing_measures`` → load data → expand → check every split → open the store → a backend runs the cells,
-each model loaded once per worker, here or on Ray (``backends``) → close). Everything that can be wrong with the
-data (a missing or stale measure, an impossible split) is reported as one :class:`~e2h.errors.ConfigError` before
-any model of a cell loads. A failing cell is recorded with its error in the manifest
+:func:`run_experiment` is the recipe, top to bottom: compute missing measures when the config asks
+(``experiments.missing_measures``) → :func:`plan` (load data, expand the grid, check every split) → open the store →
+a backend runs the cells (``experiments.backends``: here or on Ray, each worker running ``experiments.worker``'s
+recipe, each cell ``experiments.cell``'s path), its events recorded by ``experiments.recorder`` → close the store.
+Everything that can be wrong with the data (a missing or stale measure, an impossible split) is reported as one
+:class:`~e2h.errors.ConfigError` before any model loads. A failing cell is recorded with its error in the manifest
 and the run goes on; Ctrl-C stops after recording the cells in progress as interrupted (finished cells are kept,
 a rerun resumes).
-
-A cell is computed by :func:`run_cell`: split (seeded; identical test items for every train_on, learner and
-n_train of a dataset/measure/seed) → label noise on the training items → ``make_learner`` → ``fit`` → ``predict``.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from e2h.errors import ConfigError, E2HError
+from e2h.experiments.backends import make_backend
+from e2h.experiments.cell import RunData, cell_split
 from e2h.experiments.config import DatasetSpec, ExperimentConfig, suggest
 from e2h.experiments.grid import Cell, expand
-from e2h.experiments.store import RunStore, cell_frame
+from e2h.experiments.missing_measures import coverage_notes, drop_pools
+from e2h.experiments.recorder import Recorder, RunResult
+from e2h.experiments.store import RunStore
 from e2h.hardness import RANDOM
 from e2h.io import content_hash
 from e2h.notices import warn
-from e2h.seeding import make_rng
 
 if TYPE_CHECKING:
     from e2h.experiments.backends import Backend
-    from e2h.hardness import Split
-    from e2h.learners import Learner, Predictions
-    from e2h.models import LanguageModel
-
-
-@dataclass
-class RunData:
-    """The datasets of a run, loaded once, and the measures each dataset entry actually uses."""
-
-    items: dict[str, pd.DataFrame]  # dataset name as written in the config → item table
-    measures: dict[int, list[str]]  # index in config.datasets → measures in use (after the fallback)
-    versions: dict[str, str]  # dataset name → fingerprint of its item table
-    notes: list[str] = field(default_factory=list)
-
-
-@dataclass
-class RunResult:
-    """What one invocation did: every cell of the grid, those computed now, and those that failed."""
-
-    run_dir: Path
-    cells: list[Cell]
-    executed: list[str] = field(default_factory=list)  # cell ids computed by this invocation
-    failures: list[tuple[Cell, str]] = field(default_factory=list)  # (cell, one-line error)
-    seconds: dict[str, float] = field(default_factory=dict)  # wall time per phase (data, model load, prefetch, cells)
-    engine: dict[str, dict[str, float | str]] = field(default_factory=dict)  # model → LanguageModel.throughput()
-
-    def timed(self, phase: str, start: float) -> None:
-        """Add the wall time since ``start`` (``time.perf_counter()``) to ``phase``."""
-        self.seconds[phase] = self.seconds.get(phase, 0.0) + time.perf_counter() - start
-
-    @property
-    def ok(self) -> bool:
-        return not self.failures
 
 
 def fingerprint(items: pd.DataFrame) -> str:
@@ -82,7 +48,8 @@ def load_run_data(config: ExperimentConfig) -> RunData:
     loaded = {name: config.load_items(name) for name in names}  # (table, note when the hub fell back)
     items = {name: table for name, (table, _) in loaded.items()}
     measures: dict[int, list[str]] = {}
-    problems, notes = [], [note for _, note in loaded.values() if note]
+    notes, problems = drop_pools(config, items)  # exclude_pool: the hardness pool in no split
+    notes = [note for _, note in loaded.values() if note] + notes
     for note in notes:
         warn(note)
     for index, spec in enumerate(config.datasets):
@@ -100,6 +67,9 @@ def load_run_data(config: ExperimentConfig) -> RunData:
                     problems.append(f"{where}: train_dataset {spec.train_dataset}: {why}")
                 elif not _has_values(train_items, m):
                     problems.append(f"{where}: train_dataset {spec.train_dataset} has no values of measure {m!r}")
+    for note in coverage_notes(config, items, measures):  # computed measures missing for some items
+        notes.append(note)
+        warn(note)
     if problems:
         raise ConfigError(f"{config.source}: " + "; ".join(problems))
     return RunData(items, measures, {name: fingerprint(table) for name, table in items.items()}, notes)
@@ -128,13 +98,14 @@ def _absent_measure(dataset: str, measure: str, table: pd.DataFrame, compute: bo
 
     ``compute``: the config sets ``compute_measures`` (so only a plan without a run, e.g. ``--dry-run``, gets here).
     """
-    from e2h.measure_names import compute_command, parse_measure_name
+    from e2h.data.measure_tables import recompute_command
+    from e2h.measure_names import parse_measure_name
 
     parsed = parse_measure_name(measure)
     if parsed is None:
         return f"no measure column {measure!r} ({suggest(measure, _measure_names(table))})"
     redo = table.attrs.get("stale_measures", {}).get(measure)
-    command = compute_command(redo["dataset"], measure, redo["format"]) if redo else compute_command(dataset, measure)
+    command = recompute_command(table, dataset, measure)
     state = "is stale (its items changed since it was computed)" if redo else "is not computed yet"
     if compute and parsed.method != "irt":
         return f"measure {measure!r} {state}: the run computes it first (compute_measures: true) with `{command}`"
@@ -144,42 +115,6 @@ def _absent_measure(dataset: str, measure: str, table: pd.DataFrame, compute: bo
 
 def _measure_names(items: pd.DataFrame) -> list[str]:
     return list(items.attrs.get("measures") or [])
-
-
-def cell_split(cell: Cell, data: RunData) -> Split:
-    """The cell's train/test split (``e2h.hardness.Split``); zero-shot cells get the same test items, no training."""
-    from e2h.hardness import make_random_split, make_split
-
-    test_table = data.items[cell.dataset]
-    if cell.measure == RANDOM:
-        return make_random_split(test_table, cell.n_train, cell.n_test, cell.seed, reserve=max(cell.reserve))
-    if cell.transfer:
-        return make_split(
-            data.items[cell.train_dataset],
-            cell.train_measure,
-            cell.train_on,
-            cell.test_on,
-            cell.n_train,
-            cell.n_test,
-            cell.seed,
-            cutoffs=cell.train_cutoffs,
-            test_items=test_table,
-            test_measure=cell.measure,
-            test_cutoffs=cell.cutoffs,
-            reserve=cell.reserves,
-        )
-    train_on = "all" if cell.train_on == "none" else cell.train_on
-    return make_split(
-        test_table,
-        cell.measure,
-        train_on,
-        cell.test_on,
-        cell.n_train,
-        cell.n_test,
-        cell.seed,
-        cutoffs=cell.cutoffs,
-        reserve=cell.reserves,
-    )
 
 
 def check_splits(
@@ -215,56 +150,6 @@ def raise_impossible(config: ExperimentConfig, splits: list[tuple[Cell, dict]]) 
         raise ConfigError(f"{config.source}: impossible split: " + "; ".join(problems))
 
 
-def noisy_labels(train: pd.DataFrame, cell: Cell) -> pd.DataFrame:
-    """Training items with labels corrupted: probability p, ``min(1, p * hard_multiplier)`` at the hard level."""
-    from e2h.learners.noise import corrupt_labels
-
-    if not cell.label_noise or train.empty:
-        return train
-    rng = make_rng(cell.seed, "noise", cell.train_dataset, cell.train_measure, cell.train_on, cell.label_noise)
-    hard = (train["level"] == "hard").to_numpy()
-    p_hard = min(1.0, cell.label_noise * cell.hard_multiplier)
-    parts = [corrupt_labels(train[~hard], cell.label_noise, rng), corrupt_labels(train[hard], p_hard, rng)]
-    return pd.concat(parts).loc[train.index]  # back to the drawn order
-
-
-@dataclass
-class CellOutcome:
-    """What computing one cell produced: its split, the fitted learner, its predictions and timings."""
-
-    split: Split
-    learner: Learner
-    predictions: Predictions
-    fit_seconds: float
-    predict_seconds: float
-
-
-def cell_train(cell: Cell, split: Split) -> pd.DataFrame:
-    """The training items a cell's learner fits on: none for unsupervised cells, else with the cell's label noise."""
-    return split.train.iloc[:0] if cell.train_on == "none" else noisy_labels(split.train, cell)
-
-
-def fit_predict(cell: Cell, lm: LanguageModel, data: RunData) -> CellOutcome:
-    """The path of every cell, for ``e2h run`` and ``e2h eval`` alike: split → label noise → fit → predict."""
-    from e2h.learners import make_learner
-
-    split = cell_split(cell, data)
-    train = cell_train(cell, split)
-    learner = make_learner(cell.learner, lm, **cell.options)
-    start = time.perf_counter()
-    learner.fit(train)
-    fit_seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    predictions = learner.predict(split.test)
-    return CellOutcome(split, learner, predictions, fit_seconds, time.perf_counter() - start)
-
-
-def run_cell(cell: Cell, lm: LanguageModel, data: RunData) -> pd.DataFrame:
-    """Compute one cell on a loaded model: its result rows (``store.SCHEMA``)."""
-    out = fit_predict(cell, lm, data)
-    return cell_frame(cell, out.split.test, out.predictions, out.fit_seconds, out.predict_seconds)
-
-
 def plan(config: ExperimentConfig, *, strict: bool = True) -> tuple[RunData, list[Cell], list[tuple[Cell, dict]]]:
     """Everything before a model loads: data, cells, and one checked split per distinct split of the grid
     (impossible ones raise, or with ``strict=False`` are marked, see :func:`check_splits`)."""
@@ -285,7 +170,6 @@ def run_experiment(
     ``backend``: ``"local"`` or ``"ray"`` (default: the config's ``backend``), or a backend object; ``address``:
     the Ray cluster to join (default: the config's ``ray_address``), see ``e2h.experiments.backends``.
     """
-    from e2h.experiments.backends import Recorder, make_backend
     from e2h.experiments.missing_measures import compute_missing
 
     start = time.perf_counter()
@@ -294,13 +178,15 @@ def run_experiment(
     data, cells, _ = plan(config)
     if backend is None or isinstance(backend, str):
         backend = make_backend(config, backend, address)
+
     store = RunStore.for_config(config)
     store.open(config, cells, force=force, notes=data.notes)
     config = config.model_copy(update={"dtype": store.dtype})  # one dtype for every cell: resumed, on any worker
     result = RunResult(store.dir, cells)
     if computed:
-        result.seconds["compute measures"] = measures_seconds
+        result.add("compute measures", measures_seconds)
     result.timed("data (load, check splits)", start)
+
     todo = [c for c in cells if force or not store.is_done(c.cell_id)]
     recorder = Recorder(store, result, len(todo))
     try:
@@ -314,17 +200,4 @@ def run_experiment(
     return result
 
 
-__all__ = [
-    "CellOutcome",
-    "RunData",
-    "RunResult",
-    "cell_split",
-    "check_splits",
-    "fit_predict",
-    "load_run_data",
-    "noisy_labels",
-    "plan",
-    "raise_impossible",
-    "run_cell",
-    "run_experiment",
-]
+__all__ = ["check_splits", "fingerprint", "load_run_data", "plan", "raise_impossible", "run_experiment"]

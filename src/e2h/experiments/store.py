@@ -58,7 +58,7 @@ def cell_frame(
         "dataset": cell.dataset,
         "train_dataset": cell.train_dataset,
         "measure": cell.measure,
-        "learner": cell.learner,
+        "learner": cell.label,
         "train_on": cell.train_on,
         "test_on": cell.test_on,
         "n_train": cell.n_train,

@@ -7,7 +7,7 @@
 
 from e2h.hardness.cutoffs import CUTOFF_TABLE, CUTOFF_TABLE_VERSION, Cutoffs, get_cutoffs, parse_cutoff_option
 from e2h.hardness.levels import LEVELS, assign_levels, level_counts, measure_values
-from e2h.hardness.split import RANDOM, TEST_ON, TRAIN_ON, Split, make_random_split, make_split
+from e2h.hardness.split import RANDOM, TEST_DRAWS, TEST_ON, TRAIN_ON, Split, make_random_split, make_split, train_levels
 from e2h.hardness.summary import MeasureSummary, spearman_matrix, summarize_measure
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "CUTOFF_TABLE_VERSION",
     "LEVELS",
     "RANDOM",
+    "TEST_DRAWS",
     "TEST_ON",
     "TRAIN_ON",
     "Cutoffs",
@@ -29,4 +30,5 @@ __all__ = [
     "parse_cutoff_option",
     "spearman_matrix",
     "summarize_measure",
+    "train_levels",
 ]

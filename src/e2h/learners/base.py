@@ -12,21 +12,30 @@ A learner is used like a scikit-learn estimator::
 ``name``        its registry name (``"icl"``)
 ``supervised``  whether ``fit`` uses labelled training items (``False`` for zero-shot: the grid then runs
                 it once per dataset/measure/seed, with no training level)
-``params``      ``{name: Param(default, help, shared=...)}``, every constructor parameter with its default
-                and a one-line description. A ``shared=True`` parameter is one of the run's shared options
-                (:data:`SHARED_OPTIONS`: ``k``, ``format``, ``normalization``, ``extraction``, ``seed``): the
-                runner fills it from the config (or the dataset's defaults, or the cell's seed) unless the
-                learner's own options set it.
+``params``      ``{name: Param(default, help, shared=..., allowed=...)}``, every constructor parameter with its
+                default, a one-line description and the values it takes (:mod:`e2h.learners.params`:
+                ``Interval(int, 0)``, ``Options("sgd", "lbfgs")``, ``None``…). A ``shared=True`` parameter is one
+                of the run's shared options (:data:`SHARED_OPTIONS`: ``k``, ``format``, ``normalization``,
+                ``extraction``, ``seed``): the runner fills it from the config (or the dataset's defaults, or the
+                cell's seed) unless the learner's own options set it.
+``generative``  whether it answers by generating text (a chain of thought) instead of scoring the choices
+                (default ``False``; :meth:`Learner.generates` when it depends on a parameter, as for LoRA's
+                ``objective``). ``e2h eval`` reads it to say how the learner answered.
+``wants_gpu``   whether it trains the model's weights, so that a backend gives its cells a GPU where the
+                cluster has one (default ``False``; LoRA: ``True``).
 
 Optionally, ``planned_requests(train, test)`` lists the engine requests ``fit``/``predict`` will score or read
 hidden states of (:class:`Planned`), so that a run computes the work of all its cells in one deduplicated pass
 (``LanguageModel.prefetch``) before fitting any of them; the default plans nothing.
 
-Everything else reads this one declaration: config validation (unknown options get a did-you-mean),
-the grid's cell hash (:meth:`Learner.resolve` gives every parameter of a cell), ``e2h eval``'s
+Everything else reads this one declaration, and nothing outside ``e2h.learners`` branches on a learner's name:
+config validation (unknown options get a did-you-mean, values outside ``allowed`` one line each, before any
+model loads), the grid's cell hash (:meth:`Learner.resolve` gives every parameter of a cell), ``e2h eval``'s
 ``--option`` flags, ``get_params`` and ``repr``. The resolved parameters, exactly as ``get_params()``
 returns them after construction, are what key a cell in the results store.
 A subclass that changes one default restates only that parameter (``QLoRA`` does, for ``quantization``).
+
+The model a learner gets is anything with the engine surface :class:`e2h.learners.lm.LM` declares.
 """
 
 from __future__ import annotations
@@ -39,19 +48,12 @@ import numpy as np
 import pandas as pd
 
 from e2h.errors import E2HError
+from e2h.learners.lm import LM
+from e2h.learners.params import Param, check_params
 from e2h.registry import did_you_mean
 
 #: options every cell has, which a learner takes by declaring a ``shared=True`` parameter of that name
 SHARED_OPTIONS = ("k", "format", "normalization", "extraction", "seed")
-
-
-@dataclass(frozen=True)
-class Param:
-    """One learner parameter: its default, a one-line description, and whether it is a shared run option."""
-
-    default: Any
-    help: str
-    shared: bool = False
 
 
 @dataclass(frozen=True)
@@ -127,9 +129,11 @@ class Learner:
 
     name: ClassVar[str] = "learner"
     supervised: ClassVar[bool] = True
+    generative: ClassVar[bool] = False
+    wants_gpu: ClassVar[bool] = False
     params: ClassVar[dict[str, Param]] = {}
 
-    def __init__(self, lm: Any, **options: Any) -> None:
+    def __init__(self, lm: LM, **options: Any) -> None:
         self.check_options(options)
         self.lm = lm
         for key, param in self.params.items():
@@ -137,16 +141,17 @@ class Learner:
 
     @classmethod
     def check_options(cls, options: dict[str, Any]) -> None:
-        """Raise one :class:`E2HError` naming every option this learner does not declare."""
+        """Raise one :class:`E2HError` naming every option this learner does not declare and every value its
+        parameter does not allow (``learner 'icl': k='abc' must be a whole number >= 0 (default 10).``)."""
         bad = [
             " ".join([repr(key), f"({hint})" if (hint := did_you_mean(key, cls.params)) else ""]).strip()
             for key in options
             if key not in cls.params
         ]
-        if bad:
-            raise E2HError(
-                f"learner {cls.name!r} has no option {', '.join(bad)}; it takes: {', '.join(cls.params) or 'none'}."
-            )
+        problems = [f"has no option {', '.join(bad)}; it takes: {', '.join(cls.params) or 'none'}"] if bad else []
+        problems += check_params(cls.params, options)
+        if problems:
+            raise E2HError(f"learner {cls.name!r}{' ' if bad else ': '}{'; '.join(problems)}.")
 
     @classmethod
     def resolve(cls, options: dict[str, Any] | None = None, shared: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -161,7 +166,14 @@ class Learner:
             if value is not None and key in cls.params and cls.params[key].shared:
                 resolved[key] = value
         resolved.update(options)
+        if problems := check_params(cls.params, resolved):
+            raise E2HError(f"learner {cls.name!r}: {'; '.join(problems)}.")
         return resolved
+
+    @classmethod
+    def generates(cls, params: dict[str, Any]) -> bool:
+        """Whether this learner with ``params`` answers by generating text (default: its ``generative``)."""
+        return cls.generative
 
     @classmethod
     def shared_options(cls) -> tuple[str, ...]:

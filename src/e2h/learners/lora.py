@@ -49,6 +49,9 @@ from peft.utils import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
 
 from e2h.errors import E2HError
 from e2h.learners.base import Learner, Param, Predictions
+from e2h.learners.lm import LM
+from e2h.learners.params import Interval, ListOf, Options, Text
+from e2h.learners.prompting import EXTRACTION_ALLOWED, FORMATS_ALLOWED, SEED_ALLOWED, TOKENS_ALLOWED
 from e2h.progress import bar
 from e2h.seeding import make_rng, torch_seed
 
@@ -138,29 +141,57 @@ def lora_dropout_only(model: torch.nn.Module) -> None:
             module.lora_dropout.train()
 
 
+POSITIVE = (Interval(float, 0, closed="neither"),)
+AT_LEAST_ONE = (Interval(int, 1),)
+
+
 class LoRA(Learner):
     """Fine-tune low-rank adapters on the attention projections (multiple-choice or CoT objective)."""
 
     name = "lora"
+    wants_gpu = True
     #: items per forward pass; gradients accumulate to ``min(n_train, batch_size)`` items per step
     micro_batch_size: int = 4
 
     params: ClassVar[dict[str, Param]] = {
-        "objective": Param("mc", "mc (softmax over the choices) or cot (language-model loss on the gold reasoning)"),
-        "format": Param("listed", "prompt format of the mc objective", shared=True),
-        "r": Param(16, "LoRA rank"),
-        "alpha": Param(32, "LoRA scaling alpha"),
-        "dropout": Param(0.1, "LoRA dropout"),
-        "target_modules": Param(None, "module names to adapt (None: the architecture's query/value projections)"),
-        "lr": Param(1e-4, "AdamW learning rate (decays linearly to 10%)"),
-        "weight_decay": Param(1e-5, "AdamW weight decay (none on norms and biases)"),
-        "epochs": Param(None, "epochs (None: the paper's rule, at least 3 epochs and 10 steps, 150 for cot)"),
-        "batch_size": Param(50, "items per optimizer step (gradient accumulation)"),
-        "max_new_tokens": Param(256, "generation budget of the cot objective's predictions"),
-        "extraction": Param("last", "answer extraction rule of the cot objective", shared=True),
-        "seed": Param(0, "seed of the adapter init, dropout and data order", shared=True),
-        "quantization": Param(None, "base-model quantization: none, nf4, int8, or lora-or-qlora (nf4 where possible)"),
+        "objective": Param(
+            "mc",
+            "mc (softmax over the choices) or cot (language-model loss on the gold reasoning)",
+            allowed=(Options(*OBJECTIVES),),
+        ),
+        "format": Param("listed", "prompt format of the mc objective", shared=True, allowed=FORMATS_ALLOWED),
+        "r": Param(16, "LoRA rank", allowed=AT_LEAST_ONE),
+        "alpha": Param(32, "LoRA scaling alpha", allowed=POSITIVE),
+        "dropout": Param(0.1, "LoRA dropout", allowed=(Interval(float, 0, 1, closed="left"),)),
+        "target_modules": Param(
+            None,
+            "module names to adapt (None: the architecture's query/value projections)",
+            allowed=(None, ListOf(Text(r"\S", "a module name"))),
+        ),
+        "lr": Param(1e-4, "AdamW learning rate (decays linearly to 10%)", allowed=POSITIVE),
+        "weight_decay": Param(1e-5, "AdamW weight decay (none on norms and biases)", allowed=(Interval(float, 0),)),
+        "epochs": Param(
+            None,
+            "epochs (None: the paper's rule, at least 3 epochs and 10 steps, 150 for cot)",
+            allowed=(None, *AT_LEAST_ONE),
+        ),
+        "batch_size": Param(50, "items per optimizer step (gradient accumulation)", allowed=AT_LEAST_ONE),
+        "max_new_tokens": Param(256, "generation budget of the cot objective's predictions", allowed=TOKENS_ALLOWED),
+        "extraction": Param(
+            "last", "answer extraction rule of the cot objective", shared=True, allowed=EXTRACTION_ALLOWED
+        ),
+        "seed": Param(0, "seed of the adapter init, dropout and data order", shared=True, allowed=SEED_ALLOWED),
+        "quantization": Param(
+            None,
+            "base-model quantization: none, nf4, int8, or lora-or-qlora (nf4 where possible)",
+            allowed=(Options(*QUANTIZATIONS),),
+        ),
     }
+
+    @classmethod
+    def generates(cls, params: dict[str, Any]) -> bool:
+        """The cot objective answers by generating a chain of thought; mc scores the choices."""
+        return params.get("objective", cls.params["objective"].default) == "cot"
 
     # --- fit -------------------------------------------------------------------------------
 
@@ -205,7 +236,7 @@ class LoRA(Learner):
             }
         return self
 
-    def _accumulate(self, lm, step_items: list[dict]) -> float:
+    def _accumulate(self, lm: LM, step_items: list[dict]) -> float:
         """Forward/backward over micro-batches; gradients of the step's mean loss. Returns that loss."""
         total = 0.0
         for start in range(0, len(step_items), self.micro_batch_size):
@@ -215,7 +246,7 @@ class LoRA(Learner):
             total += float(loss.detach())
         return total
 
-    def _loss(self, lm, micro: list[dict]) -> torch.Tensor:
+    def _loss(self, lm: LM, micro: list[dict]) -> torch.Tensor:
         """Mean loss of a micro-batch: NLL of the gold choice (mc) or of the gold CoT tokens (cot)."""
         from e2h.models.templates import build_request, cot_prompt, cot_target
 
@@ -249,7 +280,7 @@ class LoRA(Learner):
                 return self._predict_cot(lm, test, info)
             return self._predict_mc(lm, test, info)
 
-    def _predict_mc(self, lm, test: pd.DataFrame, info: dict[str, Any]) -> Predictions:
+    def _predict_mc(self, lm: LM, test: pd.DataFrame, info: dict[str, Any]) -> Predictions:
         from e2h.models.templates import build_request
 
         requests = [build_request(item, self.format) for item in test.to_dict("records")]
@@ -257,7 +288,7 @@ class LoRA(Learner):
         probs = [torch.softmax(torch.as_tensor(s.logprob, dtype=torch.float64), dim=-1).numpy() for s in scores]
         return Predictions.from_probs(test, probs, info=info)
 
-    def _predict_cot(self, lm, test: pd.DataFrame, info: dict[str, Any]) -> Predictions:
+    def _predict_cot(self, lm: LM, test: pd.DataFrame, info: dict[str, Any]) -> Predictions:
         from e2h.learners.prompting import predict_generative
         from e2h.models.templates import cot_prompt
 
@@ -283,14 +314,9 @@ class LoRA(Learner):
         )
 
     def _validate(self, items: pd.DataFrame, stage: str) -> None:
-        if self.objective not in OBJECTIVES:
-            raise E2HError(f"unknown LoRA objective {self.objective!r}: use one of {', '.join(OBJECTIVES)}.")
+        """What the items must be (the parameters were checked when the learner was made)."""
         if len(items) == 0:
             raise E2HError(f"{type(self).__name__}.{stage} got no items: pass a non-empty item table.")
-        if (self.epochs is not None and self.epochs < 1) or self.batch_size < 1:
-            raise E2HError(
-                f"epochs={self.epochs}, batch_size={self.batch_size}: both must be at least 1 (epochs=None: auto)."
-            )
         if self.objective == "mc" and (items["choices"].map(len) < 2).any():
             raise E2HError(
                 f"{type(self).__name__} with objective='mc' needs multiple-choice items, but the items include "
@@ -299,8 +325,6 @@ class LoRA(Learner):
 
     def _resolve_quantization(self) -> str:
         """What will actually run: ``"none"``, ``"nf4"`` or ``"int8"``."""
-        if self.quantization not in QUANTIZATIONS:
-            raise E2HError(f"unknown quantization {self.quantization!r}: use one of none, nf4, int8, lora-or-qlora.")
         if self.quantization in (None, "none"):
             return "none"
         available = torch.cuda.is_available() and importlib.util.find_spec("bitsandbytes") is not None
@@ -314,7 +338,7 @@ class LoRA(Learner):
             )
         return self.quantization
 
-    def _model_for(self, quantization: str):
+    def _model_for(self, quantization: str) -> LM:
         """The language model to adapt: ``self.lm`` unless it must be reloaded quantized (kept for reuse).
 
         The reload goes through ``e2h.models.load_model`` with the model's alias, or else the folder
@@ -338,5 +362,5 @@ class QLoRA(LoRA):
 
     params: ClassVar[dict[str, Param]] = {
         **LoRA.params,
-        "quantization": Param("nf4", "base-model quantization (see LoRA)"),
+        "quantization": Param("nf4", "base-model quantization (see LoRA)", allowed=LoRA.params["quantization"].allowed),
     }

@@ -25,6 +25,8 @@ import torch
 
 from e2h.errors import E2HError
 from e2h.learners.base import Learner, Param, Planned, Predictions
+from e2h.learners.params import Interval, ListOf, Options
+from e2h.learners.prompting import FORMATS_ALLOWED, SEED_ALLOWED
 from e2h.seeding import make_rng
 
 SOLVERS = ("sgd", "lbfgs")
@@ -126,13 +128,26 @@ class LinearProbe(Learner):
     name = "linear-probe"
 
     params: ClassVar[dict[str, Param]] = {
-        "format": Param("listed", "prompt format whose answer-end hidden states are the features", shared=True),
-        "layers": Param(None, "hidden-state layers to concatenate (None: the middle and the last)"),
-        "solver": Param("sgd", "sgd (the paper's optimisation) or lbfgs"),
-        "l2": Param(1.0, "weight of the L2 penalty (unsquared norm with sgd, squared with lbfgs)"),
-        "lr": Param(0.05, "SGD learning rate (decays linearly to 10%)"),
-        "epochs": Param(100, "full-batch SGD steps, or the L-BFGS iteration cap"),
-        "seed": Param(0, "seed of the weight initialisation", shared=True),
+        "format": Param(
+            "listed",
+            "prompt format whose answer-end hidden states are the features",
+            shared=True,
+            allowed=FORMATS_ALLOWED,
+        ),
+        "layers": Param(
+            None,
+            "hidden-state layers to concatenate (None: the middle and the last)",
+            allowed=(None, ListOf(Interval(int, 0))),
+        ),
+        "solver": Param("sgd", "sgd (the paper's optimisation) or lbfgs", allowed=(Options(*SOLVERS),)),
+        "l2": Param(
+            1.0, "weight of the L2 penalty (unsquared norm with sgd, squared with lbfgs)", allowed=(Interval(float, 0),)
+        ),
+        "lr": Param(
+            0.05, "SGD learning rate (decays linearly to 10%)", allowed=(Interval(float, 0, closed="neither"),)
+        ),
+        "epochs": Param(100, "full-batch SGD steps, or the L-BFGS iteration cap", allowed=(Interval(int, 1),)),
+        "seed": Param(0, "seed of the weight initialisation", shared=True, allowed=SEED_ALLOWED),
     }
 
     def planned_requests(self, train: pd.DataFrame, test: pd.DataFrame) -> list[Planned]:

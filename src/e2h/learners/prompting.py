@@ -29,6 +29,7 @@ import pandas as pd
 
 from e2h.errors import E2HError
 from e2h.learners.base import Learner, Param, Planned, Predictions
+from e2h.learners.params import Interval, Options, Text
 from e2h.models.engine import ScoreRequest
 from e2h.models.templates import (
     EXTRACTORS,
@@ -43,21 +44,44 @@ from e2h.models.templates import (
     match_choice,
     uncond_request,
 )
-from e2h.registry import Registry, did_you_mean
+from e2h.registry import Registry
 from e2h.seeding import make_rng
 
 if TYPE_CHECKING:
-    from e2h.models.engine import ChoiceScores, LanguageModel
+    from e2h.learners.lm import LM
+    from e2h.models.engine import ChoiceScores
 
 NORMALIZATIONS = ("raw", "per_token", "per_char", "uncond")
 _NORMALIZATION_NAMES: Registry[str] = Registry("normalization", hint="Pass one of them as --normalization.")
 for _name in NORMALIZATIONS:
     _NORMALIZATION_NAMES.register(_name, _name)
 
-FORMAT = Param("listed", "prompt format: cloze, listed, letters, qa (see e2h.models.templates)", shared=True)
-NORMALIZATION = Param("raw", "choice-score normalization: raw, per_token, per_char, uncond", shared=True)
-EXTRACTION = Param("last", "answer extraction rule for generated answers: last or first 'the answer is'", shared=True)
-SEED = Param(0, "seed of the demonstrations' draw", shared=True)
+#: the values of the shared run options, which every learner taking one declares
+FORMATS_ALLOWED = (Options(*FORMATS.names()),)
+EXTRACTION_ALLOWED = (Options(*EXTRACTORS.names()),)
+SEED_ALLOWED = (Interval(int, 0),)
+K_ALLOWED = (Interval(int, 0),)
+TOKENS_ALLOWED = (Interval(int, 1),)
+
+FORMAT = Param(
+    "listed",
+    "prompt format: cloze, listed, letters, qa (see e2h.models.templates)",
+    shared=True,
+    allowed=FORMATS_ALLOWED,
+)
+NORMALIZATION = Param(
+    "raw",
+    "choice-score normalization: raw, per_token, per_char, uncond",
+    shared=True,
+    allowed=(Options(*NORMALIZATIONS),),
+)
+EXTRACTION = Param(
+    "last",
+    "answer extraction rule for generated answers: last or first 'the answer is'",
+    shared=True,
+    allowed=EXTRACTION_ALLOWED,
+)
+SEED = Param(0, "seed of the demonstrations' draw", shared=True, allowed=SEED_ALLOWED)
 
 DIRECT_MAX_NEW_TOKENS = 16  # a direct (no chain of thought) answer to a generative item is short
 UNCOND_CHUNK = 64  # continuations per unconditional request
@@ -98,7 +122,7 @@ def normalized_scores(
     raise E2HError(_NORMALIZATION_NAMES.unknown_message(normalization))
 
 
-def uncond_logprobs(lm: LanguageModel, items: pd.DataFrame, fmt: str) -> list[np.ndarray]:
+def uncond_logprobs(lm: LM, items: pd.DataFrame, fmt: str) -> list[np.ndarray]:
     """Each item's continuations scored after the answer cue alone: (n_choices,) per item.
 
     Every distinct (cue, continuation) pair is scored once, in requests of up to ``UNCOND_CHUNK`` choices.
@@ -118,7 +142,7 @@ def uncond_logprobs(lm: LanguageModel, items: pd.DataFrame, fmt: str) -> list[np
 
 
 def score_all(
-    lm: LanguageModel,
+    lm: LM,
     items: pd.DataFrame,
     fmt: str,
     demos: str = "",
@@ -143,7 +167,7 @@ def score_all(
 
 
 def predict_generative(
-    lm: LanguageModel,
+    lm: LM,
     items: pd.DataFrame,
     prompts: list[str],
     max_new_tokens: int,
@@ -219,8 +243,6 @@ class _Prompting(Learner):
         return train.iloc[order].reset_index(drop=True)
 
     def _fit_demos(self, train: pd.DataFrame) -> None:
-        if self.k < 0:
-            raise E2HError(f"k must be >= 0, got {self.k}.")
         self.demos_ = self._draw(train)
         self.demo_ids_ = list(self.demos_["id"])
 
@@ -248,10 +270,6 @@ class _Scoring(_Prompting):
     format: str = "listed"
     normalization: str = "raw"
 
-    def _check(self) -> None:
-        FORMATS.get(self.format)
-        check_normalization(self.normalization)
-
     def _longest_request(self, test: pd.DataFrame) -> int:
         """Tokens of the longest test request: context + its longest continuation."""
         longest = 0
@@ -265,7 +283,6 @@ class _Scoring(_Prompting):
         self, test: pd.DataFrame, normalizations: tuple[str, ...] = NORMALIZATIONS
     ) -> dict[str, Predictions]:
         """Predictions under every normalization in ``normalizations``, from one scoring pass."""
-        self._check()
         if _is_generative(test):
             return dict.fromkeys(normalizations, self._predict_direct(test))
         prefix, kept = self._fitting_demos(self.format, self._longest_request(test), slack=2)
@@ -315,7 +332,6 @@ class ZeroShot(_Scoring):
 
     def fit(self, train: pd.DataFrame | None = None) -> ZeroShot:
         """Nothing to learn (``predict`` works without it); accepted so every learner is used the same way."""
-        self._check()
         return self
 
     def _demo_rows(self) -> list[pd.Series]:
@@ -338,7 +354,7 @@ class ICL(_Scoring):
     name = "icl"
 
     params: ClassVar[dict[str, Param]] = {
-        "k": Param(10, "in-context demonstrations drawn from the training items", shared=True),
+        "k": Param(10, "in-context demonstrations drawn from the training items", shared=True, allowed=K_ALLOWED),
         "format": FORMAT,
         "normalization": NORMALIZATION,
         "extraction": EXTRACTION,
@@ -346,7 +362,6 @@ class ICL(_Scoring):
     }
 
     def fit(self, train: pd.DataFrame) -> ICL:
-        self._check()
         self._fit_demos(train)
         return self
 
@@ -360,10 +375,11 @@ class ICLChainOfThought(_Prompting):
     """
 
     name = "icl-cot"
+    generative = True
 
     params: ClassVar[dict[str, Param]] = {
-        "k": Param(10, "chain-of-thought demonstrations drawn from the training items", shared=True),
-        "max_new_tokens": Param(256, "generation budget per test item"),
+        "k": Param(10, "chain-of-thought demonstrations drawn from the training items", shared=True, allowed=K_ALLOWED),
+        "max_new_tokens": Param(256, "generation budget per test item", allowed=TOKENS_ALLOWED),
         "extraction": EXTRACTION,
         "seed": SEED,
     }
@@ -432,27 +448,25 @@ class ZeroShotChainOfThought(Learner):
 
     name = "zero-shot-cot"
     supervised = False
+    generative = True
 
     params: ClassVar[dict[str, Param]] = {
-        "instruction": Param("auto", "auto (by answer kind), math, yes-no, none, or the text itself"),
-        "max_new_tokens": Param(300, "generation budget per test item (the paper's 300)"),
+        "instruction": Param(
+            "auto",
+            "auto (by answer kind), math, yes-no, none, or the text itself",
+            allowed=(Options("auto", *INSTRUCTIONS), Text(r"\S\s+\S", "an instruction's own text (words with spaces)")),
+        ),
+        "max_new_tokens": Param(300, "generation budget per test item (the paper's 300)", allowed=TOKENS_ALLOWED),
         "extraction": EXTRACTION,
     }
 
     def _instruction(self, item: pd.Series) -> str:
+        """The instruction text for ``item``: a named one (``auto``: by its answer kind), else the text as given."""
         name = _AUTO_INSTRUCTION[answer_kind(item)] if self.instruction == "auto" else self.instruction
-        if name in INSTRUCTIONS:
-            return INSTRUCTIONS[name]
-        if isinstance(name, str) and " " in name.strip():
-            return name
-        known = ["auto", *INSTRUCTIONS]
-        hint = did_you_mean(name, known) or f"known: {', '.join(known)}"
-        raise E2HError(f"zero-shot-cot instruction {name!r} is not known ({hint}); or pass the instruction's text.")
+        return INSTRUCTIONS.get(name, name)
 
     def fit(self, train: pd.DataFrame | None = None) -> ZeroShotChainOfThought:
-        """Nothing to learn; checks the instruction so that a bad one fails before any generation."""
-        if self.instruction != "auto":
-            self._instruction(pd.Series({"choices": ["0"], "answer_kind": "number"}))
+        """Nothing to learn (the instruction was checked when the learner was made)."""
         return self
 
     def predict(self, test: pd.DataFrame) -> Predictions:

@@ -6,9 +6,11 @@
 ('prequential_smollm2-135m', ...)
 >>> load_dataset("arc")["prequential_smollm2-135m"]      # read back like any other measure
 
-Methods: ``mdl_proxy`` (the paper's, :mod:`e2h.measures.mdl`), ``prequential`` (code length in bits,
-:mod:`e2h.measures.prequential`), ``nll`` (question/answer/reasoning likelihoods, :mod:`e2h.measures.nll`)
-and ``irt`` (difficulty and discrimination from finished runs, :mod:`e2h.measures.irt`). Table layout and
+Methods: ``mdl_proxy`` (the paper's, :mod:`e2h.measures.mdl`; ``learner="zero-shot"``: its zero-shot MDL, no
+pool), ``prequential`` (code length in bits, :mod:`e2h.measures.prequential`), ``nll`` (the paper's summed NLL of
+the bare question, answer and reasoning) and ``nll_per_token`` (e2h's mean per token after the prompt), both
+:mod:`e2h.measures.nll`, and ``irt`` (difficulty and discrimination from finished runs, :mod:`e2h.measures.irt`).
+``source`` and ``variant`` pick the preparation of a built-in dataset to compute on (a run's). Table layout and
 storage: :mod:`e2h.data.measure_tables`; the naming scheme: :mod:`e2h.measure_names`. This package sits above
 ``e2h.learners``; ``e2h.data`` and ``e2h.hardness`` read its tables by name and never import it.
 """

@@ -11,6 +11,13 @@ sets (MMLU-STEM-5: 582, StrategyQA: 763). Training sizes larger than the pool ar
 Resample ``r`` permutes the pool with ``make_rng(seed, "mdl_proxy", "resample", r)`` and trains on
 its first ``n`` items, so the training sets of one resample are nested. Pool items get no value
 (``held_out``: NaN in the item table, so they take part in no split that uses the measure).
+
+A learner that trains on nothing (``zero-shot``: the paper's "MDL (ZS Prompt)", its ``decoding`` hardness method
+with ``supervision_n = [0]`` and one bootstrap, ``run_jobs.py``) is fitted once, on no items, and by default
+holds out no pool (``holdout`` 0): every item gets ``1 −`` its zero-shot gold probability, as the paper computed
+it for MMLU and StrategyQA, which have no hardness pool (``data_utils.write_datasets_with_known_hardness``). A
+pool can still be asked for (``holdout`` > 0), e.g. to compare with a probe's measure on the same items. A learner
+that trains needs a pool.
 """
 
 from __future__ import annotations
@@ -31,12 +38,22 @@ RESAMPLES = 5
 MAX_POOL = 1000
 
 
-def pool_size(n_items: int, holdout: int | None = None) -> int:
-    """Items held out for training: ``holdout`` if given, else ``min(1000, n_items // 3)``."""
-    size = min(MAX_POOL, n_items // 3) if holdout is None else int(holdout)
-    if not 0 < size < n_items:
-        raise E2HError(f"mdl_proxy needs 0 < holdout < {n_items} items, got {size}: pass another --holdout.")
-    return size
+def pool_size(n_items: int, holdout: int | None = None, *, trains: bool = True) -> int:
+    """Items held out for training: ``holdout`` if given, else ``min(1000, n_items // 3)`` for a learner that
+    trains and 0 (no pool) for one that does not."""
+    if holdout is None:
+        return min(MAX_POOL, n_items // 3) if trains else 0
+    if isinstance(holdout, bool) or not isinstance(holdout, int | np.integer):
+        raise E2HError(f"mdl_proxy holdout must be a whole number of items, got {holdout!r}: pass --set holdout=1000.")
+    low = 1 if trains else 0
+    if not low <= holdout < n_items:
+        fix = "a learner that trains needs a pool: pass holdout=1000 (or --learner zero-shot for no pool)"
+        raise E2HError(
+            f"mdl_proxy needs {low} <= holdout < {n_items} items, got {holdout}: "
+            + (fix if trains and holdout == 0 else "pass another holdout")
+            + "."
+        )
+    return int(holdout)
 
 
 def held_out_mask(n_items: int, pool: int, seed: int) -> np.ndarray:
@@ -54,15 +71,25 @@ def mdl_gold_probs(
     sizes: tuple[int, ...] = SIZES,
     resamples: int = RESAMPLES,
     holdout: int | None = None,
+    trains: bool = True,
     checkpoint: Checkpoint,
     unit: str = "",
 ) -> tuple[np.ndarray, np.ndarray]:
     """(held_out (N,) bool, gold probabilities (n_fits, N), NaN on the pool) of one model.
 
-    Each fit is one checkpoint unit ``{unit}r{r}_n{n}``.
+    Each fit is one checkpoint unit ``{unit}r{r}_n{n}`` (``{unit}untrained``: the one fit of a learner that
+    ``trains`` on nothing).
     """
-    pool = held_out_mask(len(items), pool_size(len(items), holdout), seed)
+    pool = held_out_mask(len(items), pool_size(len(items), holdout, trains=trains), seed)
     pool_pos, rest_pos = np.flatnonzero(pool), np.flatnonzero(~pool)
+    if not trains:
+        probs = np.full((1, len(items)), np.nan)
+        gold = checkpoint.get(f"{unit}untrained")
+        if gold is None:
+            predictions = make().fit(items.iloc[:0]).predict(items.iloc[rest_pos])
+            gold = checkpoint.put(f"{unit}untrained", predictions.gold_prob)
+        probs[0, rest_pos] = gold
+        return pool, probs
     sizes = tuple(n for n in sizes if n <= len(pool_pos)) or (len(pool_pos),)
     rest = items.iloc[rest_pos]
     probs = np.full((resamples * len(sizes), len(items)), np.nan)

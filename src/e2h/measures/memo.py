@@ -14,13 +14,14 @@ from typing import Any
 
 import numpy as np
 
+from e2h.learners.lm import LM
 from e2h.models import ChoiceScores, ScoreRequest
 
 
 class MemoLM:
-    """Delegates to ``lm``; ``hidden_states`` and ``score`` are memoised per request."""
+    """Delegates to ``lm``; ``hidden_states`` and ``score`` are memoised per request. It is itself an :class:`LM`."""
 
-    def __init__(self, lm: Any) -> None:
+    def __init__(self, lm: LM) -> None:
         self._lm = lm
         self._hidden: dict[tuple[Any, ScoreRequest], np.ndarray] = {}
         self._scores: dict[ScoreRequest, ChoiceScores] = {}

@@ -165,10 +165,11 @@ def _from_pretrained(
     kwargs: dict[str, Any] = {"dtype": dtype}
     if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on"):
         kwargs["local_files_only"] = True
+    spread = device.type == "cuda" and device.index is None and torch.cuda.device_count() > 1
     if quantization:
         kwargs["quantization_config"] = _bnb_config(quantization, device, dtype)
-        kwargs["device_map"] = {"": device.index or 0}
-    elif device.type == "cuda" and device.index is None and torch.cuda.device_count() > 1:
+        kwargs["device_map"] = "auto" if spread else {"": device.index or 0}  # a 70B in int8 may need 2 GPUs
+    elif spread:
         kwargs["device_map"] = "auto"
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=kwargs.get("local_files_only", False))
@@ -208,13 +209,27 @@ def _library_bars() -> Iterator[None]:
             logging.enable_progress_bar()
 
 
-def _bnb_config(quantization: str, device: torch.device, dtype: torch.dtype) -> Any:
-    if device.type != "cuda":
-        raise E2HError(f"quantization={quantization!r} needs a CUDA GPU (bitsandbytes): use quantization=None here.")
+def check_quantization(quantization: str | None, device: str | torch.device = "auto", what: str = "") -> None:
+    """Raise one line unless a model can load with ``quantization`` on ``device`` here: int8 and nf4 need a CUDA
+    device and bitsandbytes. ``what`` names the model in the message. Loads nothing."""
+    if quantization in (None, "none"):
+        return
+    if quantization not in QUANTIZATIONS:
+        raise E2HError(f"unknown quantization {quantization!r}: use one of none, {', '.join(QUANTIZATIONS)}.")
+    where = f"{what}: " if what else ""
+    if resolve_device(device).type != "cuda":
+        raise E2HError(
+            f"{where}quantization {quantization} needs a CUDA GPU (bitsandbytes) and this machine has none: run it "
+            "on a GPU machine, or load the model unquantized (quantization: none)."
+        )
     try:
         import bitsandbytes  # noqa: F401
-    except ImportError as exc:
-        raise E2HError(f"quantization={quantization!r} needs bitsandbytes: pip install 'e2h[quant]'.") from exc
+    except ImportError:
+        raise E2HError(f"{where}quantization {quantization} needs bitsandbytes: pip install 'e2h[quant]'.") from None
+
+
+def _bnb_config(quantization: str, device: torch.device, dtype: torch.dtype) -> Any:
+    check_quantization(quantization, device)
     from transformers import BitsAndBytesConfig
 
     if quantization == "int8":
