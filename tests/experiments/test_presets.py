@@ -239,9 +239,9 @@ def test_the_arc_preset_levels_by_a_model_based_measure(tmp_path, fixture_datase
     split of the run, whatever the measure (`exclude_pool`)."""
     monkeypatch.setenv("E2H_HOME", str(tmp_path / "home"))  # the measure of the fixture "arc" stays out of the cache
     from e2h.analysis import load_results
-    from e2h.data.computed import model_slug, parse_measure_name
     from e2h.experiments import plan
     from e2h.experiments.cell import cell_split
+    from e2h.measure_names import model_slug, parse_measure_name
 
     data = _data("arc")
     scale = apply_scale(data, "small-model-hardness")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from e2h.data import load_dataset
-from e2h.data.computed import read_measure
+from e2h.data.measure_tables import read_measure
 from e2h.measures import compute_measure
 
 
@@ -99,7 +99,7 @@ def test_config_naming_a_stale_measure_stops_with_the_command(tmp_path, write_sy
 
 def test_compute_measures_computes_a_missing_measure_then_runs(tmp_path, write_synth):
     from e2h.analysis import load_results
-    from e2h.data.computed import table_path
+    from e2h.data.measure_tables import table_path
     from e2h.experiments import run_experiment
 
     path = write_synth(tmp_path / "small.jsonl", n=40)
@@ -112,7 +112,7 @@ def test_compute_measures_computes_a_missing_measure_then_runs(tmp_path, write_s
 
 
 def test_compute_measures_recomputes_a_stale_measure_in_its_format(tmp_path, write_synth, edit_items):
-    from e2h.data.computed import items_fingerprint, table_path
+    from e2h.data.measure_tables import items_fingerprint, table_path
     from e2h.experiments import run_experiment
 
     path = write_synth(tmp_path / "small.jsonl", n=20)

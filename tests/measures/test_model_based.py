@@ -160,11 +160,11 @@ def test_nll_of_a_one_token_string_without_bos_is_zero(tmp_path):
 
 
 def test_a_table_of_an_older_nll_definition_is_stale(synthetic, monkeypatch, capsys):
-    from e2h.data import computed
+    from e2h.data import measure_tables
 
     [question, *_] = compute_measure(synthetic, "nll", models=[_tiny_lm("bos-token")])
     assert question.measure in load_dataset(synthetic).columns
-    monkeypatch.setitem(computed.METHOD_VERSIONS, "nll", 3)  # as the per-token tables of e2h before version 2
+    monkeypatch.setitem(measure_tables.METHOD_VERSIONS, "nll", 3)  # as the per-token tables of e2h before version 2
     items = load_dataset(synthetic)
     assert question.measure not in items.columns and question.measure in items.attrs["stale_measures"]
     assert "nll is now the paper's summed NLL of the bare strings; the former mean is nll_per_token" in (

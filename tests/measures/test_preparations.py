@@ -10,10 +10,10 @@ import pytest
 import e2h.data
 from e2h.data import DATASETS, load_dataset
 from e2h.data.catalog import builtin_facts, finish_items
-from e2h.data.computed import missing_by_split, read_measure, table_path
+from e2h.data.measure_tables import missing_by_split, read_measure, table_path
 from e2h.errors import ConfigError
 from e2h.experiments import parse_config
-from e2h.experiments.computed import compute_missing, missing_measures
+from e2h.experiments.missing_measures import compute_missing, missing_measures
 from e2h.experiments.runner import load_run_data
 from e2h.measures import compute_measure
 

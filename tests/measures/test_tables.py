@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from e2h.data import load_dataset
-from e2h.data.computed import compute_command, measure_name, parse_measure_name, read_measure
+from e2h.data.measure_tables import read_measure
 from e2h.hardness import TRAIN_ON, make_split
 from e2h.learners import LEARNERS, LinearProbe
+from e2h.measure_names import compute_command, measure_name, parse_measure_name
 from e2h.measures import compute_measure
 
 FAST_MDL = {"sizes": (5, 20, 80), "resamples": 2, "holdout": 100}

@@ -7,7 +7,8 @@ import json
 import pandas as pd
 import pytest
 
-from e2h.data import EXTRACTION_RULES, PROMPT_FORMATS, save_items
+from e2h.answering import EXTRACTION_RULES, PROMPT_FORMATS
+from e2h.data import save_items
 from e2h.errors import E2HError
 from e2h.models import templates
 from e2h.models.templates import (
@@ -188,9 +189,9 @@ def test_uncond_request_scores_the_same_continuations_after_the_cue() -> None:
     assert uncond_request(ICE, "letters").continuations == (" A", " B", " C")
 
 
-def test_format_and_rule_names_match_the_data_catalog() -> None:
+def test_every_format_and_rule_name_has_an_implementation() -> None:
     assert set(FORMATS.names()) == set(PROMPT_FORMATS)
-    assert set(templates.EXTRACTION_RULES.names()) == set(EXTRACTION_RULES)
+    assert set(templates.EXTRACTORS.names()) == set(EXTRACTION_RULES)
     assert not hasattr(templates, "default_format")  # a dataset's format is a fact of the catalog
 
 
@@ -290,6 +291,15 @@ def test_answer_kind_is_read_from_the_item_else_inferred_from_choices() -> None:
     assert answer_kind({"choices": ["1,000"], "answer_kind": float("nan")}) == "number"  # a concatenation's gap
     assert answer_kind({"choices": ["Paris"]}) == "choice"
     assert answer_kind(ICE) == "choice"
+
+
+def test_an_item_and_a_table_of_it_get_the_same_answer_kind() -> None:
+    """One rule (e2h.answering.infer_answer_kind): the table's facts and the item's kind never disagree."""
+    from e2h.data.schema import infer_facts
+
+    for choices in (["5 apples"], ["-$1,250.50"], ["Yes", "No"], ["Paris"], ["heat", "cold"]):
+        table = pd.DataFrame({"choices": [choices, choices]})
+        assert answer_kind({"choices": choices}) == infer_facts(table).answer_kind, choices
 
 
 def test_answer_comparison() -> None:

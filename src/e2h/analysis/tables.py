@@ -33,6 +33,7 @@ from e2h.analysis.stats import (
     difference,
     sgr,
 )
+from e2h.answering import chance_rate
 from e2h.errors import E2HError
 from e2h.io import atomic_path
 from e2h.progress import progress
@@ -59,12 +60,6 @@ def baseline_learner(rows: pd.DataFrame) -> str:
     """The learner name(s) of the baseline rows in ``rows`` (``zero-shot-cot``; several joined by " / ")."""
     baseline, _ = supervision_masks(rows)
     return " / ".join(sorted(rows.loc[baseline, "learner"].astype(str).unique()))
-
-
-def chance_rate(n_choices: pd.Series) -> pd.Series:
-    """1 / n_choices per row; 0 for generative items (one "choice": the answer must be produced)."""
-    n = n_choices.astype(float)
-    return pd.Series(np.where(n > 1, 1.0 / n, 0.0), index=n_choices.index)
 
 
 def correctness_grid(rows: pd.DataFrame) -> pd.DataFrame:

@@ -32,7 +32,7 @@ def _fmt(value: float) -> str:
 def list_command() -> None:
     """Built-in datasets: items, measures, and whether their assets are cached."""
     from e2h.data import DATASETS, dataset_info
-    from e2h.data.measures import LENGTH_MEASURES
+    from e2h.data.source_measures import LENGTH_MEASURES
 
     table = Table(title="built-in datasets", caption=f"every dataset also has {', '.join(LENGTH_MEASURES)}")
     for column in ("name", "items", "measures", "cached", "description"):

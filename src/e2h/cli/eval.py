@@ -134,7 +134,7 @@ def eval_config(
 
 
 def _ci(correct: np.ndarray, seed: int) -> tuple[float, float, float]:
-    """Accuracy and its 95% item-bootstrap interval (``N_BOOT`` draws, ``make_rng(seed, "ci")``)."""
+    """Accuracy and its 95% item-bootstrap interval (``analysis.stats.N_BOOT`` draws, ``make_rng(seed, "ci")``)."""
     from e2h.analysis.stats import N_BOOT, grid_bootstrap
 
     estimate = grid_bootstrap(np.asarray(correct, dtype=float), n_boot=N_BOOT, rng=make_rng(seed, "ci"))
@@ -144,11 +144,11 @@ def _ci(correct: np.ndarray, seed: int) -> tuple[float, float, float]:
 def _print_summary(
     cell: Any, train: pd.DataFrame, test: pd.DataFrame, main: Predictions, by_norm: dict[str, Predictions]
 ) -> None:
+    from e2h.answering import chance_rate
     from e2h.learners import LEARNERS
     from e2h.learners.prompting import NORMALIZATIONS
 
-    n_choices = test["choices"].map(len).to_numpy()
-    chance = float(np.mean(np.where(n_choices > 1, 1.0 / n_choices, 0.0)))
+    chance = float(np.mean(chance_rate(test["choices"].map(len))))
     options = cell.options
     fmt = "cot" if LEARNERS.get(cell.learner).generates(options) else options.get("format", "-")
     k_used = main.info.get("k_used")

@@ -7,7 +7,7 @@
     e2h hardness list arc
 
 A computed measure is then a column of the dataset like any other (`e2h data show arc`, `measures:` in configs);
-its name follows the scheme of :mod:`e2h.data.computed` (``prequential_smollm2-135m``).
+its name follows the scheme of :mod:`e2h.measure_names` (``prequential_smollm2-135m``).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from rich.table import Table
 from e2h.cli.console import console, print_wide
 from e2h.cli.eval import parse_options
 from e2h.errors import E2HError
+from e2h.measure_names import DEFAULT_LEARNER
 
 app = typer.Typer(no_args_is_help=True, help="Compute and list model-based hardness measures.")
 
@@ -33,7 +34,7 @@ def compute_command(
     name: str = typer.Argument(..., help=NAME_HELP, metavar="DATASET"),
     method: str = typer.Option(..., "--method", help="mdl_proxy, prequential, nll, nll_per_token or irt."),
     models: str = typer.Option("smollm2-135m-instruct", "--models", help="Comma-separated models (aliases, ids)."),
-    learner: str = typer.Option("linear-probe", "--learner", help="Learner fitted by mdl_proxy and prequential."),
+    learner: str = typer.Option(DEFAULT_LEARNER, "--learner", help="Learner fitted by mdl_proxy and prequential."),
     option: list[str] = typer.Option([], "--option", help="A learner option KEY=VALUE (YAML value); repeatable."),
     format: str | None = typer.Option(None, "--format", help="Prompt format (default: the dataset's)."),
     seed: int = typer.Option(0, "--seed", help="Seed of pools, resamples and orders."),
@@ -99,7 +100,7 @@ def list_command(
     name: str | None = typer.Argument(None, help="Only this dataset (default: every dataset with a table)."),
 ) -> None:
     """Computed measures: dataset, measure, items with a value, method, models, learner, seed, date."""
-    from e2h.data.computed import computed_tables, dataset_key, list_computed, read_measure
+    from e2h.data.measure_tables import computed_tables, dataset_key, list_computed, read_measure
 
     found = list_computed()
     if name:  # its default preparation's tables (a view's base's too), then those of its other preparations

@@ -7,7 +7,7 @@
 
 Every table passes :func:`e2h.data.schema.validate_items`, carries its measures as float columns
 (NaN where missing), listed in ``items.attrs["measures"]``, and an ``answer_kind`` column. Model-based
-measures computed with ``e2h hardness compute`` are attached as columns too (:mod:`e2h.data.computed`). Parsed
+measures computed with ``e2h hardness compute`` are attached as columns too (:mod:`e2h.data.measure_tables`). Parsed
 tables are cached in memory, so repeated loads are instant; each call returns a fresh copy.
 
 >>> dataset_facts("gsm8k")                      # how items are prompted and answered
@@ -24,9 +24,8 @@ import pandas as pd
 
 from e2h.assets import is_cached
 from e2h.data import arc
-from e2h.data.catalog import DATASETS, DatasetSpec, builtin_facts, check_variant, finish_items, load_raw
-from e2h.data.computed import attach_computed, computed_tables
-from e2h.data.measures import LENGTH_MEASURES
+from e2h.data.catalog import DATASETS, BuiltinDataset, base_name, builtin_facts, check_variant, finish_items, load_raw
+from e2h.data.measure_tables import attach_computed, computed_tables
 from e2h.data.schema import (
     ANSWER_KINDS,
     CORE_COLUMNS,
@@ -36,6 +35,7 @@ from e2h.data.schema import (
     measure_columns,
     validate_items,
 )
+from e2h.data.source_measures import LENGTH_MEASURES
 from e2h.data.user import is_user_path, read_user_file, save_items, sidecar_path, user_facts
 from e2h.errors import E2HError
 
@@ -48,8 +48,8 @@ __all__ = [
     "EXTRACTION_RULES",
     "PROMPT_FORMATS",
     "SOURCES",
+    "BuiltinDataset",
     "DatasetFacts",
-    "DatasetSpec",
     "dataset_facts",
     "dataset_info",
     "load_dataset",
@@ -132,9 +132,9 @@ def dataset_info(name_or_path: str | os.PathLike) -> dict:
 
 
 def _builtin(
-    spec: DatasetSpec, source: str, variant: str | None, arc_annotations: str | os.PathLike | None
+    spec: BuiltinDataset, source: str, variant: str | None, arc_annotations: str | os.PathLike | None
 ) -> pd.DataFrame:
-    base = spec.base or spec.name
+    base = base_name(spec.name)
     annotations = None
     if base == "arc":
         annotations = arc.resolve_annotations(arc_annotations) if arc_annotations else _default_annotations(*_env())

@@ -29,7 +29,7 @@ import pandas as pd
 import pyarrow.ipc
 
 from e2h.assets import MEMBERS, extract, member_path
-from e2h.data.measures import arc_annotation_measures
+from e2h.data.source_measures import arc_annotation_measures
 from e2h.errors import E2HError
 from e2h.io import sha256_file
 from e2h.notices import warn

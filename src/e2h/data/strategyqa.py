@@ -19,8 +19,8 @@ from pathlib import Path
 import pandas as pd
 
 from e2h.assets import member_path
-from e2h.data.measures import split_sentences
 from e2h.data.schema import one_line
+from e2h.data.source_measures import split_sentences
 from e2h.errors import E2HError
 
 CHOICES = ["yes", "no"]

@@ -39,8 +39,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from e2h.data.measures import is_missing
 from e2h.data.schema import DatasetFacts, check_facts, infer_facts, one_line
+from e2h.data.source_measures import is_missing
 from e2h.errors import E2HError
 from e2h.io import atomic_path, check_writable
 from e2h.notices import warn

@@ -79,15 +79,15 @@ def _check_dataset(name: str, info: ValidationInfo) -> str:
 
 
 def _check_measures(names: list[str], dataset: str | None = None) -> list[str]:
-    """Measures of built-in datasets must be known or computed (``e2h.data.computed``); a user file may name any of
+    """Measures of built-in datasets must be known or computed (``e2h.measure_names``); a user file may name any of
     its numeric columns."""
     from e2h.data import DATASETS
-    from e2h.data.computed import is_computed_name
     from e2h.data.schema import KNOWN_MEASURES
+    from e2h.measure_names import NAME_FAMILIES, is_computed_name
 
     if dataset is not None and dataset not in DATASETS:
         return names  # checked against the file's columns once it is loaded
-    known = [*KNOWN_MEASURES, "prequential_MODEL", "mdl_proxy_MODEL", "nll_answer_MODEL", "irt_difficulty"]
+    known = [*KNOWN_MEASURES, *NAME_FAMILIES]
     bad = [unknown("measure", m, known) for m in names if m not in KNOWN_MEASURES and not is_computed_name(m)]
     if bad:
         raise ValueError("; ".join(bad))
@@ -96,11 +96,14 @@ def _check_measures(names: list[str], dataset: str | None = None) -> list[str]:
 
 def _check_choice(kind: str, value: Any) -> list[str]:
     """Problems with a prompt ``format``, score ``normalization`` or ``extraction`` rule name (empty when known)."""
-    from e2h.data import EXTRACTION_RULES
+    from e2h.answering import EXTRACTION_RULES, PROMPT_FORMATS
     from e2h.learners.prompting import NORMALIZATIONS
-    from e2h.models.templates import FORMATS
 
-    known = {"format": list(FORMATS), "normalization": list(NORMALIZATIONS), "extraction": list(EXTRACTION_RULES)}
+    known = {
+        "format": list(PROMPT_FORMATS),
+        "normalization": list(NORMALIZATIONS),
+        "extraction": list(EXTRACTION_RULES),
+    }
     return [] if value in known[kind] else [unknown(kind, value, known[kind])]
 
 
@@ -350,7 +353,8 @@ class DatasetSpec(_RunOptions):
 
     @model_validator(mode="after")
     def _pool(self) -> DatasetSpec:
-        from e2h.data.computed import POOL_METHODS, parse_measure_name
+        from e2h.data.measure_tables import POOL_METHODS
+        from e2h.measure_names import parse_measure_name
 
         def pooled(name: str) -> bool:
             parsed = parse_measure_name(name)
@@ -372,7 +376,8 @@ class DatasetSpec(_RunOptions):
 
     def pool_measures(self) -> list[str]:
         """The computed measures whose pools ``exclude_pool`` leaves out (none when it is false)."""
-        from e2h.data.computed import POOL_METHODS, parse_measure_name
+        from e2h.data.measure_tables import POOL_METHODS
+        from e2h.measure_names import parse_measure_name
 
         if isinstance(self.exclude_pool, list):
             return list(self.exclude_pool)

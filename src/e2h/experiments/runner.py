@@ -1,8 +1,8 @@
 """The runner: a config's cells, computed once each, model by model, into the results store.
 
 :func:`run_experiment` is the recipe, top to bottom: compute missing measures when the config asks
-(``experiments.computed``) → :func:`plan` (load data, expand the grid, check every split) → open the store → a
-backend runs the cells (``experiments.backends``: here or on Ray, each worker running ``experiments.worker``'s
+(``experiments.missing_measures``) → :func:`plan` (load data, expand the grid, check every split) → open the store →
+a backend runs the cells (``experiments.backends``: here or on Ray, each worker running ``experiments.worker``'s
 recipe, each cell ``experiments.cell``'s path), its events recorded by ``experiments.recorder`` → close the store.
 Everything that can be wrong with the data (a missing or stale measure, an impossible split) is reported as one
 :class:`~e2h.errors.ConfigError` before any model loads. A failing cell is recorded with its error in the manifest
@@ -20,9 +20,9 @@ import pandas as pd
 from e2h.errors import ConfigError, E2HError
 from e2h.experiments.backends import make_backend
 from e2h.experiments.cell import RunData, cell_split
-from e2h.experiments.computed import coverage_notes, drop_pools
 from e2h.experiments.config import DatasetSpec, ExperimentConfig, suggest
 from e2h.experiments.grid import Cell, expand
+from e2h.experiments.missing_measures import coverage_notes, drop_pools
 from e2h.experiments.recorder import Recorder, RunResult
 from e2h.experiments.store import RunStore
 from e2h.hardness import RANDOM
@@ -98,7 +98,8 @@ def _absent_measure(dataset: str, measure: str, table: pd.DataFrame, compute: bo
 
     ``compute``: the config sets ``compute_measures`` (so only a plan without a run, e.g. ``--dry-run``, gets here).
     """
-    from e2h.data.computed import parse_measure_name, recompute_command
+    from e2h.data.measure_tables import recompute_command
+    from e2h.measure_names import parse_measure_name
 
     parsed = parse_measure_name(measure)
     if parsed is None:
@@ -169,7 +170,7 @@ def run_experiment(
     ``backend``: ``"local"`` or ``"ray"`` (default: the config's ``backend``), or a backend object; ``address``:
     the Ray cluster to join (default: the config's ``ray_address``), see ``e2h.experiments.backends``.
     """
-    from e2h.experiments.computed import compute_missing
+    from e2h.experiments.missing_measures import compute_missing
 
     start = time.perf_counter()
     computed = compute_missing(config) if config.compute_measures else []

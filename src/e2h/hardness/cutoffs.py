@@ -18,6 +18,7 @@ from typing import Literal
 
 import numpy as np
 
+from e2h.data.catalog import base_name
 from e2h.errors import E2HError
 
 #: Bump when a value in :data:`CUTOFF_TABLE` changes; results record it.
@@ -39,9 +40,6 @@ CUTOFF_TABLE: dict[tuple[str, str], tuple[float, float]] = {
     ("gsm8k", "num_steps"): (4, 7),
 }
 
-#: Dataset views that share their parent's cutoffs.
-DATASET_VIEWS = {"arc-easy": "arc", "arc-challenge": "arc"}
-
 CutoffSource = Literal["override", "table", "percentile"]
 
 
@@ -59,8 +57,8 @@ class Cutoffs:
 
 
 def table_dataset(dataset: str | None) -> str | None:
-    """The dataset name under which ``dataset``'s cutoffs are tabled (views resolve to their parent)."""
-    return DATASET_VIEWS.get(dataset, dataset) if dataset else None
+    """The dataset name under which ``dataset``'s cutoffs are tabled (a view's are its base's, see the catalog)."""
+    return base_name(dataset) if dataset else None
 
 
 def get_cutoffs(

@@ -32,7 +32,7 @@ from e2h.learners.base import Learner, Param, Planned, Predictions
 from e2h.learners.params import Interval, Options, Text
 from e2h.models.engine import ScoreRequest
 from e2h.models.templates import (
-    EXTRACTION_RULES,
+    EXTRACTORS,
     FORMATS,
     LETTERS,
     TRIGGER,
@@ -59,7 +59,7 @@ for _name in NORMALIZATIONS:
 
 #: the values of the shared run options, which every learner taking one declares
 FORMATS_ALLOWED = (Options(*FORMATS.names()),)
-EXTRACTION_ALLOWED = (Options(*EXTRACTION_RULES.names()),)
+EXTRACTION_ALLOWED = (Options(*EXTRACTORS.names()),)
 SEED_ALLOWED = (Interval(int, 0),)
 K_ALLOWED = (Interval(int, 0),)
 TOKENS_ALLOWED = (Interval(int, 1),)
@@ -186,7 +186,7 @@ def predict_generative(
     ``probs = [1.0]`` and ``pred = 0`` when the extracted answer equals the gold one (numerically for
     numbers), else ``[0.0]`` and ``-1``.
     """
-    EXTRACTION_RULES.get(extraction)  # an unknown rule fails before generating
+    EXTRACTORS.get(extraction)  # an unknown rule fails before generating
     generations = lm.generate(prompts, max_new_tokens=max_new_tokens, stop=stop, line_after=line_after)
     probs, pred, extracted = [], [], []
     for (_, item), text in zip(items.iterrows(), generations, strict=True):

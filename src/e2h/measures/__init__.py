@@ -10,9 +10,9 @@ Methods: ``mdl_proxy`` (the paper's, :mod:`e2h.measures.mdl`; ``learner="zero-sh
 pool), ``prequential`` (code length in bits, :mod:`e2h.measures.prequential`), ``nll`` (the paper's summed NLL of
 the bare question, answer and reasoning) and ``nll_per_token`` (e2h's mean per token after the prompt), both
 :mod:`e2h.measures.nll`, and ``irt`` (difficulty and discrimination from finished runs, :mod:`e2h.measures.irt`).
-``source`` and ``variant`` pick the preparation of a built-in dataset to compute on (a run's). Table layout,
-storage and the naming scheme: :mod:`e2h.data.computed`. This package sits above ``e2h.learners``;
-``e2h.data`` and ``e2h.hardness`` read its tables by name and never import it.
+``source`` and ``variant`` pick the preparation of a built-in dataset to compute on (a run's). Table layout and
+storage: :mod:`e2h.data.measure_tables`; the naming scheme: :mod:`e2h.measure_names`. This package sits above
+``e2h.learners``; ``e2h.data`` and ``e2h.hardness`` read its tables by name and never import it.
 """
 
 from e2h.measures.compute import METHODS, SETTINGS, MeasureResult, compute_measure

@@ -2,9 +2,9 @@
 
 The recipe, top to bottom: load the items (the dataset in the preparation asked for: ``source``, ``variant``) →
 for each model: load it, wrap it in a :class:`MemoLM`, run the method (every fit a resumable checkpoint unit) →
-average over models → write the table(s) with their provenance under that preparation (:mod:`e2h.data.computed`)
-→ remove the checkpoint. A rerun of an interrupted computation resumes from its finished units; a rerun of a
-finished one recomputes (``list`` first).
+average over models → write the table(s) with their provenance under that preparation
+(:mod:`e2h.data.measure_tables`) → remove the checkpoint. A rerun of an interrupted computation resumes from its
+finished units; a rerun of a finished one recomputes (``list`` first).
 """
 
 from __future__ import annotations
@@ -21,18 +21,12 @@ import pandas as pd
 
 import e2h
 from e2h.data import dataset_facts, load_dataset
-from e2h.data.computed import (
-    METHOD_VERSIONS,
-    items_fingerprint,
-    measure_name,
-    model_slug,
-    preparation_key,
-    write_measure,
-)
+from e2h.data.measure_tables import METHOD_VERSIONS, items_fingerprint, preparation_key, write_measure
 from e2h.errors import E2HError
 from e2h.io import content_hash
 from e2h.learners import LEARNERS, Learner, LinearProbe
 from e2h.learners.params import Interval, ListOf, Options, Param, check_params
+from e2h.measure_names import DEFAULT_LEARNER, measure_name, model_slug
 from e2h.measures import irt, mdl, nll, prequential
 from e2h.measures.checkpoint import Checkpoint
 from e2h.measures.memo import MemoLM
@@ -81,7 +75,7 @@ def compute_measure(
     method: str,
     *,
     models: Sequence[Any] = ("smollm2-135m",),
-    learner: str = "linear-probe",
+    learner: str = DEFAULT_LEARNER,
     options: dict[str, Any] | None = None,
     format: str | None = None,
     seed: int = 0,

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from e2h.answering import chance_rate
 from e2h.errors import E2HError
 
 IRT_MODELS = ("2pl", "1pl")
@@ -67,8 +68,7 @@ def fit_irt(
         raise E2HError(f"no item has {min_responses}+ responses in these runs: pass more runs or lower min_responses.")
     items = data["item_id"].map(position).to_numpy(dtype=int).copy()
     responders, resp = np.unique(data["responder"].to_numpy(), return_inverse=True)
-    n_choices = data["n_choices"].to_numpy(dtype=float)
-    guess = torch.as_tensor(np.where(n_choices > 1, 1.0 / np.maximum(n_choices, 1.0), 0.0))  # (R,)
+    guess = torch.as_tensor(chance_rate(data["n_choices"]))  # (R,)
     y = torch.as_tensor(data["correct"].to_numpy(dtype=float))  # (R,) responses
     i_t, j_t = torch.tensor(items), torch.tensor(resp)  # (R,) item and responder of each response
 

@@ -30,8 +30,9 @@ Sources and deliberate differences:
 
 Which format a dataset uses by default, how its answers are read (``answer_kind``) and which
 extraction rule applies are facts of the dataset (:func:`e2h.data.dataset_facts`); nothing here
-depends on a dataset's name. The format and rule names match ``e2h.data.PROMPT_FORMATS`` and
-``e2h.data.EXTRACTION_RULES``.
+depends on a dataset's name. The names of the formats and rules, and the rule that infers an answer kind, live in
+:mod:`e2h.answering`; this module implements one format per name of ``PROMPT_FORMATS`` and one extractor per name of
+``EXTRACTION_RULES``.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from e2h.answering import infer_answer_kind
 from e2h.errors import E2HError
 from e2h.models.engine import ScoreRequest
 from e2h.registry import Registry
@@ -191,17 +193,12 @@ def answer_kind(item: Item) -> str:
     """How an item's generated answer is read: ``"choice"``, ``"number"`` or ``"yes-no"``.
 
     The item's ``answer_kind`` (a column of every loaded table); for a table without it, inferred
-    from the choices: yes/no is yes-no, one numeric choice is a number, anything else a choice.
+    from the choices (:func:`e2h.answering.infer_answer_kind`).
     """
     kind = item.get("answer_kind")
     if isinstance(kind, str) and kind:
         return kind
-    choices = [str(c) for c in item["choices"]]
-    if sorted(c.strip().lower() for c in choices) == ["no", "yes"]:
-        return "yes-no"
-    if len(choices) == 1 and normalize_number(choices[0]) is not None:
-        return "number"
-    return "choice"
+    return infer_answer_kind(item["choices"])
 
 
 def normalize_number(text: str) -> str | None:
@@ -229,23 +226,23 @@ def _after_first_trigger(text: str) -> str | None:
     return text[triggers[0].end() : end]
 
 
-EXTRACTION_RULES: Registry[Callable[[str], str | None]] = Registry(
+EXTRACTORS: Registry[Callable[[str], str | None]] = Registry(
     "extraction rule", hint="'last' reads the last \"the answer is\", 'first' the first (the paper's rule)."
 )
-EXTRACTION_RULES.register("last", _after_last_trigger)
-EXTRACTION_RULES.register("first", _after_first_trigger)
+EXTRACTORS.register("last", _after_last_trigger)
+EXTRACTORS.register("first", _after_first_trigger)
 
 
 def extract_answer(text: str, kind: str, choices: Sequence[str] | None = None, rule: str = "last") -> str | None:
     """The answer in a generation, or None when there is none.
 
-    ``rule`` (:data:`EXTRACTION_RULES`) picks the part read: ``last`` = after the last "the answer is"
+    ``rule`` (:data:`EXTRACTORS`) picks the part read: ``last`` = after the last "the answer is"
     (any case), else the whole text; ``first`` = after the first one, up to the next, and no trigger
     means no answer. Then by ``kind``: a number → the last number (``"-1250"``); yes-no → ``"yes"`` /
     ``"no"`` (first mentioned); a choice → a letter (``"B"``, ``"(B)"``) or the answer's first line
     without a trailing period.
     """
-    segment = EXTRACTION_RULES.get(rule)(text)
+    segment = EXTRACTORS.get(rule)(text)
     if segment is None:
         return None
     if kind == "number":

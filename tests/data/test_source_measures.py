@@ -3,7 +3,8 @@ import math
 import pandas as pd
 import pytest
 
-from e2h.data.measures import (
+from e2h.data.schema import measure_columns
+from e2h.data.source_measures import (
     add_length_measures,
     arc_annotation_measures,
     bloom_number,
@@ -13,7 +14,6 @@ from e2h.data.measures import (
     num_words,
     split_sentences,
 )
-from e2h.data.schema import measure_columns
 
 
 @pytest.mark.parametrize(("value", "expected"), [("Grade 03", 3), ("Grade 08", 8), ("Grade 5", 5)])
@@ -89,7 +89,7 @@ def test_add_length_measures_keeps_a_column_already_given():
 
 
 def test_measure_columns_honours_declared_measures():
-    items = pd.DataFrame({"id": ["a"], "my_score": [1.0], "note": ["x"], "mdl_smol": [0.5], "num_steps": [2.0]})
-    assert measure_columns(items) == ["mdl_smol", "num_steps"]
+    items = pd.DataFrame({"id": ["a"], "my_score": [1.0], "note": ["x"], "mdl_proxy_smol": [0.5], "num_steps": [2.0]})
+    assert measure_columns(items) == ["mdl_proxy_smol", "num_steps"]
     items.attrs["measures"] = ["my_score"]
-    assert measure_columns(items) == ["my_score", "mdl_smol", "num_steps"]
+    assert measure_columns(items) == ["my_score", "mdl_proxy_smol", "num_steps"]

@@ -23,17 +23,7 @@ that matches no item is not attached. A table is attached only while its item fi
 now, and its method's definition is current (:data:`METHOD_VERSIONS`): otherwise it is **stale**, left out,
 named in ``items.attrs["stale_measures"]``, and one warning names the command that recomputes it. This module
 reads and writes the tables; it fits nothing.
-
-**Naming scheme** (:func:`parse_measure_name`)::
-
-    <method>[-<learner>]_<model>[+<model>...]     mdl_proxy_smollm2-135m, prequential_smollm2-135m,
-                                                  prequential-zero-shot_smollm2-135m,
-                                                  nll_question_smollm2-135m (also nll_answer, nll_reasoning),
-                                                  nll_per_token_question_smollm2-135m (also …_answer, …_reasoning)
-    irt_difficulty, irt_discrimination            from finished runs, no model in the name
-
-The learner part is left out for the default learner (``linear-probe``); model names are lower-cased
-with characters other than letters, digits, ``.`` and ``-`` replaced by ``-``.
+Measure names follow :mod:`e2h.measure_names`.
 """
 
 from __future__ import annotations
@@ -41,9 +31,7 @@ from __future__ import annotations
 import functools
 import json
 import os
-import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,85 +42,18 @@ import pyarrow.parquet as pq
 
 from e2h.errors import E2HError
 from e2h.io import atomic_path, content_hash
+from e2h.measure_names import compute_command, model_slug
 from e2h.notices import warn
 from e2h.paths import cache_dir, e2h_home
 
 TABLE_VERSION = 1  # bump when the table layout changes
 METADATA_KEY = b"e2h"
-DEFAULT_LEARNER = "linear-probe"
 #: a method's definition version: bump it when the values a method writes change meaning; older tables are stale
 METHOD_VERSIONS = {"nll": 2}
 #: what the current version of a method changed, for the stale warning
 METHOD_CHANGES = {"nll": "nll is now the paper's summed NLL of the bare strings; the former mean is nll_per_token"}
-#: measure names each method writes (the three likelihood parts share one method)
-_PARTS = ("question", "answer", "reasoning")
-_METHOD_OF = {
-    **{f"nll_per_token_{part}": "nll_per_token" for part in _PARTS},
-    **{f"nll_{part}": "nll" for part in _PARTS},
-    "mdl_proxy": "mdl_proxy",
-    "prequential": "prequential",
-}
-#: measure-name prefixes of model-fitted methods, longest first
-MODEL_METHODS = tuple(sorted(_METHOD_OF, key=len, reverse=True))
-IRT_MEASURES = ("irt_difficulty", "irt_discrimination")
 #: methods whose tables may hold out a training pool
 POOL_METHODS = ("mdl_proxy",)
-
-
-@dataclass(frozen=True)
-class MeasureName:
-    """A parsed computed-measure name: method (``nll`` for the three nll parts), learner, models."""
-
-    name: str
-    method: str
-    learner: str | None
-    models: tuple[str, ...]
-
-
-def model_slug(model: str) -> str:
-    """A model name as written in a measure name (``HuggingFaceTB/SmolLM2`` → ``huggingfacetb-smollm2``)."""
-    return re.sub(r"[^a-z0-9.\-]", "-", model.lower())
-
-
-def measure_name(prefix: str, models: list[str] | tuple[str, ...], learner: str | None = None) -> str:
-    """The measure name of ``prefix`` (``mdl_proxy``, ``nll_answer``…) for ``models`` and ``learner``."""
-    part = prefix if learner in (None, DEFAULT_LEARNER) else f"{prefix}-{learner}"
-    return f"{part}_{'+'.join(model_slug(m) for m in models)}"
-
-
-def parse_measure_name(name: str) -> MeasureName | None:
-    """The parts of a computed-measure name, or None when ``name`` does not follow the scheme."""
-    if name in IRT_MEASURES:
-        return MeasureName(name, "irt", None, ())
-    for prefix in MODEL_METHODS:
-        match = re.fullmatch(rf"{prefix}(?:-([a-z0-9\-]+))?_([a-z0-9.\-+]+)", name)
-        if match:
-            models = tuple(m for m in match.group(2).split("+") if m)
-            if models:
-                return MeasureName(name, _METHOD_OF[prefix], match.group(1), models)
-    return None
-
-
-def is_computed_name(name: str) -> bool:
-    return parse_measure_name(name) is not None
-
-
-def compute_command(
-    dataset: str, name: str, format: str | None = None, source: str = "local", variant: str | None = None
-) -> str:
-    """The ``e2h hardness compute`` command that produces measure ``name`` for ``dataset`` in its preparation
-    (``source``, ``variant``) and prompt ``format``."""
-    parsed = parse_measure_name(name)
-    if parsed is None:
-        raise E2HError(f"{name!r} is not a computed measure name: see `e2h hardness compute --help`.")
-    if parsed.method == "irt":
-        return f"e2h hardness compute {dataset} --method irt --runs RUN_DIR [RUN_DIR ...]"
-    options = [f"--source {source}"] if source != "local" else []
-    options += [f"--variant {variant}"] if variant else []
-    options += [f"--learner {parsed.learner}"] if parsed.learner else []
-    options += [f"--format {format}"] if format else []
-    models = ",".join(parsed.models)
-    return " ".join([f"e2h hardness compute {dataset} --method {parsed.method} --models {models}", *options])
 
 
 def recompute_command(items: pd.DataFrame, dataset: str, name: str) -> str:
@@ -170,10 +91,10 @@ def preparation_key(dataset: str | os.PathLike, source: str = "local", variant: 
 
 def _lookup(dataset: str | os.PathLike, source: str, variant: str | None) -> list[tuple[str, str, bool]]:
     """``(folder key, dataset it describes, same preparation?)`` in order of precedence (see the module docstring)."""
-    from e2h.data.catalog import DATASETS
+    from e2h.data.catalog import base_name
 
     name = os.fspath(dataset)
-    names = [name, *([DATASETS.get(name).base] if name in DATASETS and DATASETS.get(name).base else [])]
+    names = [name, *([base_name(name)] if base_name(name) != name else [])]
     own = [(preparation_key(n, source, variant), n, True) for n in names]
     if source == "local" and variant is None:
         return own

@@ -3,7 +3,8 @@
 Human scales are mapped to numbers the way the paper's code does (``utils/data_utils.py`` of
 allenai/easy-to-hard-generalization); a value outside a scale becomes NaN, never a sentinel.
 Length measures count whitespace-separated words (``str.split()``) and characters.
-Model-based measures (``mdl_*``) and cutoffs live in :mod:`e2h.hardness`, not here.
+Computed (model-based) measures come from :mod:`e2h.measures` (stored by :mod:`e2h.data.measure_tables`), cutoffs
+from :mod:`e2h.hardness`; neither lives here.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ loaded item table lacks, or borrows from another preparation of the dataset with
 (the local ARC's table read by a ``source: hub`` run lacks the train split), is computed by
 :func:`e2h.measures.compute_measure`, the function behind ``e2h hardness compute``, on the items the run loads
 (the entry's ``source`` and ``variant``, after any fallback), with what the measure's name says (method, learner,
-models; :mod:`e2h.data.computed`) and that command's defaults; a stale table is recomputed in the prompt format it
+models; :mod:`e2h.measure_names`) and that command's defaults; a stale table is recomputed in the prompt format it
 was computed in. Each model slug of a name is the config's model of that slug when there is one, else the slug
 itself (a registry alias). ``irt_*`` measures need finished runs and are left to the run's one-line stop. Without
 ``compute_measures`` the run stops and names the command instead (``runner.load_run_data``).
@@ -24,17 +24,10 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from e2h.data.computed import (
-    DEFAULT_LEARNER,
-    MeasureName,
-    compute_command,
-    missing_by_split,
-    model_slug,
-    parse_measure_name,
-    recompute_command,
-)
+from e2h.data.measure_tables import missing_by_split, recompute_command
 from e2h.errors import E2HError
 from e2h.experiments.config import ExperimentConfig
+from e2h.measure_names import DEFAULT_LEARNER, MeasureName, compute_command, model_slug, parse_measure_name
 from e2h.notices import info
 
 
