@@ -49,6 +49,7 @@ $(LM_EVAL)/.installed: $(DEV_STAMP)
 
 bench: setup-dev $(LM_EVAL)/.installed
 	$(BIN)/python bench/scoring.py
+	$(BIN)/python bench/generation.py
 
 check-report: setup
 	$(BIN)/python -m e2h.analysis.browser_check runs/demo

@@ -12,7 +12,8 @@ with lm-eval's ARC prompt (``cloze``: ``"Question: {q}\\nAnswer:"`` + ``" {choic
 lm-eval lives in a separate virtualenv, ``.venv-lmeval`` (it pins its own dependencies; a ``.pth`` file
 reuses e2h's torch and transformers, so nothing large is downloaded); ``make bench`` creates it, or
 ``make .venv-lmeval/.installed``. This script runs itself there as a worker (``bench/scoring.py`` uses the
-same worker for its lm-eval columns).
+same worker for its lm-eval columns; ``bench/generation.py`` uses ``--generate-worker``, lm-eval's
+``generate_until``).
 
 Run (a quick check, then the full sets; both resume from their caches)::
 
@@ -68,6 +69,26 @@ def lm_eval_worker(model_dir: str, requests_file: str, results_file: str, batch_
                 handle.write(json.dumps({"id": item["id"], "lls": lls}) + "\n")
         print(f"lm-eval: {begin + len(chunk)}/{len(todo)} items", file=sys.stderr, flush=True)
     Path(f"{results_file}.timing.json").write_text(json.dumps(timing))  # this invocation's load and scoring time
+
+
+def lm_eval_generate_worker(model_dir: str, requests_file: str, results_file: str, batch_size: int) -> None:
+    """Runs inside the lm-eval venv: ``HFLM.generate_until`` on every request, texts and time to ``results_file``."""
+    from lm_eval.api.instance import Instance
+    from lm_eval.models.huggingface import HFLM
+
+    requests = json.loads(Path(requests_file).read_text())
+    lm = HFLM(
+        pretrained=model_dir, device="cpu", dtype=requests["dtype"], batch_size=batch_size,
+        add_bos_token=requests["add_bos_token"],
+    )  # fmt: skip
+    gen = {"until": requests["until"], "max_gen_toks": requests["max_gen_toks"], "do_sample": False}
+    instances = [
+        Instance("generate_until", doc={}, arguments=(context, dict(gen)), idx=0) for context in requests["contexts"]
+    ]
+    start = time.perf_counter()
+    texts = lm.generate_until(instances, disable_tqdm=True)
+    seconds = time.perf_counter() - start
+    Path(results_file).write_text(json.dumps({"texts": texts, "seconds": seconds}))
 
 
 def _lm_eval_accuracy(items, lls_by_id: dict[str, list[float]]) -> tuple[float, float]:
@@ -169,5 +190,7 @@ def main() -> None:
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
         lm_eval_worker(*sys.argv[2:5], batch_size=int(sys.argv[5]))
+    elif len(sys.argv) > 1 and sys.argv[1] == "--generate-worker":  # bench/generation.py's
+        lm_eval_generate_worker(*sys.argv[2:5], batch_size=int(sys.argv[5]))
     else:
         main()

@@ -19,10 +19,7 @@ and that rate at 2 x parameters FLOPs per token as a share of this CPU's matmul 
 the same run. Agreement: the largest |delta log-prob| against each reference, and how often the
 argmax choice is the same as lm-eval's.
 
-One generation workload: chain-of-thought ICL on GSM8k (``cot`` demonstrations, the
-``icl-cot`` learner's prompts and stop strings). ``generate`` (the demonstrations' KV cache
-shared, items decoded in batches) against ``generate_naive`` (one prompt at a time): items/s of
-each, the speed-up, and the share of items whose greedy text is identical.
+Chain-of-thought generation has its own benchmark, ``bench/generation.py``.
 """
 
 from __future__ import annotations
@@ -30,8 +27,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
-import platform
 import shlex
 import subprocess
 import sys
@@ -40,24 +35,17 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
-import transformers
+from benchlib import LM_EVAL_PYTHON, LM_EVAL_WORKER, REPORT, machine, write_section
 
 from e2h.data import load_dataset
-from e2h.io import atomic_open
-from e2h.learners.prompting import STOP
 from e2h.models import ScoreRequest, load_model
 from e2h.models.cpu import cpu_name, matmul_ceiling
-from e2h.models.templates import build_request, cot_prompt, format_demos
+from e2h.models.templates import build_request, format_demos
 from e2h.progress import set_quiet
 from e2h.seeding import make_rng
 
 FORMAT = "cloze"  # lm-eval's ARC prompt, so all three paths score the same strings
 TARGETS = {"zero-shot": {"lm_eval": 3.5, "ceiling": 80.0}, "icl-k10": {"lm_eval": 30.0}}
-ROOT = Path(__file__).resolve().parents[1]
-REPORT = ROOT / "BENCHMARKS.md"
-WORKER = ROOT / "bench" / "lm_eval_parity.py"
-LM_EVAL_PYTHON = ROOT / ".venv-lmeval" / "bin" / "python"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -84,20 +72,11 @@ def main(argv: list[str] | None = None) -> None:
     results = [
         _measure(lm, name, requests, gflops_ceiling, lm_eval, args) for name, requests in workloads.items() if requests
     ]
-    cot = _measure_generation(lm, args) if args.n_cot_items else None
     print(f"{cpu_name()}: matmul ceiling {gflops_ceiling:.1f} GFLOP/s ({lm.dtype}); model {lm.name}")
     for r in results:
         print(_line(r))
-    if cot is not None:
-        print(
-            f"{cot['workload']:>10}: {cot['n_items']} items, {cot['new_tokens_per_item']:.0f} new tokens/item | "
-            f"fast {cot['fast_ips']:.3f} items/s | naive {cot['naive_ips']:.3f} items/s | "
-            f"speed-up {cot['ratio']:.1f}x (CPU time {cot['cpu_ratio']:.1f}x) | "
-            f"identical {cot['agreement']:.0%}"
-        )
     if args.write:
-        _write_report(results, cot, lm, gflops_ceiling, args, argv if argv is not None else sys.argv[1:])
-        print(f"wrote {REPORT}")
+        _write_report(results, lm, gflops_ceiling, args, argv if argv is not None else sys.argv[1:])
 
 
 def _line(r: dict) -> str:
@@ -178,68 +157,16 @@ def _lm_eval_scores(lm, name: str, requests: list[ScoreRequest], python: Path, b
             for i, request in enumerate(requests):
                 record = {"id": str(i), "context": request.prefix + request.context}
                 handle.write(json.dumps(record | {"continuations": list(request.continuations)}) + "\n")
-        worker = [str(python), str(WORKER), "--worker", str(model_dir), str(requests_file), str(results_file)]
+        worker = [str(python), str(LM_EVAL_WORKER), "--worker", str(model_dir), str(requests_file), str(results_file)]
         subprocess.run([*worker, str(batch_size)], check=True)
         by_id = {r["id"]: r["lls"] for r in map(json.loads, results_file.read_text().splitlines())}
         timing = json.loads(Path(f"{results_file}.timing.json").read_text())
     return [np.array(by_id[str(i)]) for i in range(len(requests))], timing
 
 
-def _measure_generation(lm, args: argparse.Namespace) -> dict:
-    """Chain-of-thought ICL on GSM8k: batched, prefix-sharing ``generate`` vs ``generate_naive``."""
-    items = load_dataset("gsm8k")
-    order = make_rng(args.seed, "bench", "cot").permutation(len(items))
-    demos = format_demos([row for _, row in items.iloc[order[-args.cot_k :]].iterrows()], "cot")
-    prompts = [cot_prompt(row, demos) for _, row in items.iloc[order[: args.n_cot_items]].iterrows()]
-    lm.clear_memory()
-    start, cpu = time.perf_counter(), time.process_time()
-    fast = lm.generate(prompts, max_new_tokens=args.max_new_tokens, stop=STOP, cache=False)
-    fast_s, fast_cpu = time.perf_counter() - start, time.process_time() - cpu
-    start, cpu = time.perf_counter(), time.process_time()
-    naive = lm.generate_naive(prompts, max_new_tokens=args.max_new_tokens, stop=STOP)
-    naive_s, naive_cpu = time.perf_counter() - start, time.process_time() - cpu
-    return {
-        "workload": f"cot-k{args.cot_k}",
-        "n_items": len(prompts),
-        "new_tokens_per_item": sum(lm.count_tokens(t) for t in naive) / len(prompts),
-        "fast_ips": len(prompts) / fast_s,
-        "naive_ips": len(prompts) / naive_s,
-        "ratio": naive_s / fast_s,
-        "cpu_ratio": naive_cpu / fast_cpu,
-        "agreement": float(np.mean([a == b for a, b in zip(fast, naive, strict=True)])),
-    }
-
-
-def _machine() -> str:
-    cpu = cpu_name()
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
-    return (
-        f"{cpu}; {os.cpu_count()} cores, torch threads {torch.get_num_threads()}; "
-        f"torch {torch.__version__}, transformers {transformers.__version__}, Python {platform.python_version()}; "
-        f"load average at the end {load}"
-    )
-
-
-def _write_report(results: list[dict], cot: dict | None, lm, ceiling: float, args, argv: list[str]) -> None:
+def _write_report(results: list[dict], lm, ceiling: float, args, argv: list[str]) -> None:
     rows = "\n".join(_row(r) for r in results)
     note = f"\n> {args.note}\n" if args.note else ""
-    cot_table = (
-        f"""
-Chain-of-thought generation (GSM8k, k={args.cot_k} `cot` demonstrations, greedy, at most {args.max_new_tokens} new
-tokens, the `icl-cot` stop strings):
-
-| workload | items | new tok/item | fast items/s | naive items/s | speed-up (wall) | (CPU) | identical text |
-|---|---|---|---|---|---|---|---|
-{_cot_row(cot)}
-
-*fast* = `LanguageModel.generate`: the demonstrations' KV cache computed once and copied into a preallocated
-cache per batch, items decoded together (left-padded suffixes, one forward per new token for the batch,
-finished items dropped once half the batch is done).
-*naive* = `LanguageModel.generate_naive`: one prompt at a time through the model's own masks.
-"""
-        if cot is not None
-        else ""
-    )
     targets = "; ".join(
         f"{name}: e2h ≥ {t['lm_eval']:.1f}× lm-eval"
         + (f" and ≥ {t['ceiling']:.0f}% of the ceiling" if "ceiling" in t else "")
@@ -248,7 +175,7 @@ finished items dropped once half the batch is done).
     section = f"""## Scoring engine: e2h vs its naive reference vs lm-evaluation-harness (`bench/scoring.py`)
 
 Command: `make bench` = `{shlex.join([".venv/bin/python", "bench/scoring.py", *argv])}`.
-Date: {datetime.date.today().isoformat()}. Machine: {_machine()}.
+Date: {datetime.date.today().isoformat()}. Machine: {machine()}.
 Model: {lm.name} ({lm.dtype}, {lm.device}, batch_tokens={lm.batch_tokens}); this CPU's {lm.dtype} matmul ceiling,
 measured in the same run: **{ceiling:.1f} GFLOP/s**. ARC-Challenge, `{FORMAT}` format (lm-eval's ARC prompt), the
 same items and strings for all three paths (seed {args.seed}); ICL uses k={args.k} demonstrations shared by every
@@ -264,12 +191,9 @@ FLOPs per token ÷ the measured matmul ceiling. *e2h* = `LanguageModel.score` (p
 packing of each item's choices with a 4D attention mask, only the continuation logits projected). *naive* =
 `LanguageModel.score_naive`: one full sequence per (item, choice), sorted by length and batched under the same
 token budget. Speed-ups are wall-time ratios in this run.
-{cot_table}"""
-    old = REPORT.read_text() if REPORT.exists() else "# Benchmarks\n\n"
-    head, _, rest = old.partition("## Scoring engine")
-    tail = rest[rest.find("\n## ") + 1 :] if "\n## " in rest else ""  # the other benchmarks' sections stay
-    with atomic_open(REPORT) as handle:
-        handle.write((head or "# Benchmarks\n\n") + section + ("\n" + tail if tail else ""))
+"""
+    write_section("Scoring engine", section)
+    print(f"wrote {REPORT}")
 
 
 COLUMNS = (
@@ -304,22 +228,12 @@ def _row(r: dict) -> str:
     )
 
 
-def _cot_row(r: dict) -> str:
-    return (
-        f"| {r['workload']} | {r['n_items']} | {r['new_tokens_per_item']:.0f} | {r['fast_ips']:.3f} "
-        f"| {r['naive_ips']:.3f} | **{r['ratio']:.1f}×** | {r['cpu_ratio']:.1f}× | {r['agreement']:.0%} |"
-    )
-
-
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="smollm2-135m", help="alias, folder or hub id (default smollm2-135m)")
     parser.add_argument("--n-items", type=int, default=200, help="zero-shot items (default 200)")
     parser.add_argument("--n-icl-items", type=int, default=40, help="ICL items (default 40)")
     parser.add_argument("--k", type=int, default=10, help="ICL demonstrations (default 10)")
-    parser.add_argument("--n-cot-items", type=int, default=16, help="GSM8k chain-of-thought items (default 16)")
-    parser.add_argument("--cot-k", type=int, default=4, help="chain-of-thought demonstrations (default 4)")
-    parser.add_argument("--max-new-tokens", type=int, default=128, help="generation length cap (default 128)")
     parser.add_argument("--batch-tokens", type=int, default=None, help="tokens per forward (default: by device)")
     parser.add_argument("--lm-eval-python", type=Path, default=LM_EVAL_PYTHON, help="the lm-eval venv's python")
     parser.add_argument("--lm-eval-batch-size", type=int, default=16, help="lm-eval's batch size (default 16)")

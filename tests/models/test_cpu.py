@@ -89,3 +89,13 @@ def test_e2h_dtype_sets_what_auto_means_and_a_typo_is_one_line(fake_probe, monke
     monkeypatch.setenv("E2H_DTYPE", "fp32")
     with pytest.raises(E2HError, match=r"^E2H_DTYPE='fp32' is not a dtype: set it to auto or one of float32"):
         resolve_dtype("auto", CPU)
+
+
+def test_cpu_flags_reads_the_vector_extensions_of_proc_cpuinfo(monkeypatch, tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("model name\t: Some CPU\nflags\t\t: fpu sse avx2 fma avx512f avx512bw avx512_bf16\n")
+    real_path = cpu.Path
+    monkeypatch.setattr(cpu, "Path", lambda p: info if p == "/proc/cpuinfo" else real_path(p))
+    assert cpu.cpu_flags() == ["avx2", "avx512f", "avx512_bf16"]
+    info.write_text("model name\t: Other\nflags\t\t: fpu sse avx2\n")
+    assert cpu.cpu_flags() == ["avx2"]

@@ -77,6 +77,29 @@ def test_stops_and_answer_lines_equal_hugging_face_generate(tiny_lm, monkeypatch
     assert fast != full
 
 
+def _tokens_by_hand(lm, prompt: str, n: int, stop: tuple[str, ...]) -> int:
+    """How many greedy tokens a generation takes until EOS (counted), a stop string or ``n``."""
+    ids, eos = lm.bos + lm.tokenize(prompt), eos_ids(lm.model, lm.tokenizer)
+    new: list[int] = []
+    while len(new) < n:
+        with torch.no_grad():
+            new.append(int(lm.model(input_ids=torch.tensor([ids + new])).logits[0, -1].argmax()))
+        if new[-1] in eos or cut(lm.tokenizer.decode(new, skip_special_tokens=True), stop)[1]:
+            break
+    return len(new)
+
+
+def test_generated_tokens_are_counted_as_decoded(tiny_lm, monkeypatch):
+    full = tiny_lm.generate_naive(MANY, max_new_tokens=16, stop=())
+    stop = tuple(text[2:4] for text in full[::2])  # some items end early
+    monkeypatch.setattr(engine_module, "_GENERATE_BATCH", 4)
+    before = tiny_lm.n_generated_tokens
+    tiny_lm.generate(MANY, max_new_tokens=16, stop=stop, cache=False)
+    counted = tiny_lm.n_generated_tokens - before
+    assert counted == sum(_tokens_by_hand(tiny_lm, p, 16, stop) for p in MANY)
+    assert counted < 16 * len(MANY)
+
+
 def test_finished_slots_are_refilled_so_the_batch_stays_full(tiny_lm, monkeypatch):
     full = tiny_lm.generate_naive(MANY, max_new_tokens=16, stop=())
     stop = tuple(text[2:4] for text in full[::2])  # half of the items end after a few tokens

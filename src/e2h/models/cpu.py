@@ -30,6 +30,7 @@ PROBE_SIZE = 512  # bf16 emulated on AVX2 takes ~0.2 s per 512² matmul; native 
 BF16_MIN_SPEEDUP = 1.5  # "clearly faster": bfloat16 must beat float32 by this factor
 CEILING_SIZES = (256, 512, 1024, 2048, 4096)
 PROBED = ("float32", "bfloat16")
+VECTOR_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")  # what decides a CPU's matmul speed per dtype
 
 
 def cpu_name() -> str:
@@ -41,6 +42,16 @@ def cpu_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine() or "unknown"
+
+
+def cpu_flags() -> list[str]:
+    """The :data:`VECTOR_FLAGS` this CPU has (``/proc/cpuinfo``; empty where it cannot be read)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return []
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
+    return [f for f in VECTOR_FLAGS if f in flags]
 
 
 def cpu_capability() -> str:

@@ -128,6 +128,7 @@ class LanguageModel:
         self.n_requests_computed = 0  # requests scored or encoded by a forward pass (not served from a cache)
         self.forward_tokens = 0  # input positions run through the model (padding included)
         self.forward_seconds = 0.0  # wall time inside model(...) calls
+        self.n_generated_tokens = 0  # tokens decoded by the fast generation path (EOS included)
         self.bos = _bos_ids(tokenizer)
         self.pad_id = next(i for i in (tokenizer.pad_token_id, tokenizer.eos_token_id, 0) if i is not None)
         self._heads: OrderedDict[tuple[int, ...], list[tuple[torch.Tensor, torch.Tensor]]] = OrderedDict()
@@ -366,8 +367,9 @@ class LanguageModel:
         slots = max(1, min(_GENERATE_BATCH, _GENERATE_KV_BYTES // (own * self._kv_bytes_per_token())))
         with self._inference(), bar(f"generate {self.name}", total=len(encoded), unit="prompt") as progress_bar:
 
-            def finished(i: int, text: str) -> None:
+            def finished(i: int, text: str, n_tokens: int) -> None:
                 progress_bar.update(1)
+                self.n_generated_tokens += n_tokens
                 if on_done is not None:
                     on_done(i, text)
 

@@ -356,14 +356,15 @@ def greedy_shared(
     device: torch.device,
     dtype: torch.dtype,
     slots: int,
-    on_done: Callable[[int, str], None] | None = None,
+    on_done: Callable[[int, str, int], None] | None = None,
 ) -> list[str]:
     """The greedy new text of each prompt after a shared head (see the module docstring).
 
     ``head`` is the head's KV cache, per layer ``(1, n_kv, P, hd)``, or ``None``; ``prompts`` are the
     ids after the head (at least one each); ``flags`` ``(V,)`` marks the tokens that may end a
     generation (:func:`stop_flags`); ``slots`` is the batch size; ``forward`` must run the model with
-    the :data:`ATTENTION` implementation. ``on_done(i, text)`` is called as prompt ``i`` finishes.
+    the :data:`ATTENTION` implementation. ``on_done(i, text, n)`` is called as prompt ``i`` finishes after
+    generating ``n`` tokens (EOS included).
     """
     queue = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))  # longest first: little padding
     queue.reverse()  # popped from the end
@@ -439,7 +440,7 @@ def _accept(
     decoding: Decoding,
     decode: Callable[[list[int]], str],
     texts: list[str],
-    on_done: Callable[[int, str], None] | None,
+    on_done: Callable[[int, str, int], None] | None,
 ) -> int:
     """Record the greedy tokens ``new`` ``(r,)`` of slots ``rows``; finish the slots whose generation ended.
 
@@ -461,7 +462,7 @@ def _accept(
         if stopped or bool(at_eos[j]) or len(tokens) >= decoding.max_new_tokens:
             texts[state.owner[s]] = text
             if on_done is not None:
-                on_done(state.owner[s], text)
+                on_done(state.owner[s], text, len(tokens) + int(at_eos[j]))
             state.owner[s] = -1
             state.live[s] = False
             freed += 1
