@@ -315,6 +315,15 @@ def test_with_three_seeds_or_fewer_seed_t_sits_beside_the_bootstrap(results: pd.
     assert sgr_table(four, n_boot=N_BOOT)["easy_hard_seed_t_lo"].isna().all()
 
 
+def test_seeds_that_agree_exactly_get_no_t_interval_beside_the_bootstrap(results: pd.DataFrame):
+    from e2h.analysis.display import sgr_display
+
+    table = sgr_table(results, n_boot=N_BOOT).iloc[:1].copy()
+    table[["easy_hard_seed_t_lo", "easy_hard_seed_t_hi"]] = table["easy_hard_diff"].iloc[0]  # zero spread
+    cell = sgr_display(table)["Easy − Hard, t-interval over seeds, two-sided p"].iloc[0]
+    assert cell == f"{table['easy_hard_diff'].iloc[0]:.3f} in every seed: no spread to base an interval on"
+
+
 def test_nested_is_refused_for_seeds_that_share_test_items(results: pd.DataFrame, tmp_path: Path):
     for table in (accuracy_table, sgr_table, generalization_table):
         with pytest.raises(

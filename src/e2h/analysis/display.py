@@ -87,6 +87,8 @@ def sgr_display(sgr: pd.DataFrame) -> pd.DataFrame:
         if sgr["easy_hard_seed_t_lo"].notna().any():
             t = (r.easy_hard_diff, r.easy_hard_seed_t_lo, r.easy_hard_seed_t_hi)
             cell = f"{ci_text(*t)}, p = {_p(r.easy_hard_seed_t_p)}" if pd.notna(r.easy_hard_seed_t_lo) else "—"
+            if t[1] == t[2]:  # every seed gives the same difference: a t-interval has no spread to stand on
+                cell = f"{r.easy_hard_diff:.3f} in every seed: no spread to base an interval on"
             row["Easy − Hard, t-interval over seeds, two-sided p"] = cell
         row["items × seeds"] = counts_text(r.n_results, r.n_items, r.n_seeds)
         if sgr["note"].fillna("").astype(bool).any():
