@@ -335,3 +335,37 @@ def test_nested_is_refused_for_seeds_that_share_test_items(results: pd.DataFrame
         assert "\n" not in str(info.value)
     own = load_results(write_fake_run(tmp_path / "own", n_items=60, n_test=10, test_on=("hard",)))
     assert set(sgr_table(own, n_boot=N_BOOT, ci="nested")["ci"]) == {"nested"}
+
+
+def _transfer_results() -> pd.DataFrame:
+    """College test items (10 per seed, 2 seeds) answered after training on college MMLU or on ARC grades."""
+    rng = np.random.default_rng(3)
+    rows = []
+    conditions = (("mmlu", "hard", 0.6), ("arc", "easy", 0.5), ("arc", "hard", 0.3), ("mmlu", "none", 0.2))
+    for source, train_on, p in conditions:
+        for seed in (0, 1):
+            for item in range(10):
+                rows.append(
+                    {"model": "m", "dataset": "mmlu", "train_dataset": source if train_on != "none" else "mmlu",
+                     "measure": "human_level", "learner": "icl" if train_on != "none" else "zero-shot", "k": 0,
+                     "n_train": 10 if train_on != "none" else 0, "label_noise": 0.0, "test_on": "hard",
+                     "item_level": "hard", "train_on": train_on, "baseline": train_on == "none",
+                     "item_id": f"q{item}", "seed": seed, "correct": float(rng.random() < p),
+                     "cell_id": f"{source}-{train_on}-{seed}"}
+                )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_training_on_another_dataset_is_compared_with_hard_training_on_the_same_items():
+    from e2h.analysis.tables import transfer_table
+
+    results = _transfer_results()
+    table = transfer_table(results, n_boot=N_BOOT).set_index(["source", "train_on"])
+    assert sorted(table.index) == [("arc", "easy"), ("arc", "hard")]
+    own = results[(results.train_dataset == "mmlu") & (results.train_on == "hard")]["correct"].mean()
+    for train_on in ("easy", "hard"):
+        other = results[(results.train_dataset == "arc") & (results.train_on == train_on)]["correct"].mean()
+        row = table.loc[("arc", train_on)]
+        assert row["diff"] == pytest.approx(other - own) and row.hard_acc == pytest.approx(own)
+        assert row.diff_lo <= row["diff"] <= row.diff_hi and (row.n_items, row.n_seeds, row.n_results) == (10, 2, 20)
+    assert transfer_table(results[results.train_dataset == "mmlu"], n_boot=N_BOOT).empty

@@ -97,6 +97,26 @@ def sgr_display(sgr: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def transfer_display(transfer: pd.DataFrame) -> pd.DataFrame:
+    """Cross-dataset training against the tested dataset's hard training, as strings (one row per condition)."""
+    rows = []
+    for _, r in transfer.iterrows():
+        rows.append(
+            {
+                "model": r.model,
+                "dataset": short_name(r.dataset),
+                "measure": r.measure,
+                "learner": learner_label(r),
+                "trained on": f"{short_name(r.source)}, {r.train_on}",
+                "accuracy": f"{r.acc:.3f}",
+                f"trained on {short_name(r.dataset)}, hard": f"{r.hard_acc:.3f}",
+                "difference [95% CI], two-sided p": f"{ci_text(r['diff'], r.diff_lo, r.diff_hi)}, p = {_p(r.diff_p)}",
+                "items × seeds": counts_text(r.n_results, r.n_items, r.n_seeds),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def _pct(value: float) -> str:
     return "?" if pd.isna(value) else f"{100 * value:.0f}"
 

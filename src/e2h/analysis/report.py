@@ -47,6 +47,7 @@ from e2h.analysis.tables import (
     generalization_table,
     per_seed_table,
     sgr_table,
+    transfer_table,
     write_table,
 )
 from e2h.io import atomic_path, remove_stale_temps
@@ -304,6 +305,7 @@ def write_report(
         "sgr": sgr_table(results, n_boot=n_boot, seed=seed, ci=ci, pairing=pairing),
         "per_seed": per_seed_table(results),
         "generalization": generalization_table(results, n_boot=n_boot, seed=seed, ci=ci),
+        "transfer": transfer_table(results, n_boot=n_boot, seed=seed, ci=ci),
     }
     table_paths = [path for name, table in tables.items() for path in write_table(table, folder, name)]
     plots, notes = _figures(results, manifest, tables, folder, hard_cost)
@@ -316,6 +318,12 @@ def write_report(
     sections = [("Accuracy", "", display.accuracy_display(acc))]
     if not sgr.empty:
         sections.append(("Supervision gap recovered: details", "", display.sgr_display(sgr)))
+    if not tables["transfer"].empty:
+        intro = (
+            "Training on another dataset against hard training on the tested one, on the same hard test items "
+            "(the paper's Figure 1: grade-3 ARC against college MMLU demonstrations, on college items)."
+        )
+        sections.append(("Training on another dataset", intro, display.transfer_display(tables["transfer"])))
     if not tables["per_seed"].empty:
         intro = "Each seed's accuracy on its own hard test items, and the gaps between the three conditions."
         sections.append(("Per-seed results", intro, display.per_seed_display(tables["per_seed"])))

@@ -282,6 +282,45 @@ def sgr_table(
     return pd.DataFrame(out, columns=SGR_COLUMNS).assign(ci=ci, pairing=pairing)
 
 
+TRANSFER_KEYS = [k for k in SGR_KEYS if k != "train_dataset"]
+TRANSFER_COLUMNS = [*TRANSFER_KEYS, "source", "train_on", "acc", "hard_acc", "diff", "diff_lo", "diff_hi", "diff_p"]
+TRANSFER_COLUMNS += ["n_items", "n_seeds", "n_results", "ci"]
+
+
+def transfer_table(results: pd.DataFrame, n_boot: int = N_BOOT, seed: int = 0, ci: str = "grid") -> pd.DataFrame:
+    """Training on another dataset against hard training on the tested one, on the same hard test items.
+
+    For each supervised condition whose ``train_dataset`` is not the tested dataset (e.g. grade-3 ARC
+    demonstrations for college MMLU, the paper's Figure 1), its accuracy minus that of the tested
+    dataset's own hard training (college MMLU), paired on the (item, seed) results both have. Columns: the
+    keys, ``source`` and ``train_on`` (the other condition), ``acc``, ``hard_acc``, ``diff`` with its 95%
+    interval and two-sided p, the counts and ``ci``. Empty for a run without cross-dataset training.
+    """
+    _, supervised = supervision_masks(results)
+    rows = results[supervised & (results["item_level"] == "hard")]
+    out = []
+    for key_values, group in rows.groupby(TRANSFER_KEYS, dropna=False, sort=True):
+        key = dict(zip(TRANSFER_KEYS, key_values, strict=True))
+        own = group[(group["train_dataset"] == key["dataset"]) & (group["train_on"] == "hard")]
+        others = group[group["train_dataset"] != key["dataset"]]
+        if own.empty or others.empty:
+            continue
+        hard = correctness_grid(own)
+        for (source, train_on), other in others.groupby(["train_dataset", "train_on"], sort=True):
+            grid = correctness_grid(other)
+            items, seeds = grid.index.intersection(hard.index), grid.columns.intersection(hard.columns)
+            a, b = grid.loc[items, seeds], hard.loc[items, seeds]
+            both = a.notna() & b.notna()
+            a, b = a.where(both).to_numpy(), b.where(both).to_numpy()
+            rng = _key_rng(seed, "transfer", (*key_values, source, train_on))
+            diff = difference(a, b, ci, n_boot=n_boot, rng=rng)
+            counts = (int(both.any(axis=1).sum()), int(both.any(axis=0).sum()), int(both.to_numpy().sum()))
+            row = {**key, "source": source, "train_on": train_on, "acc": np.nanmean(a), "hard_acc": np.nanmean(b)}
+            row.update(diff=diff.mean, diff_lo=diff.lo, diff_hi=diff.hi, diff_p=diff.p_value)
+            out.append({**row, "n_items": counts[0], "n_seeds": counts[1], "n_results": counts[2]})
+    return pd.DataFrame(out, columns=TRANSFER_COLUMNS).assign(ci=ci)
+
+
 PER_SEED_COLUMNS = [*SGR_KEYS, "seed", "n_items", "unsup", "easy", "hard", "easy_minus_unsup"]
 PER_SEED_COLUMNS += ["hard_minus_unsup", "easy_minus_hard"]
 
