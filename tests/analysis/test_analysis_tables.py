@@ -369,3 +369,12 @@ def test_training_on_another_dataset_is_compared_with_hard_training_on_the_same_
         assert row["diff"] == pytest.approx(other - own) and row.hard_acc == pytest.approx(own)
         assert row.diff_lo <= row["diff"] <= row.diff_hi and (row.n_items, row.n_seeds, row.n_results) == (10, 2, 20)
     assert transfer_table(results[results.train_dataset == "mmlu"], n_boot=N_BOOT).empty
+
+
+def test_a_random_split_tested_on_all_is_one_accuracy_per_cell_group():
+    """Items of a random split have no level (item_level "all"): nothing is counted twice."""
+    results = _transfer_results().assign(measure="random", test_on="all", item_level="all", n_choices=4)
+    table = accuracy_table(results, n_boot=N_BOOT)
+    assert set(table["item_level"]) == {"all"} and len(table) == 4
+    mmlu_hard = table[(table.train_dataset == "mmlu") & (table.train_on == "hard")].iloc[0]
+    assert mmlu_hard.n_results == 20

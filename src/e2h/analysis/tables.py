@@ -91,7 +91,7 @@ def _key_rng(seed: int, purpose: str, key: tuple) -> np.random.Generator:
 def _with_levels(results: pd.DataFrame) -> pd.DataFrame:
     """Rows as estimated: each cell over its whole test set (item_level = test_on), plus per level for test_on=all."""
     whole = results.assign(item_level=results["test_on"])
-    per_level = results[results["test_on"] == "all"]
+    per_level = results[(results["test_on"] == "all") & results["item_level"].isin(LEVELS)]  # random splits: none
     return pd.concat([whole, per_level], ignore_index=True)
 
 
