@@ -273,3 +273,29 @@ def test_the_arc_preset_levels_by_a_model_based_measure(tmp_path, fixture_datase
     splits = [cell_split(cell, data) for cell in cells]
     used = {i for split in splits for part in (split.train, split.test) for i in part["id"]}
     assert used and not held_out & used
+
+
+def test_the_1p5b_study_is_powered_as_designed_and_its_icl_cells_are_model_scalings():
+    """arc/mmlu `cpu-1.5b-*`: the probe on every hard item not held back × 10 seeds, ICL on ≥ 300 × ≥ 5 (issue
+    design); ARC's ICL cells are exactly model_scaling --scale cpu's cells of the same model (one run fills the
+    other's cache)."""
+
+    def cells(name: str, scale: str) -> list:
+        return expand(parse_config(_data(name), base_dir=PRESETS[0].parent, scale=scale))
+
+    def key(cell) -> tuple:
+        return (cell.model, cell.dataset, cell.measure, cell.learner, cell.params, cell.train_on, cell.n_test,
+                cell.k, cell.seed, cell.test_draw)  # fmt: skip
+
+    for name in ("arc", "mmlu"):
+        probe = parse_config(_data(name), base_dir=PRESETS[0].parent, scale="cpu-1.5b-probe")
+        icl = parse_config(_data(name), base_dir=PRESETS[0].parent, scale="cpu-1.5b-icl")
+        for config, learner in ((probe, "linear-probe"), (icl, "icl")):
+            assert config.models == ["qwen2.5-coder-1.5b"] and config.test_on == "hard"
+            assert [spec.name for spec in config.learners] == ["unsupervised", learner]
+            assert config.train_on == ["easy", "hard", "all"]
+        assert probe.n_test == "all" and len(probe.seeds) >= 10
+        assert (icl.n_test == "all" or icl.n_test >= 300) and len(icl.seeds) >= 5
+    scaling = {key(c) for c in cells("model_scaling", "cpu") if c.model == "qwen2.5-coder-1.5b"}
+    study = {key(c) for c in cells("arc", "cpu-1.5b-icl")}
+    assert study and study <= scaling
