@@ -140,3 +140,26 @@ def test_e2h_run_lists_the_failed_cells_when_the_report_cannot_be_written(tmp_pa
     out = capsys.readouterr().out
     assert "report not written: cells/x.parquet is not a readable Parquet file" in out
     assert f"failed {failed} icl seed 2: RuntimeError: out of memory" in out and "1 cell(s) failed" in out
+
+
+def test_summary_puts_the_reported_runs_sgr_groups_in_one_markdown_table(tmp_path: Path, capsys):
+    runs = [write_fake_run(tmp_path / name, n_items=20, n_test=15, test_on=("hard",)) for name in ("a", "b")]
+    for run in runs:
+        assert e2h("report", str(run), "--n-boot", "200") == 0
+    capsys.readouterr()
+    assert e2h("summary", *map(str, runs)) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    sgr = pd.read_parquet(runs[0] / "report" / "sgr.parquet")
+    assert lines[0].startswith("| run | model | dataset | measure | learner | Unsup. | Easy | Hard | SGR [95% CI]")
+    assert len(lines) == 2 + 2 * len(sgr)
+    first = lines[2].split(" | ")
+    r = sgr.iloc[0]
+    assert first[0] == "| a" and first[5:8] == [f"{r.unsup_acc:.3f}", f"{r.easy_acc:.3f}", f"{r.hard_acc:.3f}"]
+    assert lines[-1].endswith(f"| {int(r.n_items)} × {int(r.n_seeds)} |") and lines[-1].startswith("| b |")
+
+
+def test_summary_of_a_run_without_a_report_is_one_line_and_exit_2(tmp_path: Path, capsys):
+    run = write_fake_run(tmp_path / "demo", n_items=20, n_test=15, test_on=("hard",))
+    assert e2h("summary", str(run)) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and f"e2h report {run}" in lines[0]

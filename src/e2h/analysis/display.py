@@ -173,6 +173,29 @@ def headline_table(sgr: pd.DataFrame, acc: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def runs_summary(sgr_by_run: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """One row per SGR group of several runs' SGR tables (``{run name: sgr table}``), as a results page leads
+    with them: accuracies on the hard test items, SGR or why it is undefined, Easy − Hard and what they rest on."""
+    rows = [
+        {
+            "run": run,
+            "model": r.model,
+            "dataset": short_name(r.dataset),
+            "measure": r.measure,
+            "learner": learner_label(r),
+            "Unsup.": f"{r.unsup_acc:.3f}",
+            "Easy": f"{r.easy_acc:.3f}",
+            "Hard": f"{r.hard_acc:.3f}",
+            "SGR [95% CI]": sgr_value(r) if r.defined else f"undefined: {r.reason}",
+            "Easy − Hard [95% CI]": ci_text(r.easy_hard_diff, r.easy_hard_lo, r.easy_hard_hi),
+            "hard items × seeds": f"{int(r.n_items)} × {int(r.n_seeds)}",
+        }
+        for run, sgr in sgr_by_run.items()
+        for _, r in sgr.iterrows()
+    ]
+    return pd.DataFrame(rows)
+
+
 def accuracy_display(acc: pd.DataFrame) -> pd.DataFrame:
     """The accuracy table as strings; the chance rate sits next to every accuracy."""
     return pd.DataFrame(

@@ -145,7 +145,8 @@ def failed_cells(manifest: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
-def _md_table(frame: pd.DataFrame) -> str:
+def markdown_table(frame: pd.DataFrame) -> str:
+    """A table of strings as GitHub Markdown (``|`` escaped)."""
     if frame.empty:
         return "_(none)_\n"
     escape = lambda value: str(value).replace("|", "\\|")  # noqa: E731
@@ -187,15 +188,15 @@ def _markdown(c: _Content) -> str:
     parts = [f"# e2h report — {c.name}\n\n"]
     parts += [f"{c.description}\n\n"] if c.description else []
     parts += [f"## {c.headline_title}\n\n", f"{c.headline_note}\n\n" if c.headline_note else ""]
-    parts.append(_md_table(c.headline))
+    parts.append(markdown_table(c.headline))
     parts += [f"\n> {c.failed_note}\n"] if c.failed_note else []
     parts += ["\n## Figures\n"]
     parts += [f"\n### {p.title}\n\n![{p.title}]({p.path.name})\n\n{p.caption}\n" for p in c.plots]
     parts += [f"\n> {note}\n" for note in c.notes]
     for title, intro, table in c.sections:
-        parts += [f"\n## {title}\n\n", f"{intro}\n\n" if intro else "", _md_table(table)]
+        parts += [f"\n## {title}\n\n", f"{intro}\n\n" if intro else "", markdown_table(table)]
     parts += [f"\n## Method\n\n{c.method}\n", "\n## Provenance\n\n"]
-    parts.append(_md_table(pd.DataFrame(c.facts, columns=["", "value"])))
+    parts.append(markdown_table(pd.DataFrame(c.facts, columns=["", "value"])))
     parts += [f"\n**{key}**\n\n```json\n{text}\n```\n" for key, text in c.blocks.items()]
     return "".join(parts)
 

@@ -36,6 +36,7 @@ def _register() -> None:
     app.command(name="eval", help=eval.__doc__)(eval.eval_command)
     app.command(name="run", help=run.run_command.__doc__)(run.run_command)
     app.command(name="report", help=report.report_command.__doc__)(report.report_command)
+    app.command(name="summary", help=report.summary_command.__doc__)(report.summary_command)
 
 
 def main(argv: list[str] | None = None) -> None:

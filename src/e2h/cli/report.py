@@ -1,4 +1,5 @@
-"""`e2h report RUN_DIR`: write the report of a run and print its summary."""
+"""`e2h report RUN_DIR`: write the report of a run and print its summary; `e2h summary RUN_DIR...`: one table of
+several reported runs."""
 
 from __future__ import annotations
 
@@ -48,3 +49,22 @@ def report_command(
     print_wide(summary_table(sgr=sgr, acc=acc))
     typer.echo(f"report: {paths.html}\n        {paths.markdown}")
     typer.echo(f"tables: {', '.join(str(p) for p in paths.tables if p.suffix == '.csv')}")
+
+
+def summary_command(
+    run_dirs: list[Path] = typer.Argument(..., help="Run folders whose report was written (RUN/report/sgr.parquet)."),
+) -> None:
+    """Print one Markdown table of the SGR groups of several runs, from their reports (nothing is recomputed)."""
+    import pandas as pd
+
+    from e2h.analysis.display import runs_summary
+    from e2h.analysis.report import markdown_table
+    from e2h.errors import E2HError
+
+    tables = {}
+    for run_dir in run_dirs:
+        path = run_dir / "report" / "sgr.parquet"
+        if not path.is_file():
+            raise E2HError(f"{run_dir} has no report ({path} is missing): write it with `e2h report {run_dir}`")
+        tables[run_dir.name] = pd.read_parquet(path)
+    typer.echo(markdown_table(runs_summary(tables)), nl=False)
