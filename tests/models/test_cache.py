@@ -102,6 +102,34 @@ def test_an_interrupted_generation_keeps_what_it_finished(lm, monkeypatch):
     assert 4 <= lm.n_requests_computed - stored - len(prompts) < len(prompts)  # only the unfinished ones again
 
 
+def test_an_interrupted_scoring_pass_keeps_what_it_finished(lm, monkeypatch):
+    from e2h.models import engine
+
+    requests = [ScoreRequest(f"Q: {a}+{a}?\nA:", (f" {2 * a}", " 0")) for a in range(30)]
+    monkeypatch.setattr(engine, "_STORE_EVERY", 4)  # finished requests are stored four at a time
+    monkeypatch.setattr(lm, "batch_tokens", 24)  # a few requests per packed row: many rows
+    forward, calls = lm.forward, []
+
+    def failing(**kwargs):
+        calls.append(1)
+        if len(calls) > 6:
+            raise KeyboardInterrupt
+        return forward(**kwargs)
+
+    monkeypatch.setattr(lm, "forward", failing)
+    with pytest.raises(KeyboardInterrupt):
+        lm.hidden_states(requests)
+    monkeypatch.setattr(lm, "forward", forward)
+    stored = lm.n_requests_computed
+    assert stored >= 4
+    again = lm.hidden_states(requests)
+    assert 0 < lm.n_requests_computed - stored <= len(requests) - 4  # only what was not stored, again
+    fresh = lm.hidden_states(requests, cache=False)
+    for a, b in zip(again, fresh, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    _same(lm.score(requests), lm.score(requests, cache=False))  # the hidden-state pass stored their scores too
+
+
 def test_size_cap_evicts_the_least_recently_used(tmp_path, monkeypatch):
     monkeypatch.setenv("E2H_HOME", str(tmp_path))
     store = ResultCache("hidden", "m")

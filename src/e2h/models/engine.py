@@ -70,6 +70,7 @@ from e2h.progress import bar
 
 ENGINE_VERSION = 2  # bump when a change alters cached scores or hidden states
 _HEAD_LRU = 4  # distinct prefixes whose KV cache is kept in memory
+_STORE_EVERY = 256  # finished requests a pass stores at a time (an interrupted pass keeps them)
 _HEAD_MARGIN = 2  # tokens at the end of a prefix that may merge differently with the text after it
 _GENERATE_BATCH = 32  # prompts decoded together at most
 _GENERATE_KV_BYTES = 2 * 1024**3  # KV cache of one generation batch at most
@@ -449,28 +450,43 @@ class LanguageModel:
         ]
         if not todo:
             return keys, got_scores, got_states
-        logprobs, n_tokens, states = self._run([unique[k] for k in todo], layers, desc)
-        new_scores = {k: np.stack([lp, nt]) for k, lp, nt in zip(todo, logprobs, n_tokens, strict=True)}
-        new_states = {(k, lay): st[:, i] for k, st in zip(todo, states, strict=True) for i, lay in enumerate(layers)}
-        got_scores.update(new_scores)
-        got_states.update(new_states)
-        if score_store is not None:
-            score_store.put({k: v.tobytes() for k, v in new_scores.items()})
-        if hidden_store is not None:
-            hidden_store.put({f"{k}@{lay}": np.ascontiguousarray(v).tobytes() for (k, lay), v in new_states.items()})
+
+        def finished(done: list[int], logprobs: list, n_tokens: list, states: list) -> None:
+            """Keep and store the results of the requests ``todo[i]`` for ``i`` in ``done``."""
+            new_scores = {todo[i]: np.stack([logprobs[i], n_tokens[i]]) for i in done}
+            new_states = {(todo[i], lay): states[i][:, j] for i in done for j, lay in enumerate(layers)}
+            got_scores.update(new_scores)
+            got_states.update(new_states)
+            if score_store is not None:
+                score_store.put({k: v.tobytes() for k, v in new_scores.items()})
+            if hidden_store is not None:
+                hidden_store.put({f"{k}@{at}": np.ascontiguousarray(v).tobytes() for (k, at), v in new_states.items()})
+
+        self._run([unique[k] for k in todo], layers, desc, finished)
         return keys, got_scores, got_states
 
     def _run(
-        self, requests: list[ScoreRequest], layers: tuple[int, ...], desc: str | None
-    ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
-        """One pass over ``requests``: log-probs ``(n_choices,)``, token counts ``(n_choices,)`` and
-        states ``(n_choices, n_layers, d)`` (``n_layers = 0`` without ``layers``) of each request."""
+        self,
+        requests: list[ScoreRequest],
+        layers: tuple[int, ...],
+        desc: str | None,
+        finished: Callable[[list[int], list[np.ndarray], list[np.ndarray], list[np.ndarray]], None],
+    ) -> None:
+        """One pass over ``requests``, computing each one's log-probs ``(n_choices,)``, token counts
+        ``(n_choices,)`` and states ``(n_choices, n_layers, d)`` (``n_layers = 0`` without ``layers``).
+
+        ``finished(done, logprobs, n_tokens, states)`` receives the indices of finished requests (a request lies
+        in one packed row) every :data:`_STORE_EVERY` of them and at the end, with the three per-request lists:
+        an interrupted pass keeps what it finished.
+        """
         encoded = self.encode(requests)
         d = int(self.model.config.get_text_config().hidden_size)
         logprobs = [np.zeros(len(e.choices)) for e in encoded]
+        n_tokens = [np.array([len(c) for c in e.choices], dtype=np.float64) for e in encoded]
         states = [np.zeros((len(e.choices), len(layers), d), dtype=np.float32) for e in encoded]
         groups = pack(encoded, self.batch_tokens)
         n_rows = sum(len(rows) for _, rows in groups)
+        done: list[int] = []
         with self._inference(), bar(desc or f"score {self.name}", total=n_rows, unit="row") as progress_bar:
             for head, rows in groups:
                 past = self._head_cache(head)
@@ -482,9 +498,13 @@ class LanguageModel:
                         picked = pick(out.hidden_states, [end.position for end in row.ends], layers)  # (n, L, d)
                         for end, state in zip(row.ends, picked, strict=True):
                             states[end.request][end.choice] = state
+                    done += dict.fromkeys(row.request)
+                    self.n_requests_computed += len(dict.fromkeys(row.request))
+                    if len(done) >= _STORE_EVERY:
+                        finished(done, logprobs, n_tokens, states)
+                        done = []
                     progress_bar.update(1)
-        self.n_requests_computed += len(requests)
-        return logprobs, [np.array([len(c) for c in e.choices], dtype=np.float64) for e in encoded], states
+        finished(done, logprobs, n_tokens, states)
 
     def _request_keys(self, requests: Sequence[ScoreRequest]) -> list[str]:
         """A content hash per request: engine version, model, dtype, prefix, context, continuations."""
