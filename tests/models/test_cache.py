@@ -78,23 +78,28 @@ def test_generations_are_cached_per_prompt_and_settings(lm):
     assert lm.n_requests_computed == 4
 
 
-def test_an_interrupted_generation_keeps_what_it_finished(lm, monkeypatch):
-    from e2h.models import engine
-
-    prompts = [f"Q: {a}+{a}?\nA:" + " " * a for a in range(12)]
-    monkeypatch.setattr(engine, "_GENERATE_BATCH", 2)  # two slots; finished texts are stored two by two
+def _interrupt_after(lm, monkeypatch, n_calls: int, work) -> None:
+    """Run ``work()`` with the model's forward interrupted (KeyboardInterrupt) after ``n_calls`` calls."""
     forward, calls = lm.forward, []
 
     def failing(**kwargs):
         calls.append(1)
-        if len(calls) > 14:
+        if len(calls) > n_calls:
             raise KeyboardInterrupt
         return forward(**kwargs)
 
     monkeypatch.setattr(lm, "forward", failing)
     with pytest.raises(KeyboardInterrupt):
-        lm.generate(prompts, max_new_tokens=4, stop=())
+        work()
     monkeypatch.setattr(lm, "forward", forward)
+
+
+def test_an_interrupted_generation_keeps_what_it_finished(lm, monkeypatch):
+    from e2h.models import engine
+
+    prompts = [f"Q: {a}+{a}?\nA:" + " " * a for a in range(12)]
+    monkeypatch.setattr(engine, "_GENERATE_BATCH", 2)  # two slots; finished texts are stored two by two
+    _interrupt_after(lm, monkeypatch, 14, lambda: lm.generate(prompts, max_new_tokens=4, stop=()))
     stored = lm.n_requests_computed
     assert lm.generate(prompts, max_new_tokens=4, stop=()) == lm.generate(
         prompts, max_new_tokens=4, stop=(), cache=False
@@ -108,18 +113,7 @@ def test_an_interrupted_scoring_pass_keeps_what_it_finished(lm, monkeypatch):
     requests = [ScoreRequest(f"Q: {a}+{a}?\nA:", (f" {2 * a}", " 0")) for a in range(30)]
     monkeypatch.setattr(engine, "_STORE_EVERY", 4)  # finished requests are stored four at a time
     monkeypatch.setattr(lm, "batch_tokens", 24)  # a few requests per packed row: many rows
-    forward, calls = lm.forward, []
-
-    def failing(**kwargs):
-        calls.append(1)
-        if len(calls) > 6:
-            raise KeyboardInterrupt
-        return forward(**kwargs)
-
-    monkeypatch.setattr(lm, "forward", failing)
-    with pytest.raises(KeyboardInterrupt):
-        lm.hidden_states(requests)
-    monkeypatch.setattr(lm, "forward", forward)
+    _interrupt_after(lm, monkeypatch, 6, lambda: lm.hidden_states(requests))
     stored = lm.n_requests_computed
     assert stored >= 4
     again = lm.hidden_states(requests)
