@@ -3,6 +3,7 @@ runs end to end on the tiny random model with fixture datasets standing in for t
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -299,3 +300,6 @@ def test_the_1p5b_study_is_powered_as_designed_and_its_icl_cells_are_model_scali
     scaling = {key(c) for c in cells("model_scaling", "cpu") if c.model == "qwen2.5-coder-1.5b"}
     study = {key(c) for c in cells("arc", "cpu-1.5b-icl")}
     assert study and study <= scaling
+    assert {json.loads(c.params)["format"] for c in cells("arc", "cpu-1.5b-probe") + cells("arc", "cpu-1.5b-icl")} == {
+        "listed"  # the prompt check: listed puts the 1.5B model further above chance than cloze (docs/results.md)
+    }
