@@ -164,7 +164,7 @@ def plot_accuracy(acc: pd.DataFrame, out_dir: Path) -> list[Plot]:
             ax.grid(axis="y", alpha=0.3)
         axes[0].set_ylabel(f"accuracy on {test_on} test items")
         legend_right(fig, axes)  # centred: at the top it would run into the title
-        fig.suptitle(f"{model} · {short_name(dataset)}: accuracy by training data (95% CI)")
+        fig.suptitle(f"{model} · {short_name(dataset)}: accuracy by training data (95% CI)", wrap=True)
         path = out_dir / f"accuracy_{slug(model, dataset, test_on)}.png"
         save_figure(fig, path)
         caption = f"Accuracy on {test_on} test items by supervision, per learner; dashed line: chance."
@@ -203,7 +203,7 @@ def plot_sgr(sgr: pd.DataFrame, out_dir: Path) -> list[Plot]:
         fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=3, fontsize=8, frameon=False)
         ax.grid(axis="y", alpha=0.3)
         where = "hard test items" if test_on == "hard" else f"hard items of cells tested on {test_on}"
-        fig.suptitle(f"{model} · {short_name(dataset)}: supervision gap recovered on {where}")
+        fig.suptitle(f"{model} · {short_name(dataset)}: supervision gap recovered on {where}", wrap=True)
         path = out_dir / f"sgr_{slug(model, dataset, test_on)}.png"
         save_figure(fig, path)
         names = " / ".join(sorted(set(table["unsup_learner"].dropna()) - {""}))
@@ -244,7 +244,9 @@ def plot_level_heatmap(acc: pd.DataFrame, out_dir: Path) -> list[Plot]:
         axes[0].set_ylabel("train level")
         fig.colorbar(image, ax=list(axes), shrink=0.8, label="accuracy")
         chance = table["chance"].mean()
-        fig.suptitle(f"{model} · {short_name(dataset)} · {measure}: train level × test level (chance {chance:.2f})")
+        fig.suptitle(
+            f"{model} · {short_name(dataset)} · {measure}: train level × test level (chance {chance:.2f})", wrap=True
+        )
         path = out_dir / f"levels_{slug(model, dataset, measure)}.png"
         save_figure(fig, path)
         caption = f"Accuracy of each training level on each test level (cells tested on all); chance {chance:.2f}."

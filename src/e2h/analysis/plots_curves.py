@@ -182,7 +182,7 @@ def _setting_curves(
         for ax in axes:
             ax.set_xlabel(xlabel)
         axes[0].set_ylabel(f"accuracy on {test_on} test items")
-        fig.suptitle(f"{model} · {short_name(dataset)} · {measure}: accuracy {title} (95% CI)", fontsize=10)
+        fig.suptitle(f"{model} · {short_name(dataset)} · {measure}: accuracy {title} (95% CI)", fontsize=10, wrap=True)
         path = out_dir / f"{kind}_{slug(model, dataset, measure, test_on)}.png"
         save_figure(fig, path)
         text = f"Accuracy on {test_on} test items against {caption}" + _dashed(rows) + held
@@ -202,7 +202,7 @@ def plot_model_size(acc: pd.DataFrame, out_dir: Path, sizes: Mapping[str, float]
         for ax in axes:
             ax.set_xlabel("model parameters")
         axes[0].set_ylabel(f"accuracy on {test_on} test items")
-        fig.suptitle(f"{short_name(dataset)} · {measure}: accuracy by model size (95% CI)", fontsize=10)
+        fig.suptitle(f"{short_name(dataset)} · {measure}: accuracy by model size (95% CI)", fontsize=10, wrap=True)
         path = out_dir / f"size_{slug(dataset, measure, test_on)}.png"
         save_figure(fig, path)
         models = ", ".join(f"{m} {_human(sizes[m])}" for m in sorted(rows["model"].unique(), key=sizes.get))

@@ -128,7 +128,7 @@ def plot_hardness_values(results: pd.DataFrame, items: Mapping[str, pd.DataFrame
             ax.grid(alpha=0.3)
         axes[0].set_ylabel(f"accuracy on {test_on} test items")
         plots.legend_right(fig, axes)
-        fig.suptitle(f"{model} · {plots.short_name(dataset)}: accuracy by {measure} value", fontsize=10)
+        fig.suptitle(f"{model} · {plots.short_name(dataset)}: accuracy by {measure} value", fontsize=10, wrap=True)
         path = out_dir / f"value_{plots.slug(model, dataset, measure)}.png"
         plots.save_figure(fig, path)
         caption = (
@@ -192,7 +192,7 @@ def plot_hardness_histograms(
             ax.set_ylabel("items")
         for ax in axes[len(present) :]:
             ax.set_visible(False)
-        fig.suptitle(f"{plots.short_name(name)}: hardness measures", fontsize=10)
+        fig.suptitle(f"{plots.short_name(name)}: hardness measures", fontsize=10, wrap=True)
         path = out_dir / f"hist_{plots.slug(name)}.png"
         plots.save_figure(fig, path)
         caption = "Items per measure value (all items of the dataset with a value); dashed: the easy and hard cutoffs."
@@ -220,7 +220,7 @@ def spearman_figure(matrix: pd.DataFrame, title: str) -> Figure:
     ax.set_xticks(range(n), matrix.columns, rotation=45, ha="right", fontsize=8)
     ax.set_yticks(range(n), matrix.index, fontsize=8)
     fig.colorbar(image, ax=ax, shrink=0.8, label="Spearman ρ")
-    fig.suptitle(title)
+    fig.suptitle(title, wrap=True)
     return fig
 
 
