@@ -17,6 +17,7 @@ import e2h.experiments.worker as worker
 from e2h.errors import ConfigError, E2HError
 from e2h.experiments import SCHEMA, RunStore, expand, load_run_data, run_experiment
 from e2h.experiments.cell import cell_split, noisy_labels
+from e2h.models.cpu import cpu_flags, cpu_name
 
 TIMINGS = ["fit_seconds", "predict_seconds"]
 
@@ -74,6 +75,7 @@ def test_run_writes_the_store(make_config):
     assert manifest["counts"] == {"done": 6} and manifest["status"] == "finished"
     assert manifest["config"]["name"] == "toy" and manifest["packages"]["torch"]
     assert manifest["machine"]["cpu_count"] >= 1 and manifest["started"] <= manifest["finished"]
+    assert manifest["machine"]["cpu"] == cpu_name() and manifest["machine"]["cpu_flags"] == cpu_flags()  # times' CPU
     assert {c["cell_id"] for c in manifest["cells"]} == {c.cell_id for c in result.cells}
     loaded = manifest["models"]["tiny-random"]  # how the model ran, and why that dtype
     assert loaded["dtype"] == loaded.get("dtype_env", loaded["cpu_dtype_probe"]["dtype"]) and loaded["device"] == "cpu"

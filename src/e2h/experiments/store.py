@@ -116,10 +116,14 @@ def _git() -> dict[str, Any] | None:
 def _machine() -> dict[str, Any]:
     import torch
 
+    from e2h.models.cpu import cpu_flags, cpu_name
+
     cuda = torch.cuda.is_available()
     return {
         "platform": platform.platform(),
         "python": platform.python_version(),
+        "cpu": cpu_name(),
+        "cpu_flags": cpu_flags(),  # the vector extensions that set its matmul speed per dtype
         "cpu_count": os.cpu_count(),
         "torch_device": torch.cuda.get_device_name(0) if cuda else "cpu",
         "cuda": cuda,
