@@ -278,8 +278,8 @@ def test_the_arc_preset_levels_by_a_model_based_measure(tmp_path, fixture_datase
 
 def test_the_1p5b_study_is_powered_as_designed_and_its_icl_cells_are_model_scalings():
     """arc/mmlu `cpu-1.5b-*`: the probe on every hard item not held back × 10 seeds, ICL on ≥ 300 × ≥ 5 (issue
-    design); ARC's ICL cells are exactly model_scaling --scale cpu's cells of the same model (one run fills the
-    other's cache)."""
+    design); strategyqa `cpu-1.5b`: both on every hard item not held back × 5; ARC's ICL cells are exactly
+    model_scaling --scale cpu's cells of the same model (one run fills the other's cache)."""
 
     def cells(name: str, scale: str) -> list:
         return expand(parse_config(_data(name), base_dir=PRESETS[0].parent, scale=scale))
@@ -297,6 +297,10 @@ def test_the_1p5b_study_is_powered_as_designed_and_its_icl_cells_are_model_scali
             assert config.train_on == ["easy", "hard", "all"]
         assert probe.n_test == "all" and len(probe.seeds) >= 10
         assert (icl.n_test == "all" or icl.n_test >= 300) and len(icl.seeds) >= 5
+    strategyqa = parse_config(_data("strategyqa"), base_dir=PRESETS[0].parent, scale="cpu-1.5b")
+    assert strategyqa.models == ["qwen2.5-coder-1.5b"] and strategyqa.test_on == "hard" and strategyqa.n_test == "all"
+    assert [spec.name for spec in strategyqa.learners] == ["unsupervised", "icl", "linear-probe"]
+    assert len(strategyqa.seeds) >= 5 and strategyqa.train_on == ["easy", "hard", "all"]
     scaling = {key(c) for c in cells("model_scaling", "cpu") if c.model == "qwen2.5-coder-1.5b"}
     study = {key(c) for c in cells("arc", "cpu-1.5b-icl")}
     assert study and study <= scaling
