@@ -107,11 +107,12 @@ def test_an_interrupted_generation_keeps_what_it_finished(lm, monkeypatch):
     assert 4 <= lm.n_requests_computed - stored - len(prompts) < len(prompts)  # only the unfinished ones again
 
 
-def test_an_interrupted_scoring_pass_keeps_what_it_finished(lm, monkeypatch):
+@pytest.mark.parametrize("store_every", [4, 1000])  # stored four at a time; only when interrupted
+def test_an_interrupted_scoring_pass_keeps_what_it_finished(lm, monkeypatch, store_every):
     from e2h.models import engine
 
     requests = [ScoreRequest(f"Q: {a}+{a}?\nA:", (f" {2 * a}", " 0")) for a in range(30)]
-    monkeypatch.setattr(engine, "_STORE_EVERY", 4)  # finished requests are stored four at a time
+    monkeypatch.setattr(engine, "_STORE_EVERY", store_every)
     monkeypatch.setattr(lm, "batch_tokens", 24)  # a few requests per packed row: many rows
     _interrupt_after(lm, monkeypatch, 6, lambda: lm.hidden_states(requests))
     stored = lm.n_requests_computed

@@ -476,8 +476,8 @@ class LanguageModel:
         ``(n_choices,)`` and states ``(n_choices, n_layers, d)`` (``n_layers = 0`` without ``layers``).
 
         ``finished(done, logprobs, n_tokens, states)`` receives the indices of finished requests (a request lies
-        in one packed row) every :data:`_STORE_EVERY` of them and at the end, with the three per-request lists:
-        an interrupted pass keeps what it finished.
+        in one packed row) every :data:`_STORE_EVERY` of them, at the end and when the pass is interrupted, with the
+        three per-request lists: an interrupted pass keeps every request it finished.
         """
         encoded = self.encode(requests)
         d = int(self.model.config.get_text_config().hidden_size)
@@ -487,24 +487,26 @@ class LanguageModel:
         groups = pack(encoded, self.batch_tokens)
         n_rows = sum(len(rows) for _, rows in groups)
         done: list[int] = []
-        with self._inference(), bar(desc or f"score {self.name}", total=n_rows, unit="row") as progress_bar:
-            for head, rows in groups:
-                past = self._head_cache(head)
-                for row in rows:
-                    token_lp, out = self._row_logprobs(row, past, layers)
-                    for t, v in zip(row.plan, token_lp.tolist(), strict=True):
-                        logprobs[t.request][t.choice] += v
-                    if layers:
-                        picked = pick(out.hidden_states, [end.position for end in row.ends], layers)  # (n, L, d)
-                        for end, state in zip(row.ends, picked, strict=True):
-                            states[end.request][end.choice] = state
-                    done += dict.fromkeys(row.request)
-                    self.n_requests_computed += len(dict.fromkeys(row.request))
-                    if len(done) >= _STORE_EVERY:
-                        finished(done, logprobs, n_tokens, states)
-                        done = []
-                    progress_bar.update(1)
-        finished(done, logprobs, n_tokens, states)
+        try:
+            with self._inference(), bar(desc or f"score {self.name}", total=n_rows, unit="row") as progress_bar:
+                for head, rows in groups:
+                    past = self._head_cache(head)
+                    for row in rows:
+                        token_lp, out = self._row_logprobs(row, past, layers)
+                        for t, v in zip(row.plan, token_lp.tolist(), strict=True):
+                            logprobs[t.request][t.choice] += v
+                        if layers:
+                            picked = pick(out.hidden_states, [end.position for end in row.ends], layers)  # (n, L, d)
+                            for end, state in zip(row.ends, picked, strict=True):
+                                states[end.request][end.choice] = state
+                        done += dict.fromkeys(row.request)
+                        self.n_requests_computed += len(dict.fromkeys(row.request))
+                        if len(done) >= _STORE_EVERY:
+                            finished(done, logprobs, n_tokens, states)
+                            done = []
+                        progress_bar.update(1)
+        finally:  # at the end, and when interrupted: the rows finished since the last store are kept too
+            finished(done, logprobs, n_tokens, states)
 
     def _request_keys(self, requests: Sequence[ScoreRequest]) -> list[str]:
         """A content hash per request: engine version, model, dtype, prefix, context, continuations."""
