@@ -10,6 +10,7 @@ from PIL import Image
 
 from e2h.analysis.plots import learner_panels, main_setting, supervision, supervision_name
 from e2h.analysis.plots_curves import (
+    _size_sgr,
     label_cost,
     model_parameters,
     plot_cost_curves,
@@ -18,7 +19,7 @@ from e2h.analysis.plots_curves import (
 )
 from e2h.analysis.plots_items import load_item_tables, manifest_cutoffs, plot_hardness_values, plot_spearman
 from e2h.analysis.results import load_manifest, load_results
-from e2h.analysis.tables import accuracy_table
+from e2h.analysis.tables import accuracy_table, sgr_table
 
 from fake_runs import write_fake_run
 
@@ -90,6 +91,30 @@ def test_cost_and_noise_curves_are_drawn_only_with_their_axis(acc: pd.DataFrame,
     one_n = acc[acc["n_train"].isin([0, 16])]
     assert plot_cost_curves(one_n, tmp_path) == [] and plot_noise_curves(acc[acc["label_noise"] == 0], tmp_path) == []
     assert plot_model_size(acc, tmp_path, {"tiny-random": 35_168}) == []  # one model
+
+
+def test_model_size_figure_draws_each_models_sgr_under_its_accuracy(tmp_path: Path):
+    run = write_fake_run(
+        tmp_path / "sizes",
+        models=("small", "large"),
+        n_train=(8, 16),
+        seeds=(0, 1),
+        n_items=30,
+        n_test=30,
+        test_on=("hard",),
+        accuracy={"zero-shot": {"none": 0.35}, "icl": {"easy": 0.6, "hard": 0.65}},
+    )
+    results = load_results(run)
+    acc, sgr = accuracy_table(results, n_boot=100), sgr_table(results, n_boot=100)
+    sizes = model_parameters(load_manifest(run), ["small", "large"])
+    gaps = _size_sgr(sgr, sizes, "synthetic", "human_grade", "hard")
+    assert sorted(gaps["params"]) == sorted(sizes.values()) and set(gaps["n_train"]) == {16}  # the main setting
+    assert _size_sgr(sgr, sizes, "synthetic", "human_grade", "all") is None  # no SGR rows for that test set
+    (alone,) = plot_model_size(acc, tmp_path / "accuracy", sizes)
+    (both,) = plot_model_size(acc, tmp_path / "with_sgr", sizes, sgr)
+    assert "SGR" not in alone.caption and "Below: SGR" in both.caption
+    with Image.open(alone.path) as one_row, Image.open(both.path) as two_rows:
+        assert two_rows.height > 1.5 * one_row.height  # a row of SGR panels under the accuracy panels
 
 
 def test_hardness_values_need_the_items_measure(curves_run: Path, tmp_path: Path):

@@ -108,10 +108,14 @@ def learner_panels(
     return unsup, pd.concat(labelled)
 
 
-def main_setting(rows: pd.DataFrame, vary: tuple[str, ...] = ()) -> tuple[pd.DataFrame, bool]:
+def main_setting(
+    rows: pd.DataFrame, vary: tuple[str, ...] = (), supervised: pd.Series | None = None
+) -> tuple[pd.DataFrame, bool]:
     """Supervised rows at their learner's largest n_train and smallest label noise (unless that key is in
-    ``vary``), unsupervised rows all; and whether anything was left out."""
-    _, supervised = supervision_masks(rows)
+    ``vary``), unsupervised rows all; and whether anything was left out. ``supervised``: which rows are (default:
+    the accuracy table's training levels; all rows of an SGR table)."""
+    if supervised is None:
+        _, supervised = supervision_masks(rows)
     keep = pd.Series(True, index=rows.index)
     for key, pick in (("n_train", "max"), ("label_noise", "min")):
         if key not in vary:

@@ -26,6 +26,7 @@ from e2h.analysis.plots import (
     save_figure,
     short_name,
     slug,
+    variant_label,
 )
 from e2h.analysis.tables import baseline_learner, supervision_masks
 from e2h.hardness import train_levels
@@ -73,17 +74,35 @@ def _human(value: float) -> str:
 HELD = " Each learner at its largest n_train and lowest label noise of the run."
 
 
-def _curve_plot(rows: pd.DataFrame, x: str, vary: tuple[str, ...], log_x: bool = False) -> tuple[Figure, Any, str]:
+def _curve_plot(
+    rows: pd.DataFrame,
+    x: str,
+    xlabel: str,
+    vary: tuple[str, ...],
+    log_x: bool = False,
+    sgr: pd.DataFrame | None = None,
+) -> tuple[Figure, Any, str]:
     """Accuracy against column ``x`` of ``rows`` (one test set): a line per supervision, a panel per variant.
 
     Settings other than ``vary`` are held at their main value (:func:`main_setting`); returns the figure,
-    its axes and a caption sentence saying so ("" when nothing was held).
+    its accuracy axes and a caption sentence saying so ("" when nothing was held). With ``sgr`` (the SGR table's
+    rows of the same test set, with column ``x``), a second row of panels draws each variant's SGR against ``x``.
     """
     rows, held = main_setting(rows, vary)
     unsup, supervised = learner_panels(rows, others=False, skip=vary)
     panels = list(dict.fromkeys(supervised["panel"]))
-    fig, axes = panel_grid(len(panels))
     ticks = np.sort(pd.concat([unsup, supervised])[x].unique())  # the x of what is drawn
+    if log_x:
+        ticks = ticks[ticks > 0]
+    if sgr is None:
+        fig, axes = panel_grid(len(panels))
+    else:
+        fig = Figure(figsize=(4.2 * len(panels) + 1.8, 6.6), layout="constrained")
+        axes, sgr_axes = fig.subplots(2, len(panels), squeeze=False, sharex="col", sharey="row")
+        sgr = sgr.assign(panel=[variant_label(r, sgr, skip=vary) for _, r in sgr.iterrows()])
+        for ax, panel in zip(sgr_axes, panels, strict=True):
+            _sgr_panel(ax, sgr[sgr["panel"] == panel].sort_values(x), x)
+        sgr_axes[0].set_ylabel("SGR (95% CI)")
     for ax, panel in zip(axes, panels, strict=True):
         for level, line, color, label in by_supervision(pd.concat([unsup, supervised[supervised["panel"] == panel]])):
             line = line.sort_values(x)
@@ -95,14 +114,30 @@ def _curve_plot(rows: pd.DataFrame, x: str, vary: tuple[str, ...], log_x: bool =
         ax.axhline(rows["chance"].mean(), color="black", linestyle=":", linewidth=1, label="chance")
         if log_x:
             ax.set_xscale("log")
-            ticks = ticks[ticks > 0]
         ax.set_xticks(ticks, [_human(t) for t in ticks], rotation=45 if len(ticks) > 6 else 0)
         ax.set_xticks([], minor=True)
         ax.set_ylim(0, 1)
         ax.set_title(panel)
         ax.grid(alpha=0.3)
-    legend_right(fig, axes)
+    for ax in axes if sgr is None else sgr_axes:
+        ax.set_xlabel(xlabel)
+    legend_right(fig, axes if sgr is None else [*axes, *sgr_axes])
     return fig, axes, HELD if held else ""
+
+
+def _sgr_panel(ax: Any, rows: pd.DataFrame, x: str) -> None:
+    """SGR with its 95% CI against ``x``; an undefined SGR is a labelled cross at 0."""
+    ok = rows["defined"].astype(bool)
+    if ok.any():
+        d = rows[ok]
+        err = np.vstack([d["sgr"] - d["sgr_lo"], d["sgr_hi"] - d["sgr"]])
+        ax.errorbar(d[x], d["sgr"], yerr=err, marker="o", capsize=3, color="#56B4E9", label="SGR (95% CI)")
+    for value in rows.loc[~ok, x]:
+        ax.scatter([value], [0], marker="X", s=70, color="#D55E00", label="SGR undefined", zorder=3)
+        ax.annotate("undefined", (value, 0), textcoords="offset points", xytext=(0, 8), ha="center", fontsize=8)
+    ax.axhline(1.0, color="black", linestyle="--", linewidth=1, label="SGR = 1 (easy = hard)")
+    ax.axhline(0.0, color="black", linewidth=0.8)
+    ax.grid(alpha=0.3)
 
 
 def _whole(acc: pd.DataFrame) -> pd.DataFrame:
@@ -178,9 +213,7 @@ def _setting_curves(
         if not _varies(rows, column):
             continue
         rows = rows.assign(**{x: x_values(rows)}) if x_values else rows
-        fig, axes, held = _curve_plot(rows, x, (column,), log_x=log_x)
-        for ax in axes:
-            ax.set_xlabel(xlabel)
+        fig, axes, held = _curve_plot(rows, x, xlabel, (column,), log_x=log_x)
         axes[0].set_ylabel(f"accuracy on {test_on} test items")
         fig.suptitle(f"{model} · {short_name(dataset)} · {measure}: accuracy {title} (95% CI)", fontsize=10, wrap=True)
         path = out_dir / f"{kind}_{slug(model, dataset, measure, test_on)}.png"
@@ -190,22 +223,46 @@ def _setting_curves(
     return plots
 
 
-def plot_model_size(acc: pd.DataFrame, out_dir: Path, sizes: Mapping[str, float]) -> list[Plot]:
-    """Accuracy against model parameters (log scale) for groups tested with two or more sized models."""
+def plot_model_size(
+    acc: pd.DataFrame, out_dir: Path, sizes: Mapping[str, float], sgr: pd.DataFrame | None = None
+) -> list[Plot]:
+    """Accuracy against model parameters (log scale) for groups tested with two or more sized models.
+
+    With ``sgr`` (the run's SGR table), groups that have SGR rows get a second row of panels: SGR against size.
+    """
     whole = _whole(acc)
     whole = whole[whole["model"].isin(list(sizes))].assign(params=lambda d: d["model"].map(sizes))
     plots = []
     for (dataset, measure, test_on), rows in whole.groupby(["dataset", "measure", "test_on"]):
         if rows["model"].nunique() < 2:
             continue
-        fig, axes, held = _curve_plot(rows, "params", (), log_x=True)
-        for ax in axes:
-            ax.set_xlabel("model parameters")
+        gaps = _size_sgr(sgr, sizes, dataset, measure, test_on)
+        fig, axes, held = _curve_plot(rows, "params", "model parameters", (), log_x=True, sgr=gaps)
         axes[0].set_ylabel(f"accuracy on {test_on} test items")
-        fig.suptitle(f"{short_name(dataset)} · {measure}: accuracy by model size (95% CI)", fontsize=10, wrap=True)
+        what = "accuracy" if gaps is None else "accuracy and SGR"
+        fig.suptitle(f"{short_name(dataset)} · {measure}: {what} by model size (95% CI)", fontsize=10, wrap=True)
         path = out_dir / f"size_{slug(dataset, measure, test_on)}.png"
         save_figure(fig, path)
         models = ", ".join(f"{m} {_human(sizes[m])}" for m in sorted(rows["model"].unique(), key=sizes.get))
         caption = f"Accuracy on {test_on} test items by model ({models} parameters).{held}"
+        if gaps is not None:
+            caption += " Below: SGR = (Easy − Unsup.) / (Hard − Unsup.); a cross where it is undefined."
         plots.append(Plot(path, f"Accuracy by model size — {short_name(dataset)}, {measure}", caption))
     return plots
+
+
+def _size_sgr(
+    sgr: pd.DataFrame | None, sizes: Mapping[str, float], dataset: str, measure: str, test_on: str
+) -> pd.DataFrame | None:
+    """The SGR rows of one test set for the sized models, each learner at its main setting, with ``params``;
+    None without any."""
+    if sgr is None or sgr.empty:
+        return None
+    rows = sgr[
+        (sgr["dataset"] == dataset)
+        & (sgr["measure"] == measure)
+        & (sgr["test_on"] == test_on)
+        & sgr["model"].isin(list(sizes))
+    ]
+    rows, _ = main_setting(rows, supervised=pd.Series(True, index=rows.index))
+    return rows.assign(params=rows["model"].map(sizes)) if not rows.empty else None

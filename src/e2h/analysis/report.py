@@ -264,7 +264,7 @@ def _figures(
     curves = {
         "cost curves (one n_train)": plot_cost_curves(acc, folder, hard_cost, run_label_costs(manifest)),
         "noise curves (one label-noise p)": plot_noise_curves(acc, folder),
-        "accuracy vs model size (fewer than two models of known size)": plot_model_size(acc, folder, sizes),
+        "accuracy vs model size (fewer than two models of known size)": plot_model_size(acc, folder, sizes, sgr),
     }
     missing = [name for name, drawn in curves.items() if not drawn]
     if missing:
