@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -60,6 +63,37 @@ def test_run_writes_results_and_report_then_resumes(tmp_path, capsys):
     assert "0 cell(s) computed, 3/3 finished" in capsys.readouterr().out
     assert run_main(str(config), "--force") == 0
     assert "3 cell(s) computed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("signum", "code", "how"), [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")]
+)
+def test_ctrl_c_or_sigterm_stops_a_run_keeping_finished_cells_and_a_rerun_resumes(
+    tmp_path, capsys, monkeypatch, signum, code, how
+):
+    """Ctrl-C, ``kill``, ``timeout``, a scheduler's limit: the finished cell is kept, the store says interrupted."""
+    from e2h.experiments import worker
+
+    config = write_config(tmp_path)
+    real, calls = worker.run_cell, []
+
+    def run_cell(cell, lm, data):
+        calls.append(cell.cell_id)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signum)
+        return real(cell, lm, data)
+
+    monkeypatch.setattr(worker, "run_cell", run_cell)
+    assert run_main(str(config)) == code
+    assert f"e2h: {how}; finished work is kept" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler does not outlive the command
+    run_dir = tmp_path / "runs" / "cli"
+    assert [p.stem for p in (run_dir / "cells").glob("*.parquet")] == calls[:1]
+    assert json.loads((run_dir / "manifest.json").read_text())["status"] == "interrupted"
+
+    assert run_main(str(config)) == 0
+    assert "2 cell(s) computed, 3/3 finished" in capsys.readouterr().out
+    assert calls[0] not in calls[2:] and len(calls) == 4
 
 
 def test_failed_cell_exits_1_and_names_it(tmp_path, capsys):
