@@ -31,3 +31,17 @@ def test_cells_run_from_one_prefetched_pass(make_config, tmp_path, monkeypatch, 
     for cell, outcome in zip(cells, outcomes, strict=True):
         reference = fit_predict(cell, fresh, data).predictions
         assert np.allclose(np.concatenate(outcome.predictions.probs), np.concatenate(reference.probs), atol=1e-4)
+
+
+def test_adding_a_probe_does_not_recompute_cached_icl_scores(make_config, tmp_path, monkeypatch):
+    """ICL prompts scored by an earlier run are not recomputed for hidden states a probe never reads."""
+
+    def computed(home: str, learners: list[str]) -> int:
+        monkeypatch.setenv("E2H_HOME", str(tmp_path / home))
+        config = make_config(learners=learners, train_on=["easy", "hard"], seeds=[0], k=2)
+        data, cells, _ = plan(config)
+        return prefetch_cells(cells, load_model("tiny-random"), data)
+
+    probe_alone = computed("probe", ["linear-probe"])
+    assert computed("icl-then-probe", ["icl"]) > 0
+    assert computed("icl-then-probe", ["icl", "linear-probe"]) == probe_alone

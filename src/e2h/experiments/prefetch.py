@@ -5,7 +5,8 @@ states of (``Learner.planned_requests``: the zero-shot and ICL test items with t
 probe's training and test items…).
 Identical requests of different cells (the same test items for zero-shot and every probe of a seed, the
 training items shared by overlapping levels) are kept once, and ``LanguageModel.prefetch`` computes the
-scores and hidden states of all of them with one forward per packed row. The cells then fit and predict
+scores and hidden states of all of them with one forward per packed row: first the requests whose hidden
+states a cell reads, then those only scored. The cells then fit and predict
 from the engine's caches. Only work that a cell's learner plans is prefetched; with the engine's caches
 off there is nothing to fill and this step does nothing.
 """
@@ -38,11 +39,11 @@ def prefetch_cells(cells: list[Cell], lm: LanguageModel, data: RunData) -> int:
                 wanted[key] = request
                 if planned.scores:
                     scored.add(key)
-    if () in by_layers and len(by_layers) > 1:  # scores-only requests ride along with a hidden-state pass
-        only_scores = by_layers.pop(())
-        next(iter(by_layers.values())).update(only_scores)
+    # Hidden-state passes first: they store scores too, so the scores-only pass then skips the requests they
+    # shared (zero-shot and probe test items) and computes no hidden states for the rest (ICL's prompts),
+    # whose scores an earlier run without a probe may already have cached.
     computed = 0
-    for layers, wanted in by_layers.items():
+    for layers, wanted in sorted(by_layers.items(), key=lambda item: item[0] == ()):
         requests = list(wanted.values())
         if requests:
             computed += lm.prefetch(requests, scores=bool(scored), layers=layers)
