@@ -171,6 +171,35 @@ def test_cache_info_and_clear_commands(lm, e2h_cli):
     assert lm.n_forward_calls > calls  # recomputed after clearing
 
 
+def test_exported_results_imported_into_a_fresh_cache_are_not_recomputed(lm, e2h_cli, tmp_path, monkeypatch):
+    scores = lm.score(REQUESTS[:4])
+    lm.hidden_states(REQUESTS[:2])
+    exported = tmp_path / "shipped" / "results.sqlite"
+    code, out = _run(["cache", "export", str(exported), "--kind", "scores"], e2h_cli)
+    assert code == 0 and "wrote 4 results" in out
+    monkeypatch.setenv("E2H_HOME", str(tmp_path / "elsewhere"))  # a fresh checkout or another machine
+    code, out = _run(["cache", "import", str(exported)], e2h_cli)
+    assert code == 0 and "scores / tiny-random: 4 new results" in out
+    assert [(info.kind, info.entries) for info in cache_info()] == [("scores", 4)]
+    calls, computed = lm.n_forward_calls, lm.n_requests_computed
+    _same(lm.score(REQUESTS[:4]), scores)
+    assert lm.n_forward_calls == calls  # nothing computed
+    lm.score(REQUESTS)  # the rest is computed as usual
+    assert lm.n_requests_computed == computed + 2
+    code, out = _run(["cache", "import", str(exported)], e2h_cli)
+    assert code == 0 and "4 new results" not in out and ": 0 new results" in out  # a second import adds nothing
+
+
+def test_export_and_import_errors_are_one_line(lm, e2h_cli, tmp_path):
+    code, out = _run(["cache", "export", str(tmp_path / "x.sqlite")], e2h_cli)
+    assert code == 2 and "no cached results" in out and not (tmp_path / "x.sqlite").exists()
+    code, out = _run(["cache", "import", str(tmp_path / "missing.sqlite")], e2h_cli)
+    assert code == 2 and "no such file" in out
+    (tmp_path / "junk.sqlite").write_text("not a database")
+    code, out = _run(["cache", "import", str(tmp_path / "junk.sqlite")], e2h_cli)
+    assert code == 2 and "not a file written by `e2h cache export`" in out and "Traceback" not in out
+
+
 def test_prefetch_runs_one_forward_per_row_for_scores_and_states(lm):
     from e2h.models.packing import pack
 

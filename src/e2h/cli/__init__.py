@@ -36,7 +36,7 @@ def _options(quiet: bool = typer.Option(False, "--quiet", "-q", help="No progres
 def _register() -> None:
     from e2h.cli import cache, data, eval, hardness, report, run
 
-    app.add_typer(cache.app, name="cache", help="Show or clear the engine's result caches.")
+    app.add_typer(cache.app, name="cache", help="Show, clear, export or import the engine's result caches.")
     app.add_typer(data.app, name="data", help="Inspect, correlate and export datasets.")
     app.add_typer(hardness.app, name="hardness", help="Compute and list model-based hardness measures.")
     app.command(name="eval", help=eval.__doc__)(eval.eval_command)

@@ -1,4 +1,4 @@
-"""`e2h cache info|clear`: the engine's per-request result caches (scores, hidden states, generations)."""
+"""`e2h cache info|clear|export|import`: the engine's per-request result caches (scores, hidden states, generations)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from rich.table import Table
 
 from e2h.cli.console import console
 
-app = typer.Typer(no_args_is_help=True, help="Show or clear the engine's result caches.")
+app = typer.Typer(no_args_is_help=True, help="Show, clear, export or import the engine's result caches.")
 
 
 def _size(n_bytes: int) -> str:
@@ -46,3 +46,26 @@ def clear_command(
     removed = clear(kind=kind, model=model)
     freed = sum(row.bytes for row in removed)
     console().print(f"removed {len(removed)} cache file(s), {sum(r.entries for r in removed)} results, {_size(freed)}")
+
+
+@app.command("export")
+def export_command(
+    file: str = typer.Argument(..., help="The SQLite file to write."),
+    model: str | None = typer.Option(None, "--model", help="Only this model's results (as `e2h cache info` names it)."),
+    kind: str | None = typer.Option(None, "--kind", help="Only this kind: scores, hidden or generations."),
+) -> None:
+    """Write cached results into one file, for `e2h cache import` on another machine or in a fresh checkout."""
+    from e2h.models.cache import export_rows
+
+    n_rows = export_rows(file, kind=kind, model=model)
+    console().print(f"wrote {n_rows} results to {file}")
+
+
+@app.command("import")
+def import_command(file: str = typer.Argument(..., help="A file written by `e2h cache export`.")) -> None:
+    """Merge the results of an exported file into this machine's caches (results already here are kept)."""
+    from e2h.models.cache import import_rows
+
+    added = import_rows(file)
+    for (kind, model), n_rows in added.items():
+        console().print(f"{kind} / {model}: {n_rows} new results")

@@ -12,6 +12,10 @@ transactions, and several processes may read and write at once (WAL journal).
 Size cap: when the folder grows past ``E2H_CACHE_MAX_GB`` gigabytes (default
 :data:`DEFAULT_MAX_GB`), the least recently used rows of every kind and model are deleted until
 it is below 80% of the cap. ``e2h cache info`` shows the sizes, ``e2h cache clear`` empties it.
+
+Portable: ``e2h cache export FILE`` writes the rows (of one model or kind, or all) into one SQLite
+file, and ``e2h cache import FILE`` merges such a file into this machine's caches, so a long run can
+be split across machines or sessions, or its results shipped, without recomputing a finished request.
 """
 
 from __future__ import annotations
@@ -27,12 +31,14 @@ from pathlib import Path
 import numpy as np
 
 from e2h.errors import E2HError
+from e2h.io import atomic_path, check_writable
 from e2h.paths import cache_dir, e2h_home
 
 KINDS = ("scores", "hidden", "generations")
 DEFAULT_MAX_GB = 20.0
 _CHUNK = 500  # keys per SQL statement (SQLite limits the number of parameters)
 _SCHEMA = "CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, value BLOB NOT NULL, size INTEGER, used REAL)"
+_EXPORT_SCHEMA = "CREATE TABLE results (kind TEXT, model TEXT, key TEXT, value BLOB, PRIMARY KEY (kind, model, key))"
 
 
 def engine_cache_dir() -> Path:
@@ -175,3 +181,52 @@ def enforce_cap(limit: int | None = None) -> int:
             con.execute("PRAGMA incremental_vacuum").fetchall()  # frees pages only while stepped
             con.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
     return total - sum(_size(p) for p in files)
+
+
+def export_rows(target: str | Path, kind: str | None = None, model: str | None = None) -> int:
+    """Write the results of ``kind`` and ``model`` (every one when ``None``) into one SQLite file; return how many."""
+    target = check_writable(target)
+    sources = [info for info in cache_info() if kind in (None, info.kind) and model in (None, info.model)]
+    if not sources:
+        raise E2HError(
+            f"no cached results of kind {kind or 'any'} and model {model or 'any'}: `e2h cache info` lists them."
+        )
+    n_rows = 0
+    with atomic_path(target) as tmp, contextlib.closing(sqlite3.connect(tmp)) as out:
+        out.execute(_EXPORT_SCHEMA)
+        for info in sources:
+            with _connect(info.path) as con:
+                rows = con.execute("SELECT key, value FROM results").fetchall()
+            with out:
+                out.executemany(
+                    "INSERT INTO results VALUES (?, ?, ?, ?)", [(info.kind, info.model, k, v) for k, v in rows]
+                )
+            n_rows += len(rows)
+        out.execute("VACUUM")
+    return n_rows
+
+
+def import_rows(source: str | Path) -> dict[tuple[str, str], int]:
+    """Merge an :func:`export_rows` file into the caches (rows already here are kept); new rows per (kind, model)."""
+    source = Path(source).expanduser()
+    if not source.is_file():
+        raise E2HError(f"cannot import {source}: no such file: give a file written by `e2h cache export`.")
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{source}?mode=ro", uri=True)) as con:
+            groups = con.execute("SELECT kind, model, COUNT(*) FROM results GROUP BY kind, model").fetchall()
+            added: dict[tuple[str, str], int] = {}
+            for kind, model, _ in groups:
+                if kind not in KINDS or Path(model).name != model:
+                    raise E2HError(f"cannot import {source}: bad cache kind or model {kind!r}/{model!r}.")
+                rows = con.execute("SELECT key, value FROM results WHERE kind = ? AND model = ?", (kind, model))
+                now = time.time()
+                with _connect(ResultCache(kind, model).path) as target:
+                    before = target.total_changes
+                    target.executemany(
+                        "INSERT OR IGNORE INTO results VALUES (?, ?, ?, ?)", [(k, v, len(v), now) for k, v in rows]
+                    )
+                    added[(kind, model)] = target.total_changes - before
+    except sqlite3.DatabaseError as error:
+        raise E2HError(f"cannot import {source}: not a file written by `e2h cache export` ({error}).") from None
+    enforce_cap()
+    return added
